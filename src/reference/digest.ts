@@ -1,0 +1,287 @@
+/**
+ * Content digests (`algorithm:encoded`) and hashing while bytes flow.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+
+/** The digest algorithms the OCI image spec registers and this library accepts. */
+export type DigestAlgorithm = "sha256" | "sha512";
+
+/** A parsed digest, e.g. `{ algorithm: "sha256", encoded: "2c26b4…" }`. */
+export interface Digest {
+  /** The hash function. */
+  readonly algorithm: DigestAlgorithm;
+  /** The lowercase hex encoding of the hash. */
+  readonly encoded: string;
+}
+
+/** A finished hash: the digest string and how many bytes went in. */
+export interface DigestResult {
+  /** The digest as `algorithm:encoded`. */
+  readonly digest: string;
+  /** The number of bytes hashed. */
+  readonly size: number;
+}
+
+const ENCODED_LENGTH: Readonly<Record<DigestAlgorithm, number>> = {
+  sha256: 64,
+  sha512: 128,
+};
+
+const HEX_REGEXP = /^[0-9a-f]*$/;
+const HEX_ANY_CASE_REGEXP = /^[0-9a-fA-F]*$/;
+
+/**
+ * Thrown when a string is not a digest this library accepts.
+ *
+ * @example Catch a malformed digest
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DigestError, parseDigest } from "./digest.ts";
+ * assert.throws(() => parseDigest("sha256:abc"), DigestError);
+ * ```
+ */
+export class DigestError extends SyntaxError {
+  /** The text that failed to parse. */
+  readonly input: string;
+
+  /**
+   * @param input The text that failed to parse.
+   * @param reason Why it is not a digest.
+   */
+  constructor(input: string, reason: string) {
+    super(`Cannot parse digest "${input}": ${reason}`);
+    this.name = "DigestError";
+    this.input = input;
+  }
+}
+
+/**
+ * Thrown when bytes do not hash to the digest, or do not have the size, that was expected.
+ *
+ * @example Inspect a mismatch
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DigestMismatchError } from "./digest.ts";
+ * const error = new DigestMismatchError("sha256:aa", { digest: "sha256:bb", size: 3 });
+ * assert.equal(error.actual, "sha256:bb");
+ * ```
+ */
+export class DigestMismatchError extends Error {
+  /** The digest that was expected. */
+  readonly expected: string;
+  /** The digest of the bytes that arrived (may be undefined when the size was already wrong). */
+  readonly actual: string | undefined;
+  /** The size that was expected, when known. */
+  readonly expectedSize: number | undefined;
+  /** How many bytes arrived. */
+  readonly size: number;
+
+  /**
+   * @param expected The digest that was expected.
+   * @param actual What the bytes hashed to and how many there were.
+   * @param options The expected size, a context for the message (e.g. a URL) and a cause.
+   */
+  constructor(
+    expected: string,
+    actual: { digest?: string; size: number },
+    options: { expectedSize?: number; context?: string; cause?: unknown } = {},
+  ) {
+    const where = options.context ? ` from ${options.context}` : "";
+    const what = options.expectedSize !== undefined &&
+        actual.size !== options.expectedSize
+      ? `expected ${options.expectedSize} bytes, got ${actual.size}`
+      : `bytes hash to ${actual.digest}`;
+    super(`Content${where} does not match ${expected}: ${what}`, {
+      cause: options.cause,
+    });
+    this.name = "DigestMismatchError";
+    this.expected = expected;
+    this.actual = actual.digest;
+    this.expectedSize = options.expectedSize;
+    this.size = actual.size;
+  }
+}
+
+/**
+ * Parses `algorithm:encoded`, accepting `sha256` (64 lowercase hex) and `sha512` (128 lowercase hex).
+ *
+ * @param text The digest, e.g. `sha256:e3b0c442…`.
+ * @returns The algorithm and encoded hash.
+ * @throws {DigestError} When the text is not such a digest; the message says why.
+ *
+ * @example Parse and print back
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatDigest, parseDigest } from "./digest.ts";
+ * const text = "sha256:" + "a".repeat(64);
+ * assert.equal(parseDigest(text).algorithm, "sha256");
+ * assert.equal(formatDigest(parseDigest(text)), text);
+ * ```
+ */
+export function parseDigest(text: string): Digest {
+  const colon = text.indexOf(":");
+  if (colon < 0) {
+    throw new DigestError(text, 'missing algorithm: expected "sha256:<hex>"');
+  }
+  const algorithm = text.slice(0, colon);
+  const encoded = text.slice(colon + 1);
+  if (algorithm === "") {
+    throw new DigestError(text, "missing algorithm before the colon");
+  }
+  if (!(algorithm in ENCODED_LENGTH)) {
+    throw new DigestError(
+      text,
+      `unknown algorithm "${algorithm}": expected sha256 or sha512`,
+    );
+  }
+  const length = ENCODED_LENGTH[algorithm as DigestAlgorithm];
+  if (!HEX_REGEXP.test(encoded)) {
+    throw new DigestError(
+      text,
+      HEX_ANY_CASE_REGEXP.test(encoded)
+        ? "the hex must be lowercase"
+        : "the encoded part is not hex",
+    );
+  }
+  if (encoded.length !== length) {
+    throw new DigestError(
+      text,
+      `${algorithm} needs ${length} hex characters, got ${encoded.length}`,
+    );
+  }
+  return { algorithm: algorithm as DigestAlgorithm, encoded };
+}
+
+/**
+ * Prints a digest as `algorithm:encoded`.
+ *
+ * @param digest The parsed digest.
+ * @returns The canonical string.
+ *
+ * @example Print a digest
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatDigest } from "./digest.ts";
+ * assert.equal(formatDigest({ algorithm: "sha256", encoded: "a".repeat(64) }), "sha256:" + "a".repeat(64));
+ * ```
+ */
+export function formatDigest(digest: Digest): string {
+  return `${digest.algorithm}:${digest.encoded}`;
+}
+
+/**
+ * Hashes bytes in one go (for manifests and other small documents).
+ *
+ * @param bytes The bytes, or a string hashed as UTF-8.
+ * @param algorithm The hash function.
+ * @returns The digest as `algorithm:encoded`.
+ *
+ * @example Digest of the empty string
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestOf } from "./digest.ts";
+ * assert.equal(digestOf(""), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+ * ```
+ */
+export function digestOf(
+  bytes: Uint8Array | string,
+  algorithm: DigestAlgorithm = "sha256",
+): string {
+  return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
+}
+
+/**
+ * A pass-through stream that hashes the bytes flowing through it. Each chunk is handed on as soon
+ * as it is hashed, so nothing is buffered; when the stream closes, {@linkcode DigestStream.result}
+ * resolves with the digest and the byte count. The hash is `node:crypto`'s native one, since
+ * WebCrypto cannot hash incrementally.
+ *
+ * @example Hash bytes while they are read
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DigestStream, digestOf } from "./digest.ts";
+ * const hasher = new DigestStream();
+ * const text = await new Response(new Response("hello").body!.pipeThrough(hasher)).text();
+ * assert.equal(text, "hello");
+ * assert.deepEqual(await hasher.result, { digest: digestOf("hello"), size: 5 });
+ * ```
+ */
+export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
+  /** Resolves with the digest and size when the stream ends; rejects if it is aborted. */
+  readonly result: Promise<DigestResult>;
+
+  /** @param algorithm The hash function, `sha256` by default. */
+  constructor(algorithm: DigestAlgorithm = "sha256") {
+    const hash = createHash(algorithm);
+    let size = 0;
+    const { promise, resolve, reject } = Promise.withResolvers<DigestResult>();
+    super({
+      transform(chunk, controller) {
+        hash.update(chunk);
+        size += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+      flush() {
+        resolve({ digest: `${algorithm}:${hash.digest("hex")}`, size });
+      },
+      cancel(reason) {
+        reject(reason);
+      },
+    });
+    // A consumer that only reads the data must not see an unhandled rejection.
+    promise.catch(() => {});
+    this.result = promise;
+  }
+}
+
+/**
+ * A pass-through stream that checks the bytes against an expected digest and size. It errors the
+ * stream with a {@linkcode DigestMismatchError} as soon as more bytes than expected arrive, or at
+ * the end when the hash differs, so a consumer that writes the bytes somewhere can discard them.
+ *
+ * @param expected The digest the bytes must have.
+ * @param options The expected size, when known, and a context (e.g. a URL) for the error message.
+ * @returns The checking stream.
+ *
+ * @example Reject bytes that do not match
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createVerifyStream, digestOf, DigestMismatchError } from "./digest.ts";
+ * const good = new Response("abc").body!.pipeThrough(createVerifyStream(digestOf("abc"), { size: 3 }));
+ * assert.equal(await new Response(good).text(), "abc");
+ * const bad = new Response("abd").body!.pipeThrough(createVerifyStream(digestOf("abc")));
+ * await assert.rejects(new Response(bad).text(), DigestMismatchError);
+ * ```
+ */
+export function createVerifyStream(
+  expected: string,
+  options: { size?: number; context?: string } = {},
+): TransformStream<Uint8Array, Uint8Array> {
+  const { algorithm } = parseDigest(expected);
+  const hash = createHash(algorithm);
+  let size = 0;
+  const mismatch = (digest?: string) =>
+    new DigestMismatchError(expected, { digest, size }, {
+      expectedSize: options.size,
+      context: options.context,
+    });
+  return new TransformStream({
+    transform(chunk, controller) {
+      size += chunk.byteLength;
+      if (options.size !== undefined && size > options.size) {
+        controller.error(mismatch());
+        return;
+      }
+      hash.update(chunk);
+      controller.enqueue(chunk);
+    },
+    flush(controller) {
+      const digest = `${algorithm}:${hash.digest("hex")}`;
+      if (digest !== expected || (options.size ?? size) !== size) {
+        controller.error(mismatch(digest));
+      }
+    },
+  });
+}

@@ -1,0 +1,280 @@
+/**
+ * Errors that carry the failed request, and the status check every registry call ends with.
+ *
+ * @module
+ */
+
+/** One entry of an OCI error body: `{"errors": [{"code", "message", "detail"}]}`. */
+export interface RegistryErrorCode {
+  /** The registry's code, e.g. `BLOB_UNKNOWN`, `MANIFEST_INVALID`, `UNAUTHORIZED`. */
+  readonly code: string;
+  /** The registry's human-readable message. */
+  readonly message: string;
+  /** Whatever the registry put in `detail`. */
+  readonly detail?: unknown;
+}
+
+/** Query parameters whose values are secrets in some registries' or storage backends' URLs. */
+const SECRET_QUERY_REGEXP =
+  /^(?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|signature|sig|token|access_token|refresh_token|password|se|st|sp|skoid|sktid|skt|ske|sks|skv)$/i;
+
+/**
+ * Removes credentials from a URL so that it can appear in a message or a log: userinfo and the
+ * values of query parameters that hold signatures or tokens.
+ *
+ * @param url The URL.
+ * @returns The URL with secrets replaced by `REDACTED`.
+ *
+ * @example Redact userinfo and a signed query
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { redactUrl } from "./errors.ts";
+ * assert.equal(
+ *   redactUrl("https://u:p@s3.example/blob?X-Amz-Signature=abc&part=1"),
+ *   "https://REDACTED@s3.example/blob?X-Amz-Signature=REDACTED&part=1",
+ * );
+ * ```
+ */
+export function redactUrl(url: string | URL): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return String(url).replace(/\/\/[^/@]*@/, "//REDACTED@");
+  }
+  let text = `${parsed.protocol}//`;
+  if (parsed.username || parsed.password) text += "REDACTED@";
+  text += `${parsed.host}${parsed.pathname}`;
+  if (parsed.search) {
+    const parts = parsed.search.slice(1).split("&").map((part) => {
+      const eq = part.indexOf("=");
+      const key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
+      return eq >= 0 && SECRET_QUERY_REGEXP.test(key)
+        ? `${part.slice(0, eq)}=REDACTED`
+        : part;
+    });
+    text += `?${parts.join("&")}`;
+  }
+  return text;
+}
+
+/**
+ * A registry answered with a status the caller did not expect. Carries the method, the redacted
+ * URL, the status and the registry's own error codes.
+ *
+ * @example Check the registry's code
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RegistryError } from "./errors.ts";
+ * const error = new RegistryError({
+ *   method: "GET",
+ *   url: "http://127.0.0.1:5000/v2/app/manifests/v1",
+ *   status: 404,
+ *   statusText: "Not Found",
+ *   codes: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }],
+ * });
+ * assert.equal(error.message, "GET http://127.0.0.1:5000/v2/app/manifests/v1: 404 Not Found: MANIFEST_UNKNOWN: manifest unknown");
+ * assert.ok(error.hasCode("MANIFEST_UNKNOWN"));
+ * ```
+ */
+export class RegistryError extends Error {
+  /** The HTTP method of the failed request. */
+  readonly method: string;
+  /** The request URL, with credentials redacted. */
+  readonly url: string;
+  /** The response status. */
+  readonly status: number;
+  /** The response status text. */
+  readonly statusText: string;
+  /** The registry's error codes, empty when the body was not an OCI error body. */
+  readonly codes: readonly RegistryErrorCode[];
+
+  /**
+   * @param init What failed and how the registry answered; `reason` replaces the registry's
+   * message in the text, `cause` is kept as the error's cause.
+   */
+  constructor(init: {
+    method: string;
+    url: string;
+    status: number;
+    statusText?: string;
+    codes?: readonly RegistryErrorCode[];
+    reason?: string;
+    body?: string;
+    cause?: unknown;
+  }) {
+    const statusText = init.statusText ?? "";
+    const codes = init.codes ?? [];
+    const url = redactUrl(init.url);
+    let text = `${init.method} ${url}: ${init.status}${
+      statusText ? ` ${statusText}` : ""
+    }`;
+    if (init.reason) text += `: ${init.reason}`;
+    if (codes.length > 0) {
+      text += `: ${codes.map((c) => `${c.code}: ${c.message}`).join("; ")}`;
+    } else if (init.body) text += `: ${init.body}`;
+    super(text, { cause: init.cause });
+    this.name = "RegistryError";
+    this.method = init.method;
+    this.url = url;
+    this.status = init.status;
+    this.statusText = statusText;
+    this.codes = codes;
+  }
+
+  /**
+   * Tells whether the registry sent an error with this code.
+   *
+   * @param code An OCI error code such as `BLOB_UNKNOWN`.
+   * @returns True when one of the registry's errors has this code.
+   *
+   * @example Test for a code
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { RegistryError } from "./errors.ts";
+   * const error = new RegistryError({ method: "HEAD", url: "http://r/v2/", status: 401, codes: [{ code: "UNAUTHORIZED", message: "" }] });
+   * assert.equal(error.hasCode("DENIED"), false);
+   * ```
+   */
+  hasCode(code: string): boolean {
+    return this.codes.some((c) => c.code === code);
+  }
+}
+
+/** Longest error body kept in a message when it is not an OCI error body. */
+const MAX_ERROR_TEXT = 200;
+/** Longest error body read at all: a misbehaving server cannot make us read a blob into memory. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+async function readErrorBody(response: Response): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < MAX_ERROR_BODY) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // The body is only decoration for the error; a broken one must not hide the status.
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes.subarray(0, MAX_ERROR_BODY));
+}
+
+/**
+ * Reads an OCI error body (`{"errors": [...]}`) into codes; anything else gives an empty list.
+ *
+ * @param text The response body.
+ * @returns The error codes found.
+ *
+ * @example Parse an error body
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseErrorBody } from "./errors.ts";
+ * const codes = parseErrorBody('{"errors":[{"code":"DENIED","message":"no","detail":{"x":1}}]}');
+ * assert.deepEqual(codes, [{ code: "DENIED", message: "no", detail: { x: 1 } }]);
+ * assert.deepEqual(parseErrorBody("<html>"), []);
+ * ```
+ */
+export function parseErrorBody(text: string): RegistryErrorCode[] {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  const errors = (body as { errors?: unknown })?.errors;
+  if (!Array.isArray(errors)) return [];
+  return errors.flatMap((entry) => {
+    if (typeof entry?.code !== "string") return [];
+    const code: RegistryErrorCode = {
+      code: entry.code,
+      message: typeof entry.message === "string" ? entry.message : "",
+      ...(entry.detail !== undefined ? { detail: entry.detail } : {}),
+    };
+    return [code];
+  });
+}
+
+/**
+ * Builds a {@linkcode RegistryError} from a response, reading (and closing) its body.
+ *
+ * @param request The request that failed.
+ * @param response The registry's answer.
+ * @param reason Optional words on what the caller expected.
+ * @returns The error, ready to throw.
+ *
+ * @example Turn a 404 into an error
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { registryErrorOf } from "./errors.ts";
+ * const response = Response.json({ errors: [{ code: "NAME_UNKNOWN", message: "repository name not known to registry" }] }, { status: 404 });
+ * const error = await registryErrorOf(new Request("http://r/v2/x/tags/list"), response);
+ * assert.equal(error.codes[0].code, "NAME_UNKNOWN");
+ * ```
+ */
+export async function registryErrorOf(
+  request: Request,
+  response: Response,
+  reason?: string,
+): Promise<RegistryError> {
+  const text = request.method === "HEAD" ? "" : await readErrorBody(response);
+  if (request.method === "HEAD") await response.body?.cancel();
+  const codes = parseErrorBody(text);
+  const body = text.trim().replace(/\s+/g, " ");
+  return new RegistryError({
+    method: request.method,
+    url: request.url,
+    status: response.status,
+    statusText: response.statusText,
+    codes,
+    reason,
+    body: body.length > MAX_ERROR_TEXT
+      ? `${body.slice(0, MAX_ERROR_TEXT)}…`
+      : body,
+  });
+}
+
+/**
+ * Checks that a response has one of the expected statuses, and otherwise throws a
+ * {@linkcode RegistryError} with the request's method, redacted URL, the status and the
+ * registry's error codes. The body of a failed response is read and closed.
+ *
+ * @param request The request that was sent.
+ * @param response The registry's answer.
+ * @param expected The statuses that mean success.
+ * @returns The same response, for chaining.
+ * @throws {RegistryError} When the status is not expected.
+ *
+ * @example Expect 201
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ensureStatus, RegistryError } from "./errors.ts";
+ * const request = new Request("http://r/v2/app/blobs/uploads/", { method: "POST" });
+ * await ensureStatus(request, new Response(null, { status: 201 }), 201, 202);
+ * await assert.rejects(ensureStatus(request, new Response("nope", { status: 500 }), 201), RegistryError);
+ * ```
+ */
+export async function ensureStatus(
+  request: Request,
+  response: Response,
+  ...expected: number[]
+): Promise<Response> {
+  if (expected.includes(response.status)) return response;
+  throw await registryErrorOf(
+    request,
+    response,
+    `expected ${expected.join(" or ")}`,
+  );
+}

@@ -1,0 +1,74 @@
+/**
+ * The opener: `fetch` composed with redirects, retry and authentication. Each layer is also
+ * exported alone, so callers can build their own stack or swap the bottom transport.
+ *
+ * @module
+ */
+import { type AuthEvent, withAuth } from "./auth.ts";
+import { type CredentialProvider, defaultCredentials } from "./credentials.ts";
+import { httpTransport } from "./http_transport.ts";
+import { withRedirects } from "./redirects.ts";
+import type { Transport } from "./request_body.ts";
+import { type RetryPolicy, withRetry } from "./retry.ts";
+
+/** Options of {@linkcode createOpener}. */
+export interface OpenerOptions {
+  /**
+   * The bottom transport, which sends one request and returns redirects as they are. Swap it
+   * for an in-process registry handler or a fault injector in tests.
+   * @default {httpTransport}
+   */
+  readonly transport?: Transport;
+  /**
+   * Where credentials come from.
+   * @default {defaultCredentials(): OCI_USERNAME/OCI_PASSWORD, then Docker's config.json}
+   */
+  readonly credentials?: CredentialProvider;
+  /**
+   * Retry policy, or `false` for no retries.
+   * @default {DEFAULT_RETRY_POLICY}
+   */
+  readonly retry?: RetryPolicy | false;
+  /** Told about challenges answered and tokens requested. */
+  readonly onAuth?: (event: AuthEvent) => void;
+  /**
+   * Sent as `User-Agent` when the request has none.
+   * @default {"oci/0.1"}
+   */
+  readonly userAgent?: string;
+}
+
+/**
+ * Builds the opener every registry operation uses: authentication on the outside (one login per
+ * registry and scope), then retries of transient failures (token requests included), then
+ * redirects, then the transport.
+ *
+ * @param options Transport, credentials, retry policy and callbacks.
+ * @returns A function with the shape of `fetch`.
+ *
+ * @example An opener over an in-process handler
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createOpener } from "./opener.ts";
+ * const opener = createOpener({
+ *   transport: (request) => Promise.resolve(new Response(request.headers.get("user-agent"))),
+ *   credentials: () => Promise.resolve(undefined),
+ * });
+ * assert.equal(await (await opener(new Request("http://127.0.0.1:5000/v2/"))).text(), "oci/0.1");
+ * ```
+ */
+export function createOpener(options: OpenerOptions = {}): Transport {
+  const userAgent = options.userAgent ?? "oci/0.1";
+  let transport = withRedirects(options.transport ?? httpTransport);
+  if (options.retry !== false) transport = withRetry(transport, options.retry);
+  const authenticated = withAuth(transport, {
+    credentials: options.credentials ?? defaultCredentials(),
+    onEvent: options.onAuth,
+  });
+  return function open(request: Request): Promise<Response> {
+    if (!request.headers.has("user-agent")) {
+      request.headers.set("user-agent", userAgent);
+    }
+    return authenticated(request);
+  };
+}

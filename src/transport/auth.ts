@@ -247,7 +247,11 @@ export function withAuth(next: Transport, options: AuthOptions = {}): Transport 
       try {
         let inFlight = pending.get(key);
         if (inFlight === undefined) {
-          inFlight = requestToken(bearer, scopes, registry, request.signal);
+          inFlight = requestToken(
+            bearer,
+            scopes,
+            { registry, scope, signal: request.signal },
+          );
           pending.set(key, inFlight);
           inFlight.finally(() => pending.delete(key)).catch(() => {});
         }
@@ -300,10 +304,10 @@ export function withAuth(next: Transport, options: AuthOptions = {}): Transport 
   async function requestToken(
     challenge: Challenge,
     scopes: string[],
-    registry: string,
-    signal: AbortSignal,
+    context: { registry: string; scope: string; signal: AbortSignal },
   ): Promise<CachedAuth> {
-    const scope = scopes.join(" ");
+    const { registry, signal } = context;
+    const scope = scopes.join(" ") || context.scope;
     const realm = challenge.params.realm;
     let url: URL;
     try {

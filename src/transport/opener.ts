@@ -72,3 +72,23 @@ export function createOpener(options: OpenerOptions = {}): Transport {
     return authenticated(request);
   };
 }
+
+let shared: Transport | undefined;
+
+/**
+ * The opener registry operations use when none is given: {@linkcode createOpener} with its
+ * defaults, created on first use and shared, so that tokens are reused across operations.
+ *
+ * @returns The shared opener.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultOpener } from "./opener.ts";
+ * assert.equal(defaultOpener(), defaultOpener());
+ * ```
+ */
+export function defaultOpener(): Transport {
+  shared ??= createOpener();
+  return shared;
+}

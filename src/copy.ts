@@ -1,0 +1,307 @@
+/**
+ * Copies between any two stores: registry to registry, registry to layout, layout to registry.
+ * Blobs first, then manifests, then the index, so that a reader never sees a manifest whose
+ * blobs are missing.
+ *
+ * @module
+ */
+import type {
+  Descriptor,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+} from "./image/manifest.ts";
+import { isIndexMediaType } from "./image/media_types.ts";
+import {
+  formatPlatform,
+  hostPlatform,
+  matchPlatform,
+  type Platform,
+} from "./image/platform.ts";
+import {
+  type FetchedManifest,
+  MAX_MANIFEST_SIZE,
+  PlatformNotFoundError,
+} from "./registry/manifests.ts";
+import type { BlobSource } from "./transport/request_body.ts";
+import type { Store } from "./store/store.ts";
+
+/** Options of {@linkcode copyImage}. */
+export interface CopyOptions {
+  /**
+   * The platform to copy out of an index, or `"all"` to copy the whole index.
+   * @default {hostPlatform()}
+   */
+  readonly platform?: Platform | "all";
+  /**
+   * Blobs moved at the same time.
+   * @default {4}
+   */
+  readonly concurrency?: number;
+  /**
+   * The tag to write at the destination.
+   * @default {the source reference when it is a tag}
+   */
+  readonly tag?: string;
+  /** How many levels of nested index to follow. @default {3} */
+  readonly maxDepth?: number;
+  /** Receives one line per blob copied, mounted or skipped. */
+  readonly log?: (line: string) => void;
+}
+
+/** What a copy did. */
+export interface CopyResult {
+  /** The descriptor of what was tagged at the destination (a manifest or an index). */
+  readonly descriptor: Descriptor;
+  /** Blobs whose bytes moved. */
+  readonly blobsCopied: number;
+  /** Blobs the destination already had (or mounted). */
+  readonly blobsSkipped: number;
+}
+
+/** Runs tasks with at most `limit` at once; rejects with the first failure. */
+async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const workers = Array.from(
+    { length: Math.max(1, Math.min(limit, items.length)) },
+    async () => {
+      while (next < items.length) await task(items[next++]);
+    },
+  );
+  await Promise.all(workers);
+}
+
+/**
+ * A source that streams a blob out of a store each time it is opened: registry to registry
+ * copies pass the bytes through without a local copy, and a retry downloads again.
+ */
+function streamingSource(store: Store, descriptor: Descriptor): BlobSource {
+  return {
+    size: descriptor.size,
+    open(): ReadableStream<Uint8Array> {
+      let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+      return new ReadableStream({
+        async pull(controller) {
+          reader ??= (await store.fetchBlob(descriptor)).getReader();
+          const { value, done } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+        async cancel(reason) {
+          await reader?.cancel(reason);
+        },
+      });
+    },
+  };
+}
+
+/**
+ * Copies the blobs of one image that the destination lacks: every blob is checked at the
+ * destination in parallel, and only the missing ones move (mounted when both stores are
+ * repositories of the same registry).
+ *
+ * @param source Where the blobs are.
+ * @param target Where they go.
+ * @param blobs The descriptors to copy.
+ * @param options Concurrency and log.
+ * @returns How many blobs moved and how many were skipped.
+ *
+ * @example
+ * ```ts ignore
+ * await copyBlobs(registryStore(src), registryStore(dst), manifest.layers);
+ * ```
+ */
+export async function copyBlobs(
+  source: Store,
+  target: Store,
+  blobs: readonly Descriptor[],
+  options: Pick<CopyOptions, "concurrency" | "log"> = {},
+): Promise<{ copied: number; skipped: number }> {
+  const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
+  const present = await Promise.all(unique.map((b) => target.hasBlob(b)));
+  const missing = unique.filter((_, i) => !present[i]);
+  const mountFrom = source.registry !== undefined &&
+      source.registry === target.registry
+    ? source.repository
+    : undefined;
+  await eachLimited(missing, options.concurrency ?? 4, async (descriptor) => {
+    await target.pushBlob(descriptor, streamingSource(source, descriptor), {
+      mountFrom,
+    });
+    options.log?.(`Copied ${descriptor.digest} to ${target.name}`);
+  });
+  return { copied: missing.length, skipped: unique.length - missing.length };
+}
+
+async function readConfig(
+  store: Store,
+  descriptor: Descriptor,
+): Promise<ImageConfig> {
+  if (descriptor.size > MAX_MANIFEST_SIZE) {
+    throw new RangeError(
+      `Cannot read config ${descriptor.digest} of ${store.name}: ${descriptor.size} bytes is too large`,
+    );
+  }
+  return JSON.parse(
+    await new Response(await store.fetchBlob(descriptor)).text(),
+  );
+}
+
+/**
+ * Resolves a reference in a store to one image manifest for a platform, following indexes.
+ *
+ * @param store Where the image is.
+ * @param reference A tag or digest.
+ * @param platform The platform to pick from an index.
+ * @param maxDepth How many index levels to follow.
+ * @returns The manifest as fetched, and the index above it if any.
+ * @throws {PlatformNotFoundError} When an index lacks the platform.
+ *
+ * @example
+ * ```ts ignore
+ * const { manifest } = await resolveImage(registryStore(ref), "v1", parsePlatform("linux/amd64"));
+ * ```
+ */
+export async function resolveImage(
+  store: Store,
+  reference: string,
+  platform: Platform = hostPlatform(),
+  maxDepth = 3,
+): Promise<{ manifest: FetchedManifest; index?: FetchedManifest }> {
+  let fetched = await store.fetchManifest(reference);
+  let index: FetchedManifest | undefined;
+  for (let depth = 0; isIndexMediaType(fetched.descriptor.mediaType); depth++) {
+    if (depth >= maxDepth) {
+      throw new RangeError(
+        `Cannot resolve ${store.name}:${reference}: maximum depth ${maxDepth} of nested indexes reached`,
+      );
+    }
+    const entries = (fetched.document as ImageIndex).manifests;
+    const match = entries.find((e) =>
+      e.platform !== undefined && matchPlatform(platform, e.platform)
+    );
+    if (match === undefined) {
+      throw new PlatformNotFoundError(
+        `${store.name}:${reference}`,
+        platform,
+        entries.flatMap((e) => e.platform ? [e.platform] : []),
+      );
+    }
+    index = fetched;
+    fetched = await store.fetchManifest(match.digest);
+  }
+  return { manifest: fetched, index };
+}
+
+/**
+ * Copies the layers of an image that the destination lacks and returns the image's manifest and
+ * config (spack's `copy_missing_layers`, used to put new layers on a base image).
+ *
+ * @param source The store with the base image.
+ * @param target The store that needs its layers.
+ * @param reference The base image's tag or digest in `source`.
+ * @param options Platform, concurrency and log.
+ * @returns The base manifest and its config.
+ *
+ * @example
+ * ```ts ignore
+ * const { manifest, config } = await copyMissingLayers(registryStore(base), registryStore(target), "22.04");
+ * ```
+ */
+export async function copyMissingLayers(
+  source: Store,
+  target: Store,
+  reference: string,
+  options: Omit<CopyOptions, "platform" | "tag"> & { platform?: Platform } = {},
+): Promise<{ manifest: ImageManifest; config: ImageConfig }> {
+  const { manifest } = await resolveImage(
+    source,
+    reference,
+    options.platform,
+    options.maxDepth,
+  );
+  const document = manifest.document as ImageManifest;
+  await copyBlobs(source, target, document.layers, options);
+  return { manifest: document, config: await readConfig(source, document.config) };
+}
+
+/**
+ * Copies an image (one platform, or `"all"` with its index) between any two stores: blobs
+ * first, then each manifest by digest, then the tag, so a reader never sees a manifest whose
+ * blobs are missing. Repositories of the same registry mount instead of moving bytes.
+ *
+ * @param source Where the image is.
+ * @param target Where it goes.
+ * @param reference The tag or digest in `source`.
+ * @param options Platform or `"all"`, tag at the destination, concurrency, log.
+ * @returns What was tagged and how many blobs moved.
+ *
+ * @example
+ * ```ts ignore
+ * await copyImage(registryStore(parseReference("ghcr.io/a/b")), await layoutStore("cache"), "v1", { platform: "all" });
+ * ```
+ */
+export async function copyImage(
+  source: Store,
+  target: Store,
+  reference: string,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  const tag = options.tag ??
+    (/^[a-z0-9]+:[0-9a-f]+$/.test(reference) ? undefined : reference);
+  let copied = 0;
+  let skipped = 0;
+
+  async function copyManifest(fetched: FetchedManifest): Promise<void> {
+    const document = fetched.document as ImageManifest;
+    const counts = await copyBlobs(
+      source,
+      target,
+      [document.config, ...document.layers],
+      options,
+    );
+    copied += counts.copied;
+    skipped += counts.skipped;
+  }
+
+  if (options.platform === "all") {
+    const top = await source.fetchManifest(reference);
+    const copyTree = async (fetched: FetchedManifest, depth: number) => {
+      if (!isIndexMediaType(fetched.descriptor.mediaType)) {
+        await copyManifest(fetched);
+      } else {
+        if (depth >= (options.maxDepth ?? 3)) {
+          throw new RangeError(
+            `Cannot copy ${source.name}:${reference}: maximum depth of nested indexes reached`,
+          );
+        }
+        for (const entry of (fetched.document as ImageIndex).manifests) {
+          await copyTree(await source.fetchManifest(entry.digest), depth + 1);
+        }
+      }
+      if (fetched !== top) {
+        await target.pushManifest(fetched.bytes, fetched.descriptor);
+      }
+    };
+    await copyTree(top, 0);
+    await target.pushManifest(top.bytes, top.descriptor, tag);
+    return { descriptor: top.descriptor, blobsCopied: copied, blobsSkipped: skipped };
+  }
+
+  const platform = options.platform ?? hostPlatform();
+  const { manifest } = await resolveImage(source, reference, platform, options.maxDepth);
+  await copyManifest(manifest);
+  await target.pushManifest(manifest.bytes, manifest.descriptor, tag);
+  options.log?.(
+    `Copied ${formatPlatform(platform)} image ${manifest.descriptor.digest} to ${target.name}`,
+  );
+  return {
+    descriptor: manifest.descriptor,
+    blobsCopied: copied,
+    blobsSkipped: skipped,
+  };
+}

@@ -1,0 +1,279 @@
+/**
+ * An OCI image layout on disk (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`): the stage and
+ * cache of downloads, and a source or target of copies that skopeo and umoci can read.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { createVerifyStream, parseDigest } from "../reference/digest.ts";
+import { DigestStream } from "../reference/digest.ts";
+import type { Descriptor, ImageIndex } from "../image/manifest.ts";
+import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
+
+/** The annotation that names an image in a layout's `index.json`. */
+export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
+
+const LAYOUT_VERSION = '{"imageLayoutVersion":"1.0.0"}';
+
+function randomSuffix(): string {
+  return crypto.getRandomValues(new Uint32Array(2)).join("-");
+}
+
+async function exists(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** Writes a file atomically: a temporary file beside it, synced, then renamed over it. */
+async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const temp = `${path}.tmp-${randomSuffix()}`;
+  try {
+    await Deno.writeFile(temp, bytes);
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * An OCI image layout directory. Blobs are written to a temporary file, verified while they
+ * stream (digest and size), synced, then renamed into place, so a blob under its final name is
+ * always whole and right. `index.json` updates are serialised within the process and atomic.
+ *
+ * @example Stage a blob and tag an image
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openLayout } from "./layout.ts";
+ * import { digestOf } from "../reference/digest.ts";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await openLayout(dir);
+ * const digest = digestOf("hello");
+ * await layout.writeBlob(digest, new Response("hello").body!, { size: 5 });
+ * assert.ok(await layout.hasBlob(digest, { size: 5 }));
+ * await layout.tag({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest, size: 5 }, "v1");
+ * assert.equal((await layout.resolve("v1"))?.digest, digest);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class OciLayout {
+  /** The layout's directory. */
+  readonly root: string;
+  #indexLock: Promise<unknown> = Promise.resolve();
+
+  /** @param root The layout's directory; use {@linkcode openLayout} to create it. */
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  /**
+   * Where a blob lives: `blobs/<algorithm>/<encoded>`.
+   *
+   * @param digest The blob's digest.
+   * @returns The path.
+   */
+  blobPath(digest: string): string {
+    const { algorithm, encoded } = parseDigest(digest);
+    return join(this.root, "blobs", algorithm, encoded);
+  }
+
+  /**
+   * Tells whether the layout holds a blob. With `size`, a file of another size is damaged: it
+   * is removed and the answer is false. With `verify`, the file is hashed again.
+   *
+   * @param digest The blob's digest.
+   * @param options The expected size, and whether to re-hash.
+   * @returns True when a good copy is there.
+   */
+  async hasBlob(
+    digest: string,
+    options: { size?: number; verify?: boolean } = {},
+  ): Promise<boolean> {
+    const path = this.blobPath(digest);
+    const info = await exists(path);
+    if (info === undefined) return false;
+    let good = options.size === undefined || info.size === options.size;
+    if (good && options.verify) {
+      const hasher = new DigestStream(parseDigest(digest).algorithm);
+      await (await Deno.open(path)).readable.pipeThrough(hasher).pipeTo(
+        new WritableStream(),
+      );
+      good = (await hasher.result).digest === digest;
+    }
+    if (!good) await Deno.remove(path).catch(() => {});
+    return good;
+  }
+
+  /**
+   * Writes a blob from a stream: to a temporary file, verified while it streams, synced, then
+   * renamed into place. On any failure the temporary file is removed and nothing is left.
+   * Concurrent writers of the same blob each write their own temporary file; the renames
+   * replace identical bytes.
+   *
+   * @param digest The blob's digest, checked against the bytes.
+   * @param stream The bytes.
+   * @param options The expected size.
+   * @returns The blob's path.
+   * @throws {DigestMismatchError} When the bytes do not match.
+   */
+  async writeBlob(
+    digest: string,
+    stream: ReadableStream<Uint8Array>,
+    options: { size?: number } = {},
+  ): Promise<string> {
+    const path = this.blobPath(digest);
+    await Deno.mkdir(join(path, ".."), { recursive: true });
+    const temp = `${path}.tmp-${randomSuffix()}`;
+    const file = await Deno.open(temp, { write: true, createNew: true });
+    try {
+      await stream.pipeThrough(createVerifyStream(digest, options)).pipeTo(
+        file.writable,
+        { preventClose: true },
+      );
+      await file.syncData();
+      file.close();
+      await Deno.rename(temp, path);
+      return path;
+    } catch (error) {
+      try {
+        file.close();
+      } catch {
+        // Already closed.
+      }
+      await Deno.remove(temp).catch(() => {});
+      await stream.cancel().catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Opens a blob for reading.
+   *
+   * @param digest The blob's digest.
+   * @returns Its bytes.
+   * @throws {Deno.errors.NotFound} When the layout does not hold it.
+   */
+  async readBlob(digest: string): Promise<ReadableStream<Uint8Array>> {
+    return (await Deno.open(this.blobPath(digest))).readable;
+  }
+
+  /**
+   * Reads `index.json`.
+   *
+   * @returns The layout's index.
+   */
+  async readIndex(): Promise<ImageIndex> {
+    const text = await Deno.readTextFile(join(this.root, "index.json"));
+    try {
+      return JSON.parse(text);
+    } catch (error) {
+      throw new SyntaxError(
+        `Cannot parse ${join(this.root, "index.json")}: not JSON`,
+        { cause: error },
+      );
+    }
+  }
+
+  /**
+   * Names an image in `index.json` (`org.opencontainers.image.ref.name`), replacing an entry of
+   * the same name. The manifest's blob must already be in the layout.
+   *
+   * @param descriptor The manifest or index.
+   * @param name The tag.
+   */
+  tag(descriptor: Descriptor, name: string): Promise<void> {
+    const run = this.#indexLock.then(async () => {
+      const index = await this.readIndex();
+      const manifests = index.manifests.filter((entry) =>
+        entry.annotations?.[REF_NAME_ANNOTATION] !== name
+      );
+      manifests.push({
+        ...descriptor,
+        annotations: { ...descriptor.annotations, [REF_NAME_ANNOTATION]: name },
+      });
+      await writeFileAtomic(
+        join(this.root, "index.json"),
+        new TextEncoder().encode(JSON.stringify({ ...index, manifests })),
+      );
+    });
+    this.#indexLock = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Finds the image a tag names in `index.json`.
+   *
+   * @param name The tag.
+   * @returns Its descriptor (without the name annotation), or undefined.
+   */
+  async resolve(name: string): Promise<Descriptor | undefined> {
+    const index = await this.readIndex();
+    const entry = index.manifests.findLast((e) =>
+      e.annotations?.[REF_NAME_ANNOTATION] === name
+    );
+    if (entry === undefined) return undefined;
+    const { [REF_NAME_ANNOTATION]: _, ...rest } = entry.annotations ?? {};
+    const { annotations: _a, ...descriptor } = entry;
+    return Object.keys(rest).length
+      ? { ...descriptor, annotations: rest }
+      : descriptor;
+  }
+}
+
+/**
+ * Opens an OCI image layout, creating the directory, `oci-layout` and an empty `index.json`
+ * when they are missing.
+ *
+ * @param root The directory.
+ * @returns The layout.
+ * @throws {SyntaxError} When the directory holds an `oci-layout` of another version.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openLayout } from "./layout.ts";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await openLayout(dir);
+ * assert.deepEqual((await layout.readIndex()).manifests, []);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function openLayout(root: string): Promise<OciLayout> {
+  await Deno.mkdir(join(root, "blobs", "sha256"), { recursive: true });
+  const marker = join(root, "oci-layout");
+  if (await exists(marker)) {
+    const text = await Deno.readTextFile(marker);
+    let version: unknown;
+    try {
+      version = JSON.parse(text).imageLayoutVersion;
+    } catch {
+      version = undefined;
+    }
+    if (version !== "1.0.0") {
+      throw new SyntaxError(
+        `Cannot open OCI layout ${root}: oci-layout says imageLayoutVersion ${
+          JSON.stringify(version)
+        }, expected "1.0.0"`,
+      );
+    }
+  } else {
+    await writeFileAtomic(marker, new TextEncoder().encode(LAYOUT_VERSION));
+  }
+  const indexPath = join(root, "index.json");
+  if (!(await exists(indexPath))) {
+    const index: ImageIndex = {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX_MEDIA_TYPE,
+      manifests: [],
+    };
+    await writeFileAtomic(
+      indexPath,
+      new TextEncoder().encode(JSON.stringify(index)),
+    );
+  }
+  return new OciLayout(root);
+}

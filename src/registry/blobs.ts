@@ -1,0 +1,334 @@
+/**
+ * Blob operations on a registry: exists, upload (monolithic, or mounted from another
+ * repository), and verified download.
+ *
+ * @module
+ */
+import { createVerifyStream, parseDigest } from "../reference/digest.ts";
+import {
+  blobUrl,
+  endpoint,
+  type ImageReference,
+  uploadsUrl,
+} from "../reference/reference.ts";
+import { ensureStatus, RegistryError } from "../transport/errors.ts";
+import { defaultOpener } from "../transport/opener.ts";
+import {
+  type BlobSource,
+  bytesSource,
+  createRequest,
+  fileSource,
+  type Transport,
+} from "../transport/request_body.ts";
+import {
+  createProgressStream,
+  formatTransfer,
+  type ProgressOptions,
+} from "./progress.ts";
+
+/** Options every registry operation takes. */
+export interface RegistryOptions {
+  /**
+   * The opener (fetch + auth + retry), or any function with the shape of `fetch`.
+   * @default {defaultOpener()}
+   */
+  readonly transport?: Transport;
+  /** Cancels the operation. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Tells whether the repository has a blob: HEAD, 200 is true, 404 is false.
+ *
+ * @param ref The repository (tag and digest are ignored).
+ * @param digest The blob's digest.
+ * @param options Transport and signal.
+ * @returns Whether the blob exists.
+ * @throws {RegistryError} On any other status.
+ *
+ * @example
+ * ```ts ignore
+ * const present = await blobExists(parseReference("127.0.0.1:5000/app"), "sha256:…");
+ * ```
+ */
+export async function blobExists(
+  ref: ImageReference,
+  digest: string,
+  options: RegistryOptions = {},
+): Promise<boolean> {
+  parseDigest(digest);
+  const transport = options.transport ?? defaultOpener();
+  const request = new Request(blobUrl(ref, digest), {
+    method: "HEAD",
+    signal: options.signal,
+  });
+  const response = await transport(request);
+  if (response.status === 404) {
+    await response.body?.cancel();
+    return false;
+  }
+  await ensureStatus(request, response, 200);
+  await response.body?.cancel();
+  return true;
+}
+
+/** The bytes of a blob to upload: a file path, bytes in memory, or a re-openable source. */
+export type BlobInput = string | Uint8Array | BlobSource;
+
+/** Options of {@linkcode uploadBlob}. */
+export interface UploadBlobOptions extends RegistryOptions, ProgressOptions {
+  /**
+   * Upload even when the registry already has the blob (no HEAD first).
+   * @default {false}
+   */
+  readonly force?: boolean;
+  /**
+   * Blobs up to this size go in a single POST `?digest=`; registries that do not support it
+   * answer 202 and get the PUT. 0 turns it off.
+   * @default {0}
+   */
+  readonly smallBlobSize?: number;
+  /** Another repository of the same registry that has the blob: mount it from there. */
+  readonly mountFrom?: string;
+}
+
+async function toSource(input: BlobInput): Promise<BlobSource> {
+  if (typeof input === "string") return await fileSource(input);
+  if (input instanceof Uint8Array) return bytesSource(input);
+  return input;
+}
+
+/** Appends `digest=` to an upload location, leaving its own query (e.g. `_state`) as it is. */
+function withDigestParam(location: string, digest: string): string {
+  const separator = location.includes("?") ? "&" : "?";
+  return `${location}${separator}digest=${encodeURIComponent(digest)}`;
+}
+
+/**
+ * Uploads a blob unless the repository already has it. Monolithic: POST `/blobs/uploads/`, then
+ * one PUT to the returned `Location` (relative or absolute) with `digest=` and an exact
+ * `Content-Length`; no PATCH chunks. Optionally a single POST for small blobs, or a mount from
+ * another repository of the same registry (201: no bytes sent; 202: the upload goes on).
+ * The registry's `Docker-Content-Digest` is checked when it sends one.
+ *
+ * @param ref The target repository.
+ * @param input The bytes: a file path, a `Uint8Array`, or a `BlobSource` (re-openable, so a
+ * retry can replay it; memory stays flat).
+ * @param digest The blob's digest, which the registry verifies.
+ * @param options Transport, signal, force, single-POST size, mount source, progress.
+ * @returns True when bytes were sent, false when the blob existed or was mounted.
+ * @throws {RegistryError} When the registry refuses the upload.
+ *
+ * @example
+ * ```ts ignore
+ * const sent = await uploadBlob(parseReference("127.0.0.1:5000/app"), "layer.tar.gz", digest);
+ * ```
+ */
+export async function uploadBlob(
+  ref: ImageReference,
+  input: BlobInput,
+  digest: string,
+  options: UploadBlobOptions = {},
+): Promise<boolean> {
+  parseDigest(digest);
+  const transport = options.transport ?? defaultOpener();
+  const { signal } = options;
+  if (!options.force && await blobExists(ref, digest, options)) return false;
+  const source = await toSource(input);
+  const started = performance.now();
+
+  let location: string | undefined;
+  if (options.mountFrom !== undefined && options.mountFrom !== ref.repository) {
+    const url = `${uploadsUrl(ref)}?mount=${encodeURIComponent(digest)}&from=${
+      encodeURIComponent(options.mountFrom)
+    }`;
+    const request = createRequest(url, { method: "POST", body: "", signal });
+    const response = await ensureStatus(
+      request,
+      await transport(request),
+      201,
+      202,
+    );
+    await response.body?.cancel();
+    if (response.status === 201) {
+      options.log?.(`Mounted ${digest} from ${options.mountFrom}`);
+      return false;
+    }
+    location = response.headers.get("location") ?? undefined;
+  }
+
+  if (
+    location === undefined && options.smallBlobSize &&
+    source.size <= options.smallBlobSize
+  ) {
+    const request = createRequest(uploadsUrl(ref, digest), {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: withProgress(source, digest, options),
+      signal,
+    });
+    const response = await ensureStatus(
+      request,
+      await transport(request),
+      201,
+      202,
+    );
+    await response.body?.cancel();
+    if (response.status === 201) {
+      checkDigestHeader(request, response, digest);
+      options.log?.(
+        formatTransfer(
+          "Uploaded",
+          digest,
+          source.size,
+          (performance.now() - started) / 1000,
+        ),
+      );
+      return true;
+    }
+    location = response.headers.get("location") ?? undefined;
+  }
+
+  if (location === undefined) {
+    const request = createRequest(uploadsUrl(ref), {
+      method: "POST",
+      body: "",
+      signal,
+    });
+    const response = await ensureStatus(request, await transport(request), 202);
+    await response.body?.cancel();
+    location = response.headers.get("location") ?? undefined;
+    if (location === undefined) {
+      throw new RegistryError({
+        method: request.method,
+        url: request.url,
+        status: response.status,
+        reason: "the registry started an upload but sent no Location header",
+      });
+    }
+  }
+
+  const request = createRequest(
+    withDigestParam(endpoint(ref, location), digest),
+    {
+      method: "PUT",
+      headers: { "content-type": "application/octet-stream" },
+      body: withProgress(source, digest, options),
+      signal,
+    },
+  );
+  const response = await ensureStatus(request, await transport(request), 201);
+  await response.body?.cancel();
+  checkDigestHeader(request, response, digest);
+  options.log?.(
+    formatTransfer(
+      "Uploaded",
+      digest,
+      source.size,
+      (performance.now() - started) / 1000,
+    ),
+  );
+  return true;
+}
+
+function withProgress(
+  source: BlobSource,
+  digest: string,
+  options: ProgressOptions,
+): BlobSource {
+  if (!options.onProgress) return source;
+  return {
+    size: source.size,
+    open: () =>
+      source.open().pipeThrough(
+        createProgressStream(digest, source.size, options.onProgress),
+      ),
+  };
+}
+
+function checkDigestHeader(
+  request: Request,
+  response: Response,
+  digest: string,
+): void {
+  const returned = response.headers.get("docker-content-digest");
+  if (returned !== null && returned !== digest) {
+    throw new RegistryError({
+      method: request.method,
+      url: request.url,
+      status: response.status,
+      reason:
+        `the registry stored the blob as ${returned}, but ${digest} was uploaded`,
+    });
+  }
+}
+
+/** Options of {@linkcode fetchBlob}. */
+export interface FetchBlobOptions extends RegistryOptions, ProgressOptions {
+  /** The blob's size from its descriptor: more or fewer bytes are an error. */
+  readonly size?: number;
+}
+
+/**
+ * Downloads a blob, following redirects, as a stream that is hashed while it flows: the stream
+ * errors with a `DigestMismatchError` when the bytes do not match the digest (or the size), so a
+ * consumer writing them to disk can discard them.
+ *
+ * @param ref The repository.
+ * @param digest The blob's digest.
+ * @param options Transport, signal, expected size, progress.
+ * @returns The verified byte stream.
+ * @throws {RegistryError} When the registry does not serve the blob.
+ *
+ * @example
+ * ```ts ignore
+ * const stream = await fetchBlob(parseReference("127.0.0.1:5000/app"), digest, { size });
+ * await stream.pipeTo((await Deno.create("blob")).writable);
+ * ```
+ */
+export async function fetchBlob(
+  ref: ImageReference,
+  digest: string,
+  options: FetchBlobOptions = {},
+): Promise<ReadableStream<Uint8Array>> {
+  parseDigest(digest);
+  const transport = options.transport ?? defaultOpener();
+  const url = blobUrl(ref, digest);
+  const request = new Request(url, { signal: options.signal });
+  const response = await ensureStatus(request, await transport(request), 200);
+  const length = response.headers.get("content-length");
+  const total = options.size ??
+    (length !== null && /^\d+$/.test(length) ? Number(length) : undefined);
+  const started = performance.now();
+  const verified = (response.body ?? new Response("").body!).pipeThrough(
+    createVerifyStream(digest, {
+      size: options.size,
+      context: url,
+    }),
+  );
+  const counted = options.onProgress
+    ? verified.pipeThrough(
+      createProgressStream(digest, total, options.onProgress),
+    )
+    : verified;
+  if (!options.log) return counted;
+  let size = 0;
+  return counted.pipeThrough(
+    new TransformStream({
+      transform(chunk, controller) {
+        size += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+      flush() {
+        options.log!(
+          formatTransfer(
+            "Downloaded",
+            digest,
+            size,
+            (performance.now() - started) / 1000,
+          ),
+        );
+      },
+    }),
+  );
+}

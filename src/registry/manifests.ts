@@ -1,0 +1,432 @@
+/**
+ * Manifest operations on a registry: upload by tag or digest, fetch with verification, resolve
+ * an index to a platform, and read the config.
+ *
+ * @module
+ */
+import { DigestMismatchError, digestOf, parseDigest } from "../reference/digest.ts";
+import {
+  formatReference,
+  type ImageReference,
+  manifestUrl,
+  withDigest,
+} from "../reference/reference.ts";
+import { ensureStatus, RegistryError } from "../transport/errors.ts";
+import { defaultOpener } from "../transport/opener.ts";
+import { createRequest } from "../transport/request_body.ts";
+import type {
+  Descriptor,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+} from "../image/manifest.ts";
+import {
+  ALL_MANIFEST_MEDIA_TYPES,
+  isIndexMediaType,
+  isManifestMediaType,
+} from "../image/media_types.ts";
+import {
+  formatPlatform,
+  hostPlatform,
+  matchPlatform,
+  type Platform,
+} from "../image/platform.ts";
+import { fetchBlob, type RegistryOptions } from "./blobs.ts";
+
+/** Largest manifest accepted, as the distribution spec suggests registries enforce. */
+export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
+
+/** Options of {@linkcode uploadManifest}. */
+export interface UploadManifestOptions extends RegistryOptions {
+  /**
+   * Push by the reference's tag (true), or by the manifest's own digest (false: for the
+   * per-platform manifests of an index).
+   * @default {true}
+   */
+  readonly tag?: boolean;
+}
+
+/**
+ * Serialises a manifest once to compact JSON and digests those exact bytes.
+ *
+ * @param manifest The manifest or index.
+ * @returns The bytes, their digest and size.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeManifest } from "./manifests.ts";
+ * const { bytes, size } = encodeManifest({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] });
+ * assert.equal(size, bytes.byteLength);
+ * ```
+ */
+export function encodeManifest(
+  manifest: ImageManifest | ImageIndex,
+): { bytes: Uint8Array; digest: string; size: number } {
+  const bytes = new TextEncoder().encode(JSON.stringify(manifest));
+  return { bytes, digest: digestOf(bytes), size: bytes.byteLength };
+}
+
+/**
+ * Uploads a manifest or index: PUT with `Content-Type` = its `mediaType`, by tag or by digest.
+ *
+ * @param ref Where to push; its tag is used unless `tag: false`.
+ * @param manifest The manifest or index (its `mediaType` must be set).
+ * @param options Transport, signal, and whether to push by tag.
+ * @returns The descriptor of the uploaded manifest.
+ * @throws {RegistryError} When the registry refuses it.
+ *
+ * @example
+ * ```ts ignore
+ * const { digest } = await uploadManifest(parseReference("127.0.0.1:5000/app:v1"), manifest);
+ * ```
+ */
+export async function uploadManifest(
+  ref: ImageReference,
+  manifest: ImageManifest | ImageIndex,
+  options: UploadManifestOptions = {},
+): Promise<Descriptor> {
+  if (
+    !isManifestMediaType(manifest.mediaType) &&
+    !isIndexMediaType(manifest.mediaType)
+  ) {
+    throw new TypeError(
+      `Cannot upload manifest to ${
+        formatReference(ref)
+      }: its mediaType "${manifest.mediaType}" is not a manifest or index type`,
+    );
+  }
+  const transport = options.transport ?? defaultOpener();
+  const { bytes, digest, size } = encodeManifest(manifest);
+  const target = options.tag === false || ref.tag === undefined
+    ? manifestUrl(ref, digest)
+    : manifestUrl(ref, ref.tag);
+  const request = createRequest(target, {
+    method: "PUT",
+    headers: { "content-type": manifest.mediaType },
+    body: bytes,
+    signal: options.signal,
+  });
+  const response = await ensureStatus(request, await transport(request), 201);
+  await response.body?.cancel();
+  const returned = response.headers.get("docker-content-digest");
+  if (returned !== null && returned !== digest) {
+    throw new RegistryError({
+      method: "PUT",
+      url: request.url,
+      status: response.status,
+      reason: `the registry stored the manifest as ${returned}, but ${digest} was sent`,
+    });
+  }
+  return { mediaType: manifest.mediaType, digest, size };
+}
+
+/** A manifest or index as fetched: its descriptor, its exact bytes and the parsed document. */
+export interface FetchedManifest {
+  /** Media type, digest and size of the bytes. */
+  readonly descriptor: Descriptor;
+  /** The bytes as the registry sent them. */
+  readonly bytes: Uint8Array;
+  /** The parsed document. */
+  readonly document: ImageManifest | ImageIndex;
+}
+
+/**
+ * Thrown when an index has no image for the platform asked for; lists the ones it has.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PlatformNotFoundError } from "./manifests.ts";
+ * const error = new PlatformNotFoundError("r/app:v1", { os: "linux", architecture: "s390x" }, [{ os: "linux", architecture: "amd64" }]);
+ * assert.match(error.message, /available: linux\/amd64/);
+ * ```
+ */
+export class PlatformNotFoundError extends Error {
+  /** The platform asked for. */
+  readonly wanted: Platform;
+  /** The platforms the index has. */
+  readonly available: readonly Platform[];
+
+  /**
+   * @param image The image, for the message.
+   * @param wanted The platform asked for.
+   * @param available The platforms the index has.
+   */
+  constructor(image: string, wanted: Platform, available: readonly Platform[]) {
+    super(
+      `Cannot find platform ${formatPlatform(wanted)} in ${image}: available: ${
+        available.length ? available.map(formatPlatform).join(", ") : "none"
+      }`,
+    );
+    this.name = "PlatformNotFoundError";
+    this.wanted = wanted;
+    this.available = available;
+  }
+}
+
+async function readLimited(
+  request: Request,
+  response: Response,
+  limit: number,
+): Promise<Uint8Array> {
+  const tooLarge = () =>
+    new RegistryError({
+      method: request.method,
+      url: request.url,
+      status: response.status,
+      reason: `the manifest is larger than ${limit} bytes`,
+    });
+  const length = response.headers.get("content-length");
+  if (length !== null && Number(length) > limit) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body ?? []) {
+    size += chunk.byteLength;
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/**
+ * Fetches one manifest or index by the reference's digest (preferred) or tag, with `Accept`
+ * listing every manifest and index type. A manifest fetched by digest is verified against it;
+ * bodies over 4 MiB, unknown content types and invalid JSON are refused.
+ *
+ * @param ref The image; its digest wins over its tag.
+ * @param options Transport and signal.
+ * @returns The descriptor, bytes and parsed document.
+ * @throws {RegistryError} When the registry does not serve it or the body is not acceptable.
+ * @throws {DigestMismatchError} When the bytes do not match the digest asked for.
+ *
+ * @example
+ * ```ts ignore
+ * const { descriptor, document } = await fetchManifest(parseReference("127.0.0.1:5000/app:v1"));
+ * ```
+ */
+export async function fetchManifest(
+  ref: ImageReference,
+  options: RegistryOptions = {},
+): Promise<FetchedManifest> {
+  const transport = options.transport ?? defaultOpener();
+  const request = new Request(manifestUrl(ref), {
+    headers: { accept: ALL_MANIFEST_MEDIA_TYPES.join(", ") },
+    signal: options.signal,
+  });
+  const response = await ensureStatus(request, await transport(request), 200);
+  const bytes = await readLimited(request, response, MAX_MANIFEST_SIZE);
+  const refuse = (reason: string, cause?: unknown) =>
+    new RegistryError({
+      method: "GET",
+      url: request.url,
+      status: response.status,
+      reason,
+      cause,
+    });
+  let document: ImageManifest | ImageIndex;
+  try {
+    document = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (error) {
+    throw refuse("the manifest is not valid JSON", error);
+  }
+  if (typeof document !== "object" || document === null || Array.isArray(document)) {
+    throw refuse("the manifest is not a JSON object");
+  }
+  const header = response.headers.get("content-type")?.split(";")[0].trim();
+  const mediaType = isManifestMediaType(header) || isIndexMediaType(header)
+    ? header!
+    : document.mediaType;
+  if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
+    throw refuse(
+      `unknown manifest content type "${header ?? ""}"${
+        document.mediaType ? ` (mediaType "${document.mediaType}")` : ""
+      }`,
+    );
+  }
+  if (
+    document.mediaType !== undefined && document.mediaType !== mediaType &&
+    (isIndexMediaType(document.mediaType) !== isIndexMediaType(mediaType))
+  ) {
+    throw refuse(
+      `the content type "${mediaType}" contradicts the document's mediaType "${document.mediaType}"`,
+    );
+  }
+  const algorithm = ref.digest ? parseDigest(ref.digest).algorithm : "sha256";
+  const digest = digestOf(bytes, algorithm);
+  if (ref.digest !== undefined && digest !== ref.digest) {
+    throw new DigestMismatchError(ref.digest, { digest, size: bytes.byteLength }, {
+      context: request.url,
+    });
+  }
+  if (isIndexMediaType(mediaType) && !Array.isArray((document as ImageIndex).manifests)) {
+    throw refuse("the index has no manifests array");
+  }
+  if (
+    isManifestMediaType(mediaType) &&
+    (typeof (document as ImageManifest).config?.digest !== "string" ||
+      !Array.isArray((document as ImageManifest).layers))
+  ) {
+    throw refuse("the manifest has no config descriptor or no layers array");
+  }
+  return {
+    descriptor: { mediaType, digest, size: bytes.byteLength },
+    bytes,
+    document,
+  };
+}
+
+/** Options of {@linkcode getManifest}. */
+export interface GetManifestOptions extends RegistryOptions {
+  /**
+   * The platform to pick from an index.
+   * @default {hostPlatform()}
+   */
+  readonly platform?: Platform;
+  /**
+   * How many levels of index to follow.
+   * @default {3}
+   */
+  readonly maxDepth?: number;
+}
+
+/** An image manifest resolved for one platform. */
+export interface ResolvedManifest extends FetchedManifest {
+  /** The manifest. */
+  readonly document: ImageManifest;
+  /** The reference of the manifest, by digest. */
+  readonly ref: ImageReference;
+  /** The index entry it was picked from, if any. */
+  readonly index?: FetchedManifest;
+}
+
+/**
+ * Fetches an image manifest, resolving indexes to the platform asked for (OS, architecture,
+ * variant after normalisation, and `os.version` when given), recursively up to `maxDepth`.
+ *
+ * @param ref The image.
+ * @param options Platform, depth bound, transport and signal.
+ * @returns The manifest, its descriptor and bytes, and the index it came from.
+ * @throws {PlatformNotFoundError} When an index has no image for the platform.
+ * @throws {RegistryError} On registry errors, or when the depth is exceeded.
+ *
+ * @example
+ * ```ts ignore
+ * const { document } = await getManifest(parseReference("127.0.0.1:5000/app:v1"), { platform: parsePlatform("linux/arm64") });
+ * ```
+ */
+export async function getManifest(
+  ref: ImageReference,
+  options: GetManifestOptions = {},
+): Promise<ResolvedManifest> {
+  const platform = options.platform ?? hostPlatform();
+  const maxDepth = options.maxDepth ?? 3;
+  let current = ref;
+  let parent: FetchedManifest | undefined;
+  for (let depth = 0;; depth++) {
+    const fetched = await fetchManifest(current, options);
+    if (isManifestMediaType(fetched.descriptor.mediaType)) {
+      return {
+        ...fetched,
+        document: fetched.document as ImageManifest,
+        ref: withDigest(current, fetched.descriptor.digest),
+        index: parent,
+      };
+    }
+    if (depth >= maxDepth) {
+      throw new RegistryError({
+        method: "GET",
+        url: manifestUrl(current),
+        status: 200,
+        reason: `maximum depth ${maxDepth} of nested indexes reached while resolving ${
+          formatReference(ref)
+        }`,
+      });
+    }
+    const entries = (fetched.document as ImageIndex).manifests;
+    const match = entries.find((entry) =>
+      entry.platform !== undefined && matchPlatform(platform, entry.platform)
+    );
+    if (match === undefined) {
+      throw new PlatformNotFoundError(
+        formatReference(current),
+        platform,
+        entries.flatMap((e) => e.platform ? [e.platform] : []),
+      );
+    }
+    parent = fetched;
+    current = withDigest(current, match.digest);
+  }
+}
+
+/**
+ * Fetches a small blob (a config) into memory, verified, and parses it as JSON.
+ *
+ * @param ref The repository.
+ * @param descriptor The blob's descriptor.
+ * @param options Transport and signal.
+ * @returns The parsed JSON.
+ *
+ * @example
+ * ```ts ignore
+ * const config = await fetchJsonBlob(ref, manifest.config);
+ * ```
+ */
+export async function fetchJsonBlob<T>(
+  ref: ImageReference,
+  descriptor: Descriptor,
+  options: RegistryOptions = {},
+): Promise<T> {
+  if (descriptor.size > MAX_MANIFEST_SIZE) {
+    throw new RangeError(
+      `Cannot read ${descriptor.digest} as JSON: ${descriptor.size} bytes is more than ${MAX_MANIFEST_SIZE}`,
+    );
+  }
+  const stream = await fetchBlob(ref, descriptor.digest, {
+    ...options,
+    size: descriptor.size,
+  });
+  const text = await new Response(stream).text();
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new SyntaxError(
+      `Cannot parse blob ${descriptor.digest} of ${formatReference(ref)} as JSON`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The manifest of an image for a platform and its config (spack's `get_manifest_and_config`).
+ *
+ * @param ref The image.
+ * @param options Platform, depth bound, transport and signal.
+ * @returns The resolved manifest and the parsed config.
+ *
+ * @example
+ * ```ts ignore
+ * const { manifest, config } = await getManifestAndConfig(parseReference("127.0.0.1:5000/app:v1"));
+ * ```
+ */
+export async function getManifestAndConfig(
+  ref: ImageReference,
+  options: GetManifestOptions = {},
+): Promise<{ manifest: ResolvedManifest; config: ImageConfig }> {
+  const manifest = await getManifest(ref, options);
+  const config = await fetchJsonBlob<ImageConfig>(
+    ref,
+    manifest.document.config,
+    options,
+  );
+  return { manifest, config };
+}

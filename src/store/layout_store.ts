@@ -1,0 +1,113 @@
+/**
+ * A {@linkcode Store} over an OCI image layout on disk.
+ *
+ * @module
+ */
+import { digestOf, DigestMismatchError, parseDigest } from "../reference/digest.ts";
+import { createVerifyStream } from "../reference/digest.ts";
+import type { ImageIndex, ImageManifest } from "../image/manifest.ts";
+import {
+  isIndexMediaType,
+  isManifestMediaType,
+} from "../image/media_types.ts";
+import { type OciLayout, openLayout } from "../layout/layout.ts";
+import { MAX_MANIFEST_SIZE } from "../registry/manifests.ts";
+import type { Store } from "./store.ts";
+
+/**
+ * A store over an OCI image layout: blobs are verified on the way in (temporary file, then
+ * rename) and on the way out; manifests are blobs too, named in `index.json` by tag.
+ *
+ * @param layout The layout, or its directory (created when missing).
+ * @returns The store.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { layoutStore } from "./layout_store.ts";
+ * import { bytesSource } from "../transport/request_body.ts";
+ * import { digestOf } from "../reference/digest.ts";
+ * const dir = await Deno.makeTempDir();
+ * const store = await layoutStore(dir);
+ * const descriptor = { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 };
+ * await store.pushBlob(descriptor, bytesSource("x"));
+ * assert.ok(await store.hasBlob(descriptor));
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function layoutStore(layout: OciLayout | string): Promise<Store> {
+  const opened = typeof layout === "string" ? await openLayout(layout) : layout;
+  return {
+    name: `oci:${opened.root}`,
+    hasBlob(descriptor) {
+      return opened.hasBlob(descriptor.digest, { size: descriptor.size });
+    },
+    async fetchBlob(descriptor) {
+      return (await opened.readBlob(descriptor.digest)).pipeThrough(
+        createVerifyStream(descriptor.digest, {
+          size: descriptor.size,
+          context: opened.blobPath(descriptor.digest),
+        }),
+      );
+    },
+    async pushBlob(descriptor, source) {
+      if (await opened.hasBlob(descriptor.digest, { size: descriptor.size })) {
+        return;
+      }
+      await opened.writeBlob(descriptor.digest, source.open(), {
+        size: descriptor.size,
+      });
+    },
+    async fetchManifest(reference) {
+      let descriptor;
+      try {
+        parseDigest(reference);
+        descriptor = { digest: reference, mediaType: "", size: -1 };
+      } catch {
+        descriptor = await opened.resolve(reference);
+        if (descriptor === undefined) {
+          throw new Deno.errors.NotFound(
+            `Cannot find "${reference}" in OCI layout ${opened.root}: no such tag in index.json`,
+          );
+        }
+      }
+      const path = opened.blobPath(descriptor.digest);
+      const info = await Deno.stat(path);
+      if (info.size > MAX_MANIFEST_SIZE) {
+        throw new RangeError(
+          `Cannot read manifest ${path}: ${info.size} bytes is more than ${MAX_MANIFEST_SIZE}`,
+        );
+      }
+      const bytes = await Deno.readFile(path);
+      const digest = digestOf(bytes, parseDigest(descriptor.digest).algorithm);
+      if (digest !== descriptor.digest) {
+        throw new DigestMismatchError(descriptor.digest, {
+          digest,
+          size: bytes.byteLength,
+        }, { context: path });
+      }
+      const document = JSON.parse(new TextDecoder().decode(bytes)) as
+        | ImageManifest
+        | ImageIndex;
+      const mediaType = descriptor.mediaType || document.mediaType;
+      if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
+        throw new SyntaxError(
+          `Cannot read manifest ${path}: unknown mediaType "${mediaType}"`,
+        );
+      }
+      return {
+        descriptor: { mediaType, digest, size: bytes.byteLength },
+        bytes,
+        document,
+      };
+    },
+    async pushManifest(bytes, descriptor, tag) {
+      if (!(await opened.hasBlob(descriptor.digest, { size: descriptor.size }))) {
+        await opened.writeBlob(descriptor.digest, new Response(bytes).body!, {
+          size: descriptor.size,
+        });
+      }
+      if (tag !== undefined) await opened.tag(descriptor, tag);
+    },
+  };
+}

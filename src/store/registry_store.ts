@@ -1,0 +1,106 @@
+/**
+ * A {@linkcode Store} over a repository on a registry.
+ *
+ * @module
+ */
+import {
+  type ImageReference,
+  manifestUrl,
+  withDigest,
+  withTag,
+} from "../reference/reference.ts";
+import { parseDigest } from "../reference/digest.ts";
+import {
+  blobExists,
+  fetchBlob,
+  type RegistryOptions,
+  uploadBlob,
+} from "../registry/blobs.ts";
+import { fetchManifest } from "../registry/manifests.ts";
+import type { ProgressOptions } from "../registry/progress.ts";
+import { ensureStatus } from "../transport/errors.ts";
+import { defaultOpener } from "../transport/opener.ts";
+import { createRequest } from "../transport/request_body.ts";
+import type { Store } from "./store.ts";
+
+function isDigest(reference: string): boolean {
+  try {
+    parseDigest(reference);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A store over one repository of a registry: blobs by HEAD/GET/POST+PUT (mounting from another
+ * repository of the same registry when told), manifests by GET/PUT.
+ *
+ * @param ref The repository (its tag and digest are ignored).
+ * @param options Transport, signal, single-POST size, progress and log.
+ * @returns The store.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { registryStore } from "./registry_store.ts";
+ * import { parseReference } from "../reference/reference.ts";
+ * const store = registryStore(parseReference("127.0.0.1:5000/app:v1"));
+ * assert.equal(store.name, "127.0.0.1:5000/app");
+ * ```
+ */
+export function registryStore(
+  ref: ImageReference,
+  options: RegistryOptions & ProgressOptions & { smallBlobSize?: number } = {},
+): Store {
+  const repository: ImageReference = {
+    registry: ref.registry,
+    repository: ref.repository,
+    scheme: ref.scheme,
+  };
+  return {
+    name: `${ref.registry}/${ref.repository}`,
+    registry: ref.registry,
+    repository: ref.repository,
+    hasBlob(descriptor) {
+      return blobExists(repository, descriptor.digest, options);
+    },
+    fetchBlob(descriptor) {
+      return fetchBlob(repository, descriptor.digest, {
+        ...options,
+        size: descriptor.size,
+      });
+    },
+    async pushBlob(descriptor, source, pushOptions = {}) {
+      await uploadBlob(repository, source, descriptor.digest, {
+        ...options,
+        force: true,
+        mountFrom: pushOptions.mountFrom,
+      });
+    },
+    fetchManifest(reference) {
+      const target = isDigest(reference)
+        ? withDigest(repository, reference)
+        : withTag(repository, reference);
+      return fetchManifest(target, options);
+    },
+    async pushManifest(bytes, descriptor, tag) {
+      const transport = options.transport ?? defaultOpener();
+      for (const reference of tag ? [tag] : [descriptor.digest]) {
+        const request = createRequest(manifestUrl(repository, reference), {
+          method: "PUT",
+          headers: { "content-type": descriptor.mediaType },
+          body: bytes,
+          signal: options.signal,
+        });
+        const response = await ensureStatus(
+          request,
+          await transport(request),
+          201,
+        );
+        await response.body?.cancel();
+      }
+    },
+  };
+}
+

@@ -1,0 +1,40 @@
+/**
+ * One small interface over content-addressed storage, implemented by a repository on a registry
+ * and by an OCI image layout on disk, so that copies work between any two of them.
+ *
+ * @module
+ */
+import type { Descriptor } from "../image/manifest.ts";
+import type { FetchedManifest } from "../registry/manifests.ts";
+import type { BlobSource } from "../transport/request_body.ts";
+
+/** Content-addressed storage of blobs and manifests. */
+export interface Store {
+  /** A name for messages, e.g. `127.0.0.1:5000/app` or `oci:/tmp/cache`. */
+  readonly name: string;
+  /** The registry (`host[:port]`) of a remote store, for mounts; undefined for local stores. */
+  readonly registry?: string;
+  /** The repository of a remote store, for mounts. */
+  readonly repository?: string;
+  /** Tells whether the store has a blob. */
+  hasBlob(descriptor: Descriptor): Promise<boolean>;
+  /** Opens a blob; the stream errors if the bytes do not match the descriptor. */
+  fetchBlob(descriptor: Descriptor): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * Stores a blob. `mountFrom` names a repository of the same registry that has it, which a
+   * remote store may mount from instead of uploading.
+   */
+  pushBlob(
+    descriptor: Descriptor,
+    source: BlobSource,
+    options?: { mountFrom?: string },
+  ): Promise<void>;
+  /** Fetches a manifest or index by tag or digest. */
+  fetchManifest(reference: string): Promise<FetchedManifest>;
+  /** Stores a manifest or index under its digest, and under a tag when given. */
+  pushManifest(
+    bytes: Uint8Array,
+    descriptor: Descriptor,
+    tag?: string,
+  ): Promise<void>;
+}

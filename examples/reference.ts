@@ -9,7 +9,12 @@
  *
  * @module
  */
-import { formatReference, manifestUrl, parseReference, tagsUrl } from "../mod.ts";
+import {
+  formatReference,
+  manifestUrl,
+  parseReference,
+  tagsUrl,
+} from "../mod.ts";
 
 const inputs = Deno.args.length > 0 ? Deno.args : [
   "ubuntu:22.04",

@@ -226,7 +226,10 @@ export async function copyMissingLayers(
   );
   const document = manifest.document as ImageManifest;
   await copyBlobs(source, target, document.layers, options);
-  return { manifest: document, config: await readConfig(source, document.config) };
+  return {
+    manifest: document,
+    config: await readConfig(source, document.config),
+  };
 }
 
 /**
@@ -289,15 +292,26 @@ export async function copyImage(
     };
     await copyTree(top, 0);
     await target.pushManifest(top.bytes, top.descriptor, tag);
-    return { descriptor: top.descriptor, blobsCopied: copied, blobsSkipped: skipped };
+    return {
+      descriptor: top.descriptor,
+      blobsCopied: copied,
+      blobsSkipped: skipped,
+    };
   }
 
   const platform = options.platform ?? hostPlatform();
-  const { manifest } = await resolveImage(source, reference, platform, options.maxDepth);
+  const { manifest } = await resolveImage(
+    source,
+    reference,
+    platform,
+    options.maxDepth,
+  );
   await copyManifest(manifest);
   await target.pushManifest(manifest.bytes, manifest.descriptor, tag);
   options.log?.(
-    `Copied ${formatPlatform(platform)} image ${manifest.descriptor.digest} to ${target.name}`,
+    `Copied ${
+      formatPlatform(platform)
+    } image ${manifest.descriptor.digest} to ${target.name}`,
   );
   return {
     descriptor: manifest.descriptor,

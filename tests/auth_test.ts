@@ -1,7 +1,11 @@
 // Unit tests of the auth layer with in-process registries, for what a real server will not do on
 // demand (malformed challenges, odd token responses). The real flows are in auth_distribution_test.ts.
 import assert from "node:assert/strict";
-import { AuthenticationError, scopeOf, withAuth } from "../src/transport/auth.ts";
+import {
+  AuthenticationError,
+  scopeOf,
+  withAuth,
+} from "../src/transport/auth.ts";
 import type { AuthEvent } from "../src/transport/auth.ts";
 import { staticCredentials } from "../src/transport/credentials.ts";
 import { createRequest } from "../src/transport/request_body.ts";
@@ -27,16 +31,23 @@ function fakeRegistry(options: FakeOptions = {}) {
     if (request.url.startsWith(REALM)) {
       issued++;
       if (options.tokenStatus) {
-        return Response.json({ errors: [{ code: "DENIED", message: "bad credentials" }] }, {
+        return Response.json({
+          errors: [{ code: "DENIED", message: "bad credentials" }],
+        }, {
           status: options.tokenStatus,
         });
       }
-      return Response.json(options.tokenBody ?? { token: `t${issued}`, expires_in: 300 });
+      return Response.json(
+        options.tokenBody ?? { token: `t${issued}`, expires_in: 300 },
+      );
     }
-    const accept = options.acceptToken ?? ((a) => a?.startsWith("Bearer t") ?? false);
+    const accept = options.acceptToken ??
+      ((a) => a?.startsWith("Bearer t") ?? false);
     if (accept(authorization)) return new Response("ok");
     const scope = scopeOf(request);
-    return Response.json({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }, {
+    return Response.json({
+      errors: [{ code: "UNAUTHORIZED", message: "authentication required" }],
+    }, {
       status: 401,
       headers: options.challenge === null ? {} : {
         "www-authenticate": options.challenge ??
@@ -52,14 +63,22 @@ Deno.test("withAuth() answers a Bearer challenge once and reuses the token per s
   const events: AuthEvent[] = [];
   const opener = withAuth(transport, { onEvent: (e) => events.push(e) });
   for (let i = 0; i < 3; i++) {
-    const response = await opener(new Request(`${REGISTRY}/v2/app/manifests/v${i}`));
+    const response = await opener(
+      new Request(`${REGISTRY}/v2/app/manifests/v${i}`),
+    );
     assert.equal(await response.text(), "ok");
   }
   assert.equal(tokens(), 1);
-  assert.equal(log.filter((l) => l.url.startsWith(REGISTRY)).length, 4, "one 401, then three with the token");
+  assert.equal(
+    log.filter((l) => l.url.startsWith(REGISTRY)).length,
+    4,
+    "one 401, then three with the token",
+  );
   const tokenUrl = new URL(log.find((l) => l.url.startsWith(REALM))!.url);
   assert.equal(tokenUrl.searchParams.get("service"), "test");
-  assert.deepEqual(tokenUrl.searchParams.getAll("scope"), ["repository:app:pull"]);
+  assert.deepEqual(tokenUrl.searchParams.getAll("scope"), [
+    "repository:app:pull",
+  ]);
   assert.equal(tokenUrl.searchParams.get("client_id"), "oci");
   assert.deepEqual(events.map((e) => e.type), ["challenge", "token"]);
 });
@@ -70,7 +89,9 @@ Deno.test("withAuth() asks for every scope of the challenge and keeps the realm'
       `Bearer realm="${REALM}?account=me",service="test",scope="repository:app:pull,push repository:base:pull"`,
   });
   const response = await withAuth(transport)(
-    new Request(`${REGISTRY}/v2/app/blobs/uploads/?mount=sha256:x&from=base`, { method: "POST" }),
+    new Request(`${REGISTRY}/v2/app/blobs/uploads/?mount=sha256:x&from=base`, {
+      method: "POST",
+    }),
   );
   await response.body?.cancel();
   const tokenUrl = new URL(log.find((l) => l.url.startsWith(REALM))!.url);
@@ -86,29 +107,42 @@ Deno.test("withAuth() sends Basic credentials to the token realm when it has the
   const opener = withAuth(transport, {
     credentials: staticCredentials({ username: "alice", password: "s3cret" }),
   });
-  await (await opener(new Request(`${REGISTRY}/v2/app/tags/list`))).body?.cancel();
+  await (await opener(new Request(`${REGISTRY}/v2/app/tags/list`))).body
+    ?.cancel();
   const tokenRequest = log.find((l) => l.url.startsWith(REALM))!;
   assert.equal(tokenRequest.authorization, `Basic ${btoa("alice:s3cret")}`);
 });
 
 Deno.test("withAuth() accepts access_token and defaults expires_in to 60 s", async () => {
   let clock = 0;
-  const { transport, tokens } = fakeRegistry({ tokenBody: { access_token: "t-oauth" } });
+  const { transport, tokens } = fakeRegistry({
+    tokenBody: { access_token: "t-oauth" },
+  });
   const opener = withAuth(transport, { now: () => clock });
-  await (await opener(new Request(`${REGISTRY}/v2/app/manifests/a`))).body?.cancel();
+  await (await opener(new Request(`${REGISTRY}/v2/app/manifests/a`))).body
+    ?.cancel();
   clock = 59_000;
-  await (await opener(new Request(`${REGISTRY}/v2/app/manifests/a`))).body?.cancel();
+  await (await opener(new Request(`${REGISTRY}/v2/app/manifests/a`))).body
+    ?.cancel();
   assert.equal(tokens(), 1);
   clock = 61_000;
-  await (await opener(new Request(`${REGISTRY}/v2/app/manifests/a`))).body?.cancel();
-  assert.equal(tokens(), 2, "an expired token is not sent; the 401 fetches a new one");
+  await (await opener(new Request(`${REGISTRY}/v2/app/manifests/a`))).body
+    ?.cancel();
+  assert.equal(
+    tokens(),
+    2,
+    "an expired token is not sent; the 401 fetches a new one",
+  );
 });
 
 Deno.test("withAuth() shares one token request between concurrent 401s", async () => {
   const { transport, tokens } = fakeRegistry();
   const opener = withAuth(transport);
   const responses = await Promise.all(
-    Array.from({ length: 8 }, (_, i) => opener(new Request(`${REGISTRY}/v2/app/blobs/sha256:${i}`))),
+    Array.from(
+      { length: 8 },
+      (_, i) => opener(new Request(`${REGISTRY}/v2/app/blobs/sha256:${i}`)),
+    ),
   );
   for (const r of responses) assert.equal(await r.text(), "ok");
   assert.equal(tokens(), 1);
@@ -122,22 +156,61 @@ Deno.test("withAuth() replays a request body after the login", async () => {
     return transport(request);
   });
   const response = await opener(
-    createRequest(`${REGISTRY}/v2/app/manifests/v1`, { method: "PUT", body: "{}" }),
+    createRequest(`${REGISTRY}/v2/app/manifests/v1`, {
+      method: "PUT",
+      body: "{}",
+    }),
   );
   assert.equal(await response.text(), "ok");
   assert.deepEqual(bodies, ["{}", "{}"]);
 });
 
 const failures: [string, FakeOptions, RegExp][] = [
-  ["no WWW-Authenticate header", { challenge: null }, /without a WWW-Authenticate header/],
-  ["a malformed header", { challenge: "Bearer realm=http://x" }, /Cannot parse WWW-Authenticate/],
-  ["an unsupported scheme", { challenge: 'Digest realm="x", nonce="1"' }, /unsupported authentication scheme/],
-  ["Basic without credentials", { challenge: 'Basic realm="r"' }, /none were found/],
-  ["a token server that refuses", { tokenStatus: 401 }, /token server refused the anonymous request/],
-  ["a token response without a token", { tokenBody: { tokn: "x" } }, /no "token" or "access_token"/],
-  ["a token response that is not an object", { tokenBody: ["x"] }, /no "token" or "access_token"/],
-  ["a token the registry rejects", { acceptToken: () => false }, /refused the credentials or token/],
-  ["a realm that is not a URL", { challenge: 'Bearer realm="not a url"' }, /is not a URL/],
+  [
+    "no WWW-Authenticate header",
+    { challenge: null },
+    /without a WWW-Authenticate header/,
+  ],
+  [
+    "a malformed header",
+    { challenge: "Bearer realm=http://x" },
+    /Cannot parse WWW-Authenticate/,
+  ],
+  [
+    "an unsupported scheme",
+    { challenge: 'Digest realm="x", nonce="1"' },
+    /unsupported authentication scheme/,
+  ],
+  [
+    "Basic without credentials",
+    { challenge: 'Basic realm="r"' },
+    /none were found/,
+  ],
+  [
+    "a token server that refuses",
+    { tokenStatus: 401 },
+    /token server refused the anonymous request/,
+  ],
+  [
+    "a token response without a token",
+    { tokenBody: { tokn: "x" } },
+    /no "token" or "access_token"/,
+  ],
+  [
+    "a token response that is not an object",
+    { tokenBody: ["x"] },
+    /no "token" or "access_token"/,
+  ],
+  [
+    "a token the registry rejects",
+    { acceptToken: () => false },
+    /refused the credentials or token/,
+  ],
+  [
+    "a realm that is not a URL",
+    { challenge: 'Bearer realm="not a url"' },
+    /is not a URL/,
+  ],
   [
     "a plain-HTTP realm on another host",
     { challenge: 'Bearer realm="http://auth.example.com/token",service="x"' },
@@ -153,7 +226,10 @@ for (const [what, options, message] of failures) {
       (error: unknown) => {
         assert.ok(error instanceof AuthenticationError, String(error));
         assert.match(error.message, message);
-        assert.match(error.message, /Cannot log in to 127\.0\.0\.1:5000 for repository:app:pull/);
+        assert.match(
+          error.message,
+          /Cannot log in to 127\.0\.0\.1:5000 for repository:app:pull/,
+        );
         assert.equal(error.registry, "127.0.0.1:5000");
         return true;
       },
@@ -166,7 +242,10 @@ Deno.test("withAuth() never sends credentials over plain HTTP to a non-loopback 
   const opener = withAuth((request) => {
     seen.push(request.headers.get("authorization"));
     return Promise.resolve(
-      new Response(null, { status: 401, headers: { "www-authenticate": 'Basic realm="r"' } }),
+      new Response(null, {
+        status: 401,
+        headers: { "www-authenticate": 'Basic realm="r"' },
+      }),
     );
   }, { credentials: staticCredentials({ username: "u", password: "secret" }) });
   await assert.rejects(
@@ -177,24 +256,36 @@ Deno.test("withAuth() never sends credentials over plain HTTP to a non-loopback 
 });
 
 Deno.test("withAuth() error messages never contain the password or the token", async () => {
-  const { transport } = fakeRegistry({ acceptToken: () => false, tokenBody: { token: "tok-SECRET" } });
+  const { transport } = fakeRegistry({
+    acceptToken: () => false,
+    tokenBody: { token: "tok-SECRET" },
+  });
   const opener = withAuth(transport, {
     credentials: staticCredentials({ username: "u", password: "pw-SECRET" }),
   });
-  await assert.rejects(opener(new Request(`${REGISTRY}/v2/app/manifests/v1`)), (error: Error) => {
-    const text = `${error.message} ${String(error.cause ?? "")} ${JSON.stringify(error)}`;
-    assert.ok(!text.includes("SECRET"), text);
-    return true;
-  });
+  await assert.rejects(
+    opener(new Request(`${REGISTRY}/v2/app/manifests/v1`)),
+    (error: Error) => {
+      const text = `${error.message} ${String(error.cause ?? "")} ${
+        JSON.stringify(error)
+      }`;
+      assert.ok(!text.includes("SECRET"), text);
+      return true;
+    },
+  );
 });
 
 Deno.test("withAuth() leaves a 401 from another origin (after a redirect) alone", async () => {
   const opener = withAuth(() => {
     const response = new Response(null, { status: 401 });
-    Object.defineProperty(response, "url", { value: "http://storage.example/blob" });
+    Object.defineProperty(response, "url", {
+      value: "http://storage.example/blob",
+    });
     return Promise.resolve(response);
   });
-  const response = await opener(new Request(`${REGISTRY}/v2/app/blobs/sha256:x`));
+  const response = await opener(
+    new Request(`${REGISTRY}/v2/app/blobs/sha256:x`),
+  );
   assert.equal(response.status, 401);
 });
 
@@ -212,6 +303,10 @@ Deno.test("scopeOf() reads the repository and the actions from the request", () 
     ["GET", "/v2/", ""],
   ];
   for (const [method, path, scope] of cases) {
-    assert.equal(scopeOf(new Request(`${REGISTRY}${path}`, { method })), scope, `${method} ${path}`);
+    assert.equal(
+      scopeOf(new Request(`${REGISTRY}${path}`, { method })),
+      scope,
+      `${method} ${path}`,
+    );
   }
 });

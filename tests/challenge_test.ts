@@ -1,51 +1,84 @@
 import assert from "node:assert/strict";
-import { ChallengeSyntaxError, parseChallenges } from "../src/transport/challenge.ts";
+import {
+  ChallengeSyntaxError,
+  parseChallenges,
+} from "../src/transport/challenge.ts";
 
 // spack's test/oci/urlopen.py::test_parse_www_authenticate, plus our own cases.
-const VALID: [string, { scheme: string; params: Record<string, string> }[]][] = [
+const VALID: [string, { scheme: string; params: Record<string, string> }[]][] =
   [
-    'Bearer realm="https://spack.io/authenticate",service="spack-registry",scope="repository:spack-registry:pull,push"',
-    [{
+    [
+      'Bearer realm="https://spack.io/authenticate",service="spack-registry",scope="repository:spack-registry:pull,push"',
+      [{
+        scheme: "bearer",
+        params: {
+          realm: "https://spack.io/authenticate",
+          service: "spack-registry",
+          scope: "repository:spack-registry:pull,push",
+        },
+      }],
+    ],
+    ["Bearer", [{ scheme: "bearer", params: {} }]],
+    [
+      "MethodA, MethodB,MethodC",
+      [{ scheme: "methoda", params: {} }, { scheme: "methodb", params: {} }, {
+        scheme: "methodc",
+        params: {},
+      }],
+    ],
+    [
+      'Digest realm="Digest Realm", nonce="1234567890", algorithm=MD5, qop="auth"',
+      [{
+        scheme: "digest",
+        params: {
+          realm: "Digest Realm",
+          nonce: "1234567890",
+          algorithm: "MD5",
+          qop: "auth",
+        },
+      }],
+    ],
+    [
+      'Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple"',
+      [
+        {
+          scheme: "newauth",
+          params: { realm: "apps", type: "1", title: 'Login to "apps"' },
+        },
+        { scheme: "basic", params: { realm: "simple" } },
+      ],
+    ],
+    ['BASIC REALM="simple"', [{
+      scheme: "basic",
+      params: { realm: "simple" },
+    }]],
+    // Ours: whitespace around "=" and ",", tabs, duplicates, empty quoted values, backslashes.
+    ['Bearer realm = "r" ,\tservice=s', [{
       scheme: "bearer",
-      params: {
-        realm: "https://spack.io/authenticate",
-        service: "spack-registry",
-        scope: "repository:spack-registry:pull,push",
-      },
-    }],
-  ],
-  ["Bearer", [{ scheme: "bearer", params: {} }]],
-  [
-    "MethodA, MethodB,MethodC",
-    [{ scheme: "methoda", params: {} }, { scheme: "methodb", params: {} }, { scheme: "methodc", params: {} }],
-  ],
-  [
-    'Digest realm="Digest Realm", nonce="1234567890", algorithm=MD5, qop="auth"',
-    [{ scheme: "digest", params: { realm: "Digest Realm", nonce: "1234567890", algorithm: "MD5", qop: "auth" } }],
-  ],
-  [
-    'Newauth realm="apps", type=1, title="Login to \\"apps\\"", Basic realm="simple"',
+      params: { realm: "r", service: "s" },
+    }]],
+    ['Bearer realm="first", realm="second"', [{
+      scheme: "bearer",
+      params: { realm: "first" },
+    }]],
+    ['Basic realm=""', [{ scheme: "basic", params: { realm: "" } }]],
+    ['Basic realm="a\\\\b"', [{ scheme: "basic", params: { realm: "a\\b" } }]],
+    ['  Basic realm="x"', [{ scheme: "basic", params: { realm: "x" } }]],
+    ["Bearer a=1,, b=2", [{ scheme: "bearer", params: { a: "1", b: "2" } }]],
     [
-      { scheme: "newauth", params: { realm: "apps", type: "1", title: 'Login to "apps"' } },
-      { scheme: "basic", params: { realm: "simple" } },
+      'Basic realm="x", Bearer realm="https://auth.docker.io/token",service="registry.docker.io"',
+      [
+        { scheme: "basic", params: { realm: "x" } },
+        {
+          scheme: "bearer",
+          params: {
+            realm: "https://auth.docker.io/token",
+            service: "registry.docker.io",
+          },
+        },
+      ],
     ],
-  ],
-  ['BASIC REALM="simple"', [{ scheme: "basic", params: { realm: "simple" } }]],
-  // Ours: whitespace around "=" and ",", tabs, duplicates, empty quoted values, backslashes.
-  ['Bearer realm = "r" ,\tservice=s', [{ scheme: "bearer", params: { realm: "r", service: "s" } }]],
-  ['Bearer realm="first", realm="second"', [{ scheme: "bearer", params: { realm: "first" } }]],
-  ['Basic realm=""', [{ scheme: "basic", params: { realm: "" } }]],
-  ['Basic realm="a\\\\b"', [{ scheme: "basic", params: { realm: "a\\b" } }]],
-  ['  Basic realm="x"', [{ scheme: "basic", params: { realm: "x" } }]],
-  ['Bearer a=1,, b=2', [{ scheme: "bearer", params: { a: "1", b: "2" } }]],
-  [
-    'Basic realm="x", Bearer realm="https://auth.docker.io/token",service="registry.docker.io"',
-    [
-      { scheme: "basic", params: { realm: "x" } },
-      { scheme: "bearer", params: { realm: "https://auth.docker.io/token", service: "registry.docker.io" } },
-    ],
-  ],
-];
+  ];
 
 for (const [header, expected] of VALID) {
   Deno.test(`parseChallenges() reads ${JSON.stringify(header.slice(0, 60))}`, () => {
@@ -74,7 +107,11 @@ for (const [header, reason] of INVALID) {
   Deno.test(`parseChallenges() refuses ${JSON.stringify(header)}`, () => {
     assert.throws(() => parseChallenges(header), (error: unknown) => {
       assert.ok(error instanceof ChallengeSyntaxError, String(error));
-      assert.ok(error.message.startsWith(`Cannot parse WWW-Authenticate header "${header}"`));
+      assert.ok(
+        error.message.startsWith(
+          `Cannot parse WWW-Authenticate header "${header}"`,
+        ),
+      );
       assert.match(error.message, reason);
       return true;
     });

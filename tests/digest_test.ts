@@ -70,14 +70,21 @@ Deno.test("DigestStream passes each chunk on unchanged before taking the next", 
   for (const chunk of chunks) {
     const written = writer.write(chunk);
     const { value } = await reader.read();
-    assert.equal(value, chunk, "the same chunk object comes out, nothing is copied or held");
+    assert.equal(
+      value,
+      chunk,
+      "the same chunk object comes out, nothing is copied or held",
+    );
     await written;
   }
   await writer.close();
   assert.equal((await reader.read()).done, true);
   const joined = new Uint8Array(3000);
   chunks.forEach((c, i) => joined.set(c, i * 1000));
-  assert.deepEqual(await hasher.result, { digest: digestOf(joined), size: 3000 });
+  assert.deepEqual(await hasher.result, {
+    digest: digestOf(joined),
+    size: 3000,
+  });
 });
 
 Deno.test("DigestStream rejects its result when the stream is cancelled", async () => {
@@ -89,15 +96,21 @@ Deno.test("DigestStream rejects its result when the stream is cancelled", async 
 Deno.test("createVerifyStream() errors on a hash mismatch and on too many bytes", async () => {
   const expected = digestOf("abc");
   await assert.rejects(
-    new Response(new Response("abd").body!.pipeThrough(createVerifyStream(expected))).text(),
-    (e: unknown) => e instanceof DigestMismatchError && e.actual === digestOf("abd"),
+    new Response(
+      new Response("abd").body!.pipeThrough(createVerifyStream(expected)),
+    ).text(),
+    (e: unknown) =>
+      e instanceof DigestMismatchError && e.actual === digestOf("abd"),
   );
   await assert.rejects(
     new Response(
-      new Response("abcd").body!.pipeThrough(createVerifyStream(expected, { size: 3 })),
+      new Response("abcd").body!.pipeThrough(
+        createVerifyStream(expected, { size: 3 }),
+      ),
     ).text(),
     (e: unknown) =>
-      e instanceof DigestMismatchError && /expected 3 bytes, got 4/.test(e.message),
+      e instanceof DigestMismatchError &&
+      /expected 3 bytes, got 4/.test(e.message),
   );
   await assert.rejects(
     new Response(
@@ -106,7 +119,8 @@ Deno.test("createVerifyStream() errors on a hash mismatch and on too many bytes"
       ),
     ).text(),
     (e: unknown) =>
-      e instanceof DigestMismatchError && /from http:\/\/x\/blob.*expected 3 bytes, got 2/.test(e.message),
+      e instanceof DigestMismatchError &&
+      /from http:\/\/x\/blob.*expected 3 bytes, got 2/.test(e.message),
   );
   assert.throws(() => createVerifyStream("nope"), DigestError);
 });
@@ -144,7 +158,9 @@ Deno.test({
         }),
       );
       const { digest, size } = await hasher.result;
-      const out = await new Deno.Command("openssl", { args: ["dgst", "-sha256", "-r", path] })
+      const out = await new Deno.Command("openssl", {
+        args: ["dgst", "-sha256", "-r", path],
+      })
         .output();
       assert.equal(out.code, 0);
       const expected = new TextDecoder().decode(out.stdout).split(" ")[0];

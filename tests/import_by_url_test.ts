@@ -1,14 +1,18 @@
 import assert from "node:assert/strict";
-import { fromFileUrl, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 
-const ROOT = fromFileUrl(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 Deno.test("mod.ts imports by URL from an empty folder with no config or import map", async () => {
   // Any static file server will do: serve the repository as it is.
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     async (request) => {
-      const path = join(ROOT, decodeURIComponent(new URL(request.url).pathname));
+      const path = join(
+        ROOT,
+        decodeURIComponent(new URL(request.url).pathname),
+      );
       if (!path.startsWith(ROOT)) return new Response(null, { status: 403 });
       try {
         return new Response(await Deno.readFile(path), {
@@ -33,7 +37,13 @@ Deno.test("mod.ts imports by URL from an empty folder with no config or import m
       }));
     `;
     const output = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--no-config", `--allow-import=${host}`, "--reload=http://" + host, script],
+      args: [
+        "eval",
+        "--no-config",
+        `--allow-import=${host}`,
+        "--reload=http://" + host,
+        script,
+      ],
       cwd: empty,
       env: { NO_COLOR: "1" },
     }).output();
@@ -41,8 +51,14 @@ Deno.test("mod.ts imports by URL from an empty folder with no config or import m
     assert.equal(output.code, 0, stderr);
     const result = JSON.parse(new TextDecoder().decode(output.stdout));
     assert.equal(result.ref, "docker.io/library/ubuntu:22.04");
-    assert.equal(result.manifest, "https://registry-1.docker.io/v2/library/ubuntu/manifests/22.04");
-    assert.equal(result.digest, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+    assert.equal(
+      result.manifest,
+      "https://registry-1.docker.io/v2/library/ubuntu/manifests/22.04",
+    );
+    assert.equal(
+      result.digest,
+      "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+    );
     assert.ok(result.exports > 20);
   } finally {
     await Deno.remove(empty, { recursive: true });

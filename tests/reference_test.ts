@@ -21,16 +21,34 @@ import {
 const H = "a".repeat(64);
 const H512 = "b".repeat(128);
 
-type Row = [input: string, registry: string, repository: string, tag?: string, digest?: string];
+type Row = [
+  input: string,
+  registry: string,
+  repository: string,
+  tag?: string,
+  digest?: string,
+];
 
 // Spack's own table (test/oci/image.py::test_name_parsing), with two deliberate differences:
 // Docker Hub is displayed as docker.io (its API host is registry-1.docker.io), and a digest
 // without a tag leaves the tag unset, as docker does.
 const VALID: Row[] = [
-  [`example.com:1234/a/b/c:tag@sha256:${H}`, "example.com:1234", "a/b/c", "tag", `sha256:${H}`],
+  [
+    `example.com:1234/a/b/c:tag@sha256:${H}`,
+    "example.com:1234",
+    "a/b/c",
+    "tag",
+    `sha256:${H}`,
+  ],
   ["example.com:1234/a/b/c:tag", "example.com:1234", "a/b/c", "tag"],
   ["example.com:1234/a/b/c", "example.com:1234", "a/b/c", "latest"],
-  [`example.com:1234/a/b/c@sha256:${H}`, "example.com:1234", "a/b/c", undefined, `sha256:${H}`],
+  [
+    `example.com:1234/a/b/c@sha256:${H}`,
+    "example.com:1234",
+    "a/b/c",
+    undefined,
+    `sha256:${H}`,
+  ],
   ["1.2.3.4:1234/a/b/c:tag", "1.2.3.4:1234", "a/b/c", "tag"],
   ["[2001:db8::1]:1234/a/b/c:tag", "[2001:db8::1]:1234", "a/b/c", "tag"],
   ["ubuntu:22.04", "docker.io", "library/ubuntu", "22.04"],
@@ -38,11 +56,21 @@ const VALID: Row[] = [
   ["myname:1234/myimage:abc", "myname:1234", "myimage", "abc"],
   ["localhost/myimage:abc", "localhost", "myimage", "abc"],
   ["localhost:1234/myimage:abc", "localhost:1234", "myimage", "abc"],
-  ["example.com/UPPERCASE/lowercase:AbC", "example.com", "uppercase/lowercase", "AbC"],
+  [
+    "example.com/UPPERCASE/lowercase:AbC",
+    "example.com",
+    "uppercase/lowercase",
+    "AbC",
+  ],
   // The extra facts of spack's regexes (shared/reference/spack-oci.md §1.6).
   ["ubuntu", "docker.io", "library/ubuntu", "latest"],
   ["example.com:1234", "docker.io", "library/example.com", "1234"],
-  ["123456789.dkr.ecr.us-east-1.amazonaws.com", "docker.io", "library/123456789.dkr.ecr.us-east-1.amazonaws.com", "latest"],
+  [
+    "123456789.dkr.ecr.us-east-1.amazonaws.com",
+    "docker.io",
+    "library/123456789.dkr.ecr.us-east-1.amazonaws.com",
+    "latest",
+  ],
   ["localhost", "docker.io", "library/localhost", "latest"],
   ["localhost:5000", "docker.io", "library/localhost", "5000"],
   ["MyOrg/Repo:Tag", "MyOrg", "repo", "Tag"],
@@ -61,9 +89,19 @@ const VALID: Row[] = [
   ["[::1]/x", "[::1]", "x", "latest"],
   ["[::1]:5000/x", "[::1]:5000", "x", "latest"],
   ["1.2.3.4/x", "1.2.3.4", "x", "latest"],
-  ["ghcr.io/spack/ubuntu-jammy:latest", "ghcr.io", "spack/ubuntu-jammy", "latest"],
+  [
+    "ghcr.io/spack/ubuntu-jammy:latest",
+    "ghcr.io",
+    "spack/ubuntu-jammy",
+    "latest",
+  ],
   [`ghcr.io/a/b@sha512:${H512}`, "ghcr.io", "a/b", undefined, `sha512:${H512}`],
-  ["a.b.c.d.example.com/deep/er/path/name:1", "a.b.c.d.example.com", "deep/er/path/name", "1"],
+  [
+    "a.b.c.d.example.com/deep/er/path/name:1",
+    "a.b.c.d.example.com",
+    "deep/er/path/name",
+    "1",
+  ],
   ["127.0.0.1:5000/cache/app:v1", "127.0.0.1:5000", "cache/app", "v1"],
 ];
 
@@ -134,12 +172,18 @@ Deno.test("parseReference() counts the cases of the table", () => {
 });
 
 Deno.test("formatReference() prints canonical strings", () => {
-  assert.equal(formatReference(parseReference("ubuntu")), "docker.io/library/ubuntu:latest");
+  assert.equal(
+    formatReference(parseReference("ubuntu")),
+    "docker.io/library/ubuntu:latest",
+  );
   assert.equal(
     formatReference(parseReference(`example.com/image:hello@sha256:${H}`)),
     `example.com/image:hello@sha256:${H}`,
   );
-  assert.equal(formatReference(parseReference(`example.com/image@sha256:${H}`)), `example.com/image@sha256:${H}`);
+  assert.equal(
+    formatReference(parseReference(`example.com/image@sha256:${H}`)),
+    `example.com/image@sha256:${H}`,
+  );
 });
 
 Deno.test("parseReference() uses HTTP for loopback and insecure registries, HTTPS otherwise", () => {
@@ -149,17 +193,48 @@ Deno.test("parseReference() uses HTTP for loopback and insecure registries, HTTP
   assert.equal(parseReference("[::1]:5000/a").scheme, "http");
   assert.equal(parseReference("ghcr.io/a").scheme, "https");
   assert.equal(parseReference("128.0.0.1/a").scheme, "https");
-  assert.equal(parseReference("registry.lan:5000/a", { insecure: true }).scheme, "http");
-  assert.equal(parseReference("registry.lan:5000/a", { insecure: ["registry.lan"] }).scheme, "http");
-  assert.equal(parseReference("registry.lan:5000/a", { insecure: ["registry.lan:5000"] }).scheme, "http");
-  assert.equal(parseReference("registry.lan:5000/a", { insecure: ["other.lan"] }).scheme, "https");
+  assert.equal(
+    parseReference("registry.lan:5000/a", { insecure: true }).scheme,
+    "http",
+  );
+  assert.equal(
+    parseReference("registry.lan:5000/a", { insecure: ["registry.lan"] })
+      .scheme,
+    "http",
+  );
+  assert.equal(
+    parseReference("registry.lan:5000/a", { insecure: ["registry.lan:5000"] })
+      .scheme,
+    "http",
+  );
+  assert.equal(
+    parseReference("registry.lan:5000/a", { insecure: ["other.lan"] }).scheme,
+    "https",
+  );
 });
 
 Deno.test("isLoopbackHost() knows localhost, 127.0.0.0/8 and [::1]", () => {
-  for (const host of ["localhost", "LOCALHOST:80", "127.0.0.1", "127.255.0.1:5000", "[::1]", "[::1]:5000"]) {
+  for (
+    const host of [
+      "localhost",
+      "LOCALHOST:80",
+      "127.0.0.1",
+      "127.255.0.1:5000",
+      "[::1]",
+      "[::1]:5000",
+    ]
+  ) {
     assert.ok(isLoopbackHost(host), host);
   }
-  for (const host of ["127.0.0.1.example.com", "10.0.0.1", "[::2]", "localhost.example.com", "ghcr.io"]) {
+  for (
+    const host of [
+      "127.0.0.1.example.com",
+      "10.0.0.1",
+      "[::2]",
+      "localhost.example.com",
+      "ghcr.io",
+    ]
+  ) {
     assert.ok(!isLoopbackHost(host), host);
   }
 });
@@ -169,30 +244,71 @@ Deno.test("URL builders give the distribution API paths", () => {
   const pinned = withDigest(ref, `sha256:${H}`);
   assert.equal(registryHost(ref), "example.com:1234");
   assert.equal(registryUrl(ref), "https://example.com:1234");
-  assert.equal(manifestUrl(ref), "https://example.com:1234/v2/a/b/manifests/v1");
-  assert.equal(manifestUrl(pinned), `https://example.com:1234/v2/a/b/manifests/sha256:${H}`);
-  assert.equal(manifestUrl(ref, "other"), "https://example.com:1234/v2/a/b/manifests/other");
-  assert.equal(blobUrl(ref, `sha256:${H}`), `https://example.com:1234/v2/a/b/blobs/sha256:${H}`);
-  assert.equal(uploadsUrl(ref), "https://example.com:1234/v2/a/b/blobs/uploads/");
-  assert.equal(uploadsUrl(ref, `sha256:${H}`), `https://example.com:1234/v2/a/b/blobs/uploads/?digest=sha256:${H}`);
+  assert.equal(
+    manifestUrl(ref),
+    "https://example.com:1234/v2/a/b/manifests/v1",
+  );
+  assert.equal(
+    manifestUrl(pinned),
+    `https://example.com:1234/v2/a/b/manifests/sha256:${H}`,
+  );
+  assert.equal(
+    manifestUrl(ref, "other"),
+    "https://example.com:1234/v2/a/b/manifests/other",
+  );
+  assert.equal(
+    blobUrl(ref, `sha256:${H}`),
+    `https://example.com:1234/v2/a/b/blobs/sha256:${H}`,
+  );
+  assert.equal(
+    uploadsUrl(ref),
+    "https://example.com:1234/v2/a/b/blobs/uploads/",
+  );
+  assert.equal(
+    uploadsUrl(ref, `sha256:${H}`),
+    `https://example.com:1234/v2/a/b/blobs/uploads/?digest=sha256:${H}`,
+  );
   assert.equal(tagsUrl(ref), "https://example.com:1234/v2/a/b/tags/list");
-  assert.equal(tagsUrl(ref, { n: 5 }), "https://example.com:1234/v2/a/b/tags/list?n=5");
-  assert.equal(manifestUrl(parseReference("ubuntu")), "https://registry-1.docker.io/v2/library/ubuntu/manifests/latest");
+  assert.equal(
+    tagsUrl(ref, { n: 5 }),
+    "https://example.com:1234/v2/a/b/tags/list?n=5",
+  );
+  assert.equal(
+    manifestUrl(parseReference("ubuntu")),
+    "https://registry-1.docker.io/v2/library/ubuntu/manifests/latest",
+  );
 });
 
 Deno.test("endpoint() resolves relative, host-rooted and absolute Locations", () => {
   const ref = parseReference("127.0.0.1:5000/a");
   assert.equal(endpoint(ref), "http://127.0.0.1:5000/v2/");
-  assert.equal(endpoint(ref, "a/blobs/uploads/123?_state=x"), "http://127.0.0.1:5000/v2/a/blobs/uploads/123?_state=x");
-  assert.equal(endpoint(ref, "/v2/a/blobs/uploads/123"), "http://127.0.0.1:5000/v2/a/blobs/uploads/123");
-  assert.equal(endpoint(ref, "https://upload.example/session?sig=1"), "https://upload.example/session?sig=1");
+  assert.equal(
+    endpoint(ref, "a/blobs/uploads/123?_state=x"),
+    "http://127.0.0.1:5000/v2/a/blobs/uploads/123?_state=x",
+  );
+  assert.equal(
+    endpoint(ref, "/v2/a/blobs/uploads/123"),
+    "http://127.0.0.1:5000/v2/a/blobs/uploads/123",
+  );
+  assert.equal(
+    endpoint(ref, "https://upload.example/session?sig=1"),
+    "https://upload.example/session?sig=1",
+  );
 });
 
 Deno.test("withTag() and withDigest() make new references", () => {
   const ref = parseReference(`ghcr.io/a/b:v1@sha256:${H}`);
-  assert.deepEqual(withTag(ref, "v2"), { registry: "ghcr.io", repository: "a/b", tag: "v2", scheme: "https" });
+  assert.deepEqual(withTag(ref, "v2"), {
+    registry: "ghcr.io",
+    repository: "a/b",
+    tag: "v2",
+    scheme: "https",
+  });
   const digest = `sha256:${"c".repeat(64)}`;
-  assert.equal(formatReference(withDigest(ref, digest)), `ghcr.io/a/b:v1@${digest}`);
+  assert.equal(
+    formatReference(withDigest(ref, digest)),
+    `ghcr.io/a/b:v1@${digest}`,
+  );
   assert.throws(() => withTag(ref, "bad tag"), ReferenceSyntaxError);
   assert.throws(() => withDigest(ref, "sha256:abc"), /got 3/);
 });
@@ -205,9 +321,22 @@ Deno.test("parseMirrorUrl() reads oci:// as HTTPS and oci+http:// as HTTP, kept 
   assert.equal(plain.scheme, "http");
   assert.equal(withTag(plain, "x").scheme, "http");
   assert.equal(withDigest(plain, `sha256:${H}`).scheme, "http");
-  assert.equal(manifestUrl(withTag(plain, "x")), "http://example.com/v2/image/manifests/x");
-  for (const bad of ["https://example.com/image", "example.com/image", "oci:/x", "oci+https://x/y"]) {
-    assert.throws(() => parseMirrorUrl(bad), /must start with "oci:\/\/" or "oci\+http:\/\/"/);
+  assert.equal(
+    manifestUrl(withTag(plain, "x")),
+    "http://example.com/v2/image/manifests/x",
+  );
+  for (
+    const bad of [
+      "https://example.com/image",
+      "example.com/image",
+      "oci:/x",
+      "oci+https://x/y",
+    ]
+  ) {
+    assert.throws(
+      () => parseMirrorUrl(bad),
+      /must start with "oci:\/\/" or "oci\+http:\/\/"/,
+    );
   }
 });
 

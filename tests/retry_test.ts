@@ -7,13 +7,18 @@ import { httpTransport } from "../src/transport/http_transport.ts";
 import { digestOf } from "../src/reference/digest.ts";
 
 /** A server on 127.0.0.1 that answers from a script of responses, recording what it got. */
-function scriptedServer(script: (attempt: number, request: Request, body: Uint8Array) => Response) {
+function scriptedServer(
+  script: (attempt: number, request: Request, body: Uint8Array) => Response,
+) {
   const seen: { method: string; body: Uint8Array; headers: Headers }[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
-    const body = new Uint8Array(await request.arrayBuffer());
-    seen.push({ method: request.method, body, headers: request.headers });
-    return script(seen.length, request, body);
-  });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      const body = new Uint8Array(await request.arrayBuffer());
+      seen.push({ method: request.method, body, headers: request.headers });
+      return script(seen.length, request, body);
+    },
+  );
   return { server, seen, url: `http://127.0.0.1:${server.addr.port}` };
 }
 
@@ -38,7 +43,10 @@ function recordingPolicy() {
 Deno.test("withRetry() honours Retry-After in seconds and as an HTTP date", async () => {
   const { server, seen, url } = scriptedServer((n) =>
     n === 1
-      ? new Response("slow down", { status: 429, headers: { "retry-after": "7" } })
+      ? new Response("slow down", {
+        status: 429,
+        headers: { "retry-after": "7" },
+      })
       : n === 2
       ? new Response(null, {
         status: 503,
@@ -48,20 +56,30 @@ Deno.test("withRetry() honours Retry-After in seconds and as an HTTP date", asyn
   );
   await using _ = server;
   const { policy, sleeps, events } = recordingPolicy();
-  const response = await withRetry(httpTransport, policy)(new Request(`${url}/v2/`));
+  const response = await withRetry(httpTransport, policy)(
+    new Request(`${url}/v2/`),
+  );
   assert.equal(await response.text(), "ok");
   assert.equal(seen.length, 3);
   assert.deepEqual(sleeps, [7000, 3000]);
-  assert.deepEqual(events.map((e) => [e.attempt, e.status]), [[1, 429], [2, 503]]);
+  assert.deepEqual(events.map((e) => [e.attempt, e.status]), [[1, 429], [
+    2,
+    503,
+  ]]);
 });
 
 Deno.test("withRetry() caps Retry-After at maxDelay", async () => {
   const { server, url } = scriptedServer((n) =>
-    n === 1 ? new Response(null, { status: 503, headers: { "retry-after": "3600" } }) : new Response("ok")
+    n === 1
+      ? new Response(null, { status: 503, headers: { "retry-after": "3600" } })
+      : new Response("ok")
   );
   await using _ = server;
   const { policy, sleeps } = recordingPolicy();
-  const response = await withRetry(httpTransport, { ...policy, maxDelay: 2000 })(
+  const response = await withRetry(httpTransport, {
+    ...policy,
+    maxDelay: 2000,
+  })(
     new Request(`${url}/v2/`),
   );
   await response.body?.cancel();
@@ -69,7 +87,9 @@ Deno.test("withRetry() caps Retry-After at maxDelay", async () => {
 });
 
 Deno.test("withRetry() backs off exponentially with full jitter", async () => {
-  const { server, seen, url } = scriptedServer(() => new Response(null, { status: 502 }));
+  const { server, seen, url } = scriptedServer(() =>
+    new Response(null, { status: 502 })
+  );
   await using _ = server;
   const { policy, sleeps } = recordingPolicy();
   const response = await withRetry(httpTransport, {
@@ -86,21 +106,28 @@ Deno.test("withRetry() backs off exponentially with full jitter", async () => {
 
 Deno.test("withRetry() gives up after the limit with the last error", async () => {
   const { server, seen, url } = scriptedServer((n) =>
-    Response.json({ errors: [{ code: "UNAVAILABLE", message: `attempt ${n}` }] }, {
+    Response.json({
+      errors: [{ code: "UNAVAILABLE", message: `attempt ${n}` }],
+    }, {
       status: 503,
     })
   );
   await using _ = server;
   const { policy } = recordingPolicy();
   const request = new Request(`${url}/v2/app/manifests/v1`);
-  const response = await withRetry(httpTransport, { ...policy, attempts: 3 })(request);
+  const response = await withRetry(httpTransport, { ...policy, attempts: 3 })(
+    request,
+  );
   assert.equal(seen.length, 3);
-  await assert.rejects(ensureStatus(request, response, 200), (error: unknown) => {
-    assert.ok(error instanceof RegistryError);
-    assert.equal(error.status, 503);
-    assert.match(error.message, /attempt 3/);
-    return true;
-  });
+  await assert.rejects(
+    ensureStatus(request, response, 200),
+    (error: unknown) => {
+      assert.ok(error instanceof RegistryError);
+      assert.equal(error.status, 503);
+      assert.match(error.message, /attempt 3/);
+      return true;
+    },
+  );
 });
 
 Deno.test("withRetry() rethrows the last network error unchanged", async () => {
@@ -109,7 +136,9 @@ Deno.test("withRetry() rethrows the last network error unchanged", async () => {
   listener.close();
   const { policy, events } = recordingPolicy();
   await assert.rejects(
-    withRetry(httpTransport, { ...policy, attempts: 3 })(new Request(`http://127.0.0.1:${port}/v2/`)),
+    withRetry(httpTransport, { ...policy, attempts: 3 })(
+      new Request(`http://127.0.0.1:${port}/v2/`),
+    ),
     TypeError,
   );
   assert.equal(events.length, 2);
@@ -118,10 +147,14 @@ Deno.test("withRetry() rethrows the last network error unchanged", async () => {
 
 for (const status of [400, 401, 403, 404, 405, 416]) {
   Deno.test(`withRetry() does not retry ${status}`, async () => {
-    const { server, seen, url } = scriptedServer(() => new Response("no", { status }));
+    const { server, seen, url } = scriptedServer(() =>
+      new Response("no", { status })
+    );
     await using _ = server;
     const { policy, events } = recordingPolicy();
-    const response = await withRetry(httpTransport, policy)(new Request(`${url}/v2/x/blobs/y`));
+    const response = await withRetry(httpTransport, policy)(
+      new Request(`${url}/v2/x/blobs/y`),
+    );
     assert.equal(response.status, status);
     await response.body?.cancel();
     assert.equal(seen.length, 1);
@@ -135,31 +168,44 @@ Deno.test("withRetry() replays an upload body byte for byte from its source", as
   const bytes = new Uint8Array(3 << 20).map((_, i) => (i * 7919) % 251);
   await Deno.writeFile(path, bytes);
   const { server, seen, url } = scriptedServer((n) =>
-    n < 3 ? new Response(null, { status: 500 }) : new Response(null, { status: 201 })
+    n < 3
+      ? new Response(null, { status: 500 })
+      : new Response(null, { status: 201 })
   );
   await using _ = server;
   const { policy } = recordingPolicy();
-  const request = createRequest(`${url}/v2/app/blobs/uploads/x?digest=${digestOf(bytes)}`, {
-    method: "PUT",
-    body: await fileSource(path),
-  });
+  const request = createRequest(
+    `${url}/v2/app/blobs/uploads/x?digest=${digestOf(bytes)}`,
+    {
+      method: "PUT",
+      body: await fileSource(path),
+    },
+  );
   const response = await withRetry(httpTransport, policy)(request);
   assert.equal(response.status, 201);
   assert.equal(seen.length, 3);
   for (const attempt of seen) {
     assert.equal(attempt.body.byteLength, bytes.byteLength);
     assert.equal(digestOf(attempt.body), digestOf(bytes));
-    assert.equal(attempt.headers.get("content-length"), String(bytes.byteLength));
+    assert.equal(
+      attempt.headers.get("content-length"),
+      String(bytes.byteLength),
+    );
   }
   await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("withRetry() sends a one-shot stream body once and returns the failure", async () => {
-  const { server, seen, url } = scriptedServer(() => new Response(null, { status: 503 }));
+  const { server, seen, url } = scriptedServer(() =>
+    new Response(null, { status: 503 })
+  );
   await using _ = server;
   const { policy, events } = recordingPolicy();
   const response = await withRetry(httpTransport, policy)(
-    new Request(`${url}/upload`, { method: "PUT", body: new Response("abc").body }),
+    new Request(`${url}/upload`, {
+      method: "PUT",
+      body: new Response("abc").body,
+    }),
   );
   assert.equal(response.status, 503);
   assert.equal(seen.length, 1);
@@ -169,9 +215,14 @@ Deno.test("withRetry() sends a one-shot stream body once and returns the failure
 Deno.test("withRetry() stops waiting when the request is aborted", async () => {
   const controller = new AbortController();
   const transport = withRetry(
-    () => Promise.resolve(new Response(null, { status: 503, headers: { "retry-after": "30" } })),
+    () =>
+      Promise.resolve(
+        new Response(null, { status: 503, headers: { "retry-after": "30" } }),
+      ),
   );
-  const pending = transport(new Request("http://r/v2/", { signal: controller.signal }));
+  const pending = transport(
+    new Request("http://r/v2/", { signal: controller.signal }),
+  );
   controller.abort(new Error("user cancelled"));
   await assert.rejects(pending, /user cancelled/);
 });

@@ -72,7 +72,10 @@ export interface ImageConfig {
   /** Runtime defaults (`Env`, `Entrypoint`, `Cmd`, …). */
   readonly config?: Readonly<Record<string, unknown>>;
   /** The uncompressed digests of the layers, in order. */
-  readonly rootfs: { readonly type: "layers"; readonly diff_ids: readonly string[] };
+  readonly rootfs: {
+    readonly type: "layers";
+    readonly diff_ids: readonly string[];
+  };
   /** How each layer was made. */
   readonly history?: readonly Readonly<Record<string, unknown>>[];
 }

@@ -5,7 +5,8 @@
  */
 
 /** An OCI image manifest. */
-export const OCI_MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json";
+export const OCI_MANIFEST_MEDIA_TYPE =
+  "application/vnd.oci.image.manifest.v1+json";
 /** An OCI image index. */
 export const OCI_INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json";
 /** A Docker image manifest, schema 2. */
@@ -22,7 +23,8 @@ export const DOCKER_CONFIG_MEDIA_TYPE =
 /** The empty config of an artifact (`{}`). */
 export const OCI_EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json";
 /** An uncompressed tar layer. */
-export const OCI_LAYER_TAR_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar";
+export const OCI_LAYER_TAR_MEDIA_TYPE =
+  "application/vnd.oci.image.layer.v1.tar";
 /** A gzip-compressed tar layer. */
 export const OCI_LAYER_GZIP_MEDIA_TYPE =
   "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -87,6 +89,8 @@ export function isManifestMediaType(
  * assert.ok(isIndexMediaType("application/vnd.docker.distribution.manifest.list.v2+json"));
  * ```
  */
-export function isIndexMediaType(mediaType: string | null | undefined): boolean {
+export function isIndexMediaType(
+  mediaType: string | null | undefined,
+): boolean {
   return INDEX_MEDIA_TYPES.includes(baseType(mediaType));
 }

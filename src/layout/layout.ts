@@ -65,7 +65,11 @@ export class OciLayout {
   readonly root: string;
   #indexLock: Promise<unknown> = Promise.resolve();
 
-  /** @param root The layout's directory; use {@linkcode openLayout} to create it. */
+  /**
+   * Wraps a layout directory.
+   *
+   * @param root The layout's directory; use {@linkcode openLayout} to create it.
+   */
   constructor(root: string) {
     this.root = root;
   }
@@ -130,10 +134,13 @@ export class OciLayout {
     const temp = `${path}.tmp-${randomSuffix()}`;
     const file = await Deno.open(temp, { write: true, createNew: true });
     try {
-      await stream.pipeThrough(createVerifyStream(digest, options)).pipeTo(
-        file.writable,
-        { preventClose: true },
-      );
+      for await (
+        const chunk of stream.pipeThrough(createVerifyStream(digest, options))
+      ) {
+        for (let offset = 0; offset < chunk.byteLength;) {
+          offset += await file.write(chunk.subarray(offset));
+        }
+      }
       await file.syncData();
       file.close();
       await Deno.rename(temp, path);

@@ -47,6 +47,8 @@ export class DigestError extends SyntaxError {
   readonly input: string;
 
   /**
+   * Creates the error.
+   *
    * @param input The text that failed to parse.
    * @param reason Why it is not a digest.
    */
@@ -79,6 +81,8 @@ export class DigestMismatchError extends Error {
   readonly size: number;
 
   /**
+   * Creates the error.
+   *
    * @param expected The digest that was expected.
    * @param actual What the bytes hashed to and how many there were.
    * @param options The expected size, a context for the message (e.g. a URL) and a cause.
@@ -212,7 +216,11 @@ export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
   /** Resolves with the digest and size when the stream ends; rejects if it is aborted. */
   readonly result: Promise<DigestResult>;
 
-  /** @param algorithm The hash function, `sha256` by default. */
+  /**
+   * Creates the hashing stream.
+   *
+   * @param algorithm The hash function, `sha256` by default.
+   */
   constructor(algorithm: DigestAlgorithm = "sha256") {
     const hash = createHash(algorithm);
     let size = 0;

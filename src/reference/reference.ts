@@ -43,9 +43,12 @@ const DOCKER_HUB_ALIASES = new Set([
 /** A tag: a word character, then up to 127 word characters, dots and dashes. */
 export const TAG_REGEXP: RegExp = /^[\w][\w.-]{0,127}$/;
 /** One path component of a repository name, with its separators. */
-export const PATH_COMPONENT_REGEXP: RegExp = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
-const DOMAIN_COMPONENT_REGEXP = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
-const IPV4_REGEXP = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+export const PATH_COMPONENT_REGEXP: RegExp =
+  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const DOMAIN_COMPONENT_REGEXP =
+  /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
+const IPV4_REGEXP =
+  /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const IPV6_REGEXP = /^\[[0-9a-fA-F:.]+\]$/;
 const PORT_REGEXP = /^[0-9]+$/;
 /** Distribution's limit on the length of a name (registry included). */
@@ -66,6 +69,8 @@ export class ReferenceSyntaxError extends SyntaxError {
   readonly input: string;
 
   /**
+   * Creates the error.
+   *
    * @param input The text.
    * @param reason Why it is not a reference.
    * @param options The cause, when another error explains it.
@@ -87,7 +92,9 @@ function hostProblem(host: string): string | undefined {
     name = host.slice(0, end + 1);
     const rest = host.slice(end + 1);
     if (rest !== "") {
-      if (!rest.startsWith(":")) return "unexpected text after the IPv6 address";
+      if (!rest.startsWith(":")) {
+        return "unexpected text after the IPv6 address";
+      }
       port = rest.slice(1);
     }
     if (!IPV6_REGEXP.test(name)) return `"${name}" is not an IPv6 address`;
@@ -205,7 +212,10 @@ export function parseReference(
         : String(error);
       const afterTag = digestText.split(":").length > 2 ||
         digestText.includes("@");
-      fail(afterTag ? `the digest must come after the tag: ${reason}` : reason, error);
+      fail(
+        afterTag ? `the digest must come after the tag: ${reason}` : reason,
+        error,
+      );
     }
   }
 
@@ -328,7 +338,10 @@ export function withTag(ref: ImageReference, tag: string): ImageReference {
  * assert.equal(withDigest(parseReference("ghcr.io/a/b:v1"), digest).digest, digest);
  * ```
  */
-export function withDigest(ref: ImageReference, digest: string): ImageReference {
+export function withDigest(
+  ref: ImageReference,
+  digest: string,
+): ImageReference {
   const canonical = formatDigest(parseDigest(digest));
   return { ...ref, digest: canonical };
 }

@@ -4,7 +4,11 @@
  *
  * @module
  */
-import { DigestMismatchError, digestOf, parseDigest } from "../reference/digest.ts";
+import {
+  DigestMismatchError,
+  digestOf,
+  parseDigest,
+} from "../reference/digest.ts";
 import {
   formatReference,
   type ImageReference,
@@ -115,7 +119,8 @@ export async function uploadManifest(
       method: "PUT",
       url: request.url,
       status: response.status,
-      reason: `the registry stored the manifest as ${returned}, but ${digest} was sent`,
+      reason:
+        `the registry stored the manifest as ${returned}, but ${digest} was sent`,
     });
   }
   return { mediaType: manifest.mediaType, digest, size };
@@ -149,6 +154,8 @@ export class PlatformNotFoundError extends Error {
   readonly available: readonly Platform[];
 
   /**
+   * Creates the error.
+   *
    * @param image The image, for the message.
    * @param wanted The platform asked for.
    * @param available The platforms the index has.
@@ -239,7 +246,9 @@ export async function fetchManifest(
   } catch (error) {
     throw refuse("the manifest is not valid JSON", error);
   }
-  if (typeof document !== "object" || document === null || Array.isArray(document)) {
+  if (
+    typeof document !== "object" || document === null || Array.isArray(document)
+  ) {
     throw refuse("the manifest is not a JSON object");
   }
   const header = response.headers.get("content-type")?.split(";")[0].trim();
@@ -264,11 +273,17 @@ export async function fetchManifest(
   const algorithm = ref.digest ? parseDigest(ref.digest).algorithm : "sha256";
   const digest = digestOf(bytes, algorithm);
   if (ref.digest !== undefined && digest !== ref.digest) {
-    throw new DigestMismatchError(ref.digest, { digest, size: bytes.byteLength }, {
+    throw new DigestMismatchError(ref.digest, {
+      digest,
+      size: bytes.byteLength,
+    }, {
       context: request.url,
     });
   }
-  if (isIndexMediaType(mediaType) && !Array.isArray((document as ImageIndex).manifests)) {
+  if (
+    isIndexMediaType(mediaType) &&
+    !Array.isArray((document as ImageIndex).manifests)
+  ) {
     throw refuse("the index has no manifests array");
   }
   if (
@@ -347,9 +362,10 @@ export async function getManifest(
         method: "GET",
         url: manifestUrl(current),
         status: 200,
-        reason: `maximum depth ${maxDepth} of nested indexes reached while resolving ${
-          formatReference(ref)
-        }`,
+        reason:
+          `maximum depth ${maxDepth} of nested indexes reached while resolving ${
+            formatReference(ref)
+          }`,
       });
     }
     const entries = (fetched.document as ImageIndex).manifests;
@@ -400,7 +416,9 @@ export async function fetchJsonBlob<T>(
     return JSON.parse(text) as T;
   } catch (error) {
     throw new SyntaxError(
-      `Cannot parse blob ${descriptor.digest} of ${formatReference(ref)} as JSON`,
+      `Cannot parse blob ${descriptor.digest} of ${
+        formatReference(ref)
+      } as JSON`,
       { cause: error },
     );
   }

@@ -82,7 +82,7 @@ export function formatTransfer(
 ): string {
   const elapsed = Math.max(seconds, 0.001);
   const mib = size / 1024 / 1024;
-  return `${verb} ${digest} (${mib.toFixed(2)} MiB in ${
-    elapsed.toFixed(2)
-  }s, ${(mib / elapsed).toFixed(2)} MB/s)`;
+  return `${verb} ${digest} (${mib.toFixed(2)} MiB in ${elapsed.toFixed(2)}s, ${
+    (mib / elapsed).toFixed(2)
+  } MB/s)`;
 }

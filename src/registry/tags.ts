@@ -3,7 +3,11 @@
  *
  * @module
  */
-import { endpoint, type ImageReference, tagsUrl } from "../reference/reference.ts";
+import {
+  endpoint,
+  type ImageReference,
+  tagsUrl,
+} from "../reference/reference.ts";
 import { ensureStatus, RegistryError } from "../transport/errors.ts";
 import { defaultOpener } from "../transport/opener.ts";
 import type { RegistryOptions } from "./blobs.ts";
@@ -74,7 +78,9 @@ export async function listTags(
     }
     const response = await ensureStatus(request, await transport(request), 200);
     const body = await response.json() as { tags?: unknown };
-    if (body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags)) {
+    if (
+      body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags)
+    ) {
       throw new RegistryError({
         method: "GET",
         url,

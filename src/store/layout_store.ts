@@ -3,16 +3,18 @@
  *
  * @module
  */
-import { digestOf, DigestMismatchError, parseDigest } from "../reference/digest.ts";
+import {
+  DigestMismatchError,
+  digestOf,
+  parseDigest,
+} from "../reference/digest.ts";
 import { createVerifyStream } from "../reference/digest.ts";
 import type { ImageIndex, ImageManifest } from "../image/manifest.ts";
-import {
-  isIndexMediaType,
-  isManifestMediaType,
-} from "../image/media_types.ts";
+import { isIndexMediaType, isManifestMediaType } from "../image/media_types.ts";
 import { type OciLayout, openLayout } from "../layout/layout.ts";
 import { MAX_MANIFEST_SIZE } from "../registry/manifests.ts";
 import type { Store } from "./store.ts";
+import { bytesSource } from "../transport/request_body.ts";
 
 /**
  * A store over an OCI image layout: blobs are verified on the way in (temporary file, then
@@ -102,8 +104,10 @@ export async function layoutStore(layout: OciLayout | string): Promise<Store> {
       };
     },
     async pushManifest(bytes, descriptor, tag) {
-      if (!(await opened.hasBlob(descriptor.digest, { size: descriptor.size }))) {
-        await opened.writeBlob(descriptor.digest, new Response(bytes).body!, {
+      if (
+        !(await opened.hasBlob(descriptor.digest, { size: descriptor.size }))
+      ) {
+        await opened.writeBlob(descriptor.digest, bytesSource(bytes).open(), {
           size: descriptor.size,
         });
       }

@@ -73,7 +73,11 @@ export class AuthenticationError extends RegistryError {
   /** The scopes asked for, space-separated (empty for registry-wide requests). */
   readonly scope: string;
 
-  /** @param init The registry, scope and reason, and the request and status that failed. */
+  /**
+   * Creates the error.
+   *
+   * @param init The registry, scope and reason, and the request and status that failed.
+   */
   constructor(init: {
     registry: string;
     scope: string;
@@ -174,7 +178,10 @@ interface CachedAuth {
  * assert.equal(await (await transport(new Request("http://127.0.0.1:5000/v2/"))).text(), "ok");
  * ```
  */
-export function withAuth(next: Transport, options: AuthOptions = {}): Transport {
+export function withAuth(
+  next: Transport,
+  options: AuthOptions = {},
+): Transport {
   const now = options.now ?? Date.now;
   const clientId = options.clientId ?? "oci";
   const tokenTransport = options.tokenTransport ?? next;
@@ -223,7 +230,9 @@ export function withAuth(next: Transport, options: AuthOptions = {}): Transport 
 
     const header = response.headers.get("www-authenticate");
     if (header === null) {
-      return fail("the registry answered 401 without a WWW-Authenticate header");
+      return fail(
+        "the registry answered 401 without a WWW-Authenticate header",
+      );
     }
     let challenges: Challenge[];
     try {

@@ -30,6 +30,8 @@ export class ChallengeSyntaxError extends SyntaxError {
   readonly position: number;
 
   /**
+   * Creates the error.
+   *
    * @param input The header.
    * @param position Where the parser stopped.
    * @param expected What it expected there.
@@ -139,11 +141,15 @@ export function parseChallenges(header: string): Challenge[] {
       skipSpaces();
       if (pos >= header.length) break;
       if (header[pos] !== ",") fail("a comma between parameters");
-      while (header[pos] === "," || header[pos] === " " || header[pos] === "\t") {
+      while (
+        header[pos] === "," || header[pos] === " " || header[pos] === "\t"
+      ) {
         if (header[pos] === ",") {
           pos++;
           skipSpaces();
-          if (pos >= header.length) fail("a parameter or a challenge after the comma");
+          if (pos >= header.length) {
+            fail("a parameter or a challenge after the comma");
+          }
         } else pos++;
       }
       if (!paramAhead()) break;

@@ -76,7 +76,8 @@ export function staticCredentials(
       [key, value],
     ) => [normalizeRegistry(key), value]),
   );
-  return (registry) => Promise.resolve(byRegistry.get(normalizeRegistry(registry)));
+  return (registry) =>
+    Promise.resolve(byRegistry.get(normalizeRegistry(registry)));
 }
 
 /** Reads an environment variable, answering undefined when it is unset or not permitted. */
@@ -237,7 +238,11 @@ export function dockerConfigCredentials(
     const dir = env("DOCKER_CONFIG");
     const home = env("HOME");
     const path = options.path ??
-      (dir ? `${dir}/config.json` : home ? `${home}/.docker/config.json` : undefined);
+      (dir
+        ? `${dir}/config.json`
+        : home
+        ? `${home}/.docker/config.json`
+        : undefined);
     if (path === undefined) return undefined;
     let text: string;
     try {

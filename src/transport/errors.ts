@@ -90,6 +90,8 @@ export class RegistryError extends Error {
   readonly codes: readonly RegistryErrorCode[];
 
   /**
+   * Creates the error.
+   *
    * @param init What failed and how the registry answered; `reason` replaces the registry's
    * message in the text, `cause` is kept as the error's cause.
    */

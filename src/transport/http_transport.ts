@@ -70,12 +70,10 @@ function sendWithContentLength(
     });
     outgoing.on("error", (error: Error) => {
       reject(
-        request.signal.aborted
-          ? request.signal.reason
-          : new TypeError(
-            `Cannot send ${request.method} ${url.origin}${url.pathname}: ${error.message}`,
-            { cause: error },
-          ),
+        request.signal.aborted ? request.signal.reason : new TypeError(
+          `Cannot send ${request.method} ${url.origin}${url.pathname}: ${error.message}`,
+          { cause: error },
+        ),
       );
     });
     writeBody(request.body!, outgoing, size).catch((error) => {

@@ -203,8 +203,12 @@ export function isReplayable(request: Request): boolean {
  */
 export function replayRequest(
   request: Request,
-  init: { url?: string | URL; method?: string; headers?: HeadersInit; body?: null } =
-    {},
+  init: {
+    url?: string | URL;
+    method?: string;
+    headers?: HeadersInit;
+    body?: null;
+  } = {},
 ): Request {
   const source = init.body === null ? undefined : SOURCES.get(request);
   if (request.body !== null && init.body !== null && !source) {

@@ -155,8 +155,14 @@ function isNetworkError(error: unknown): boolean {
  * assert.equal(calls, 2);
  * ```
  */
-export function withRetry(next: Transport, policy: RetryPolicy = {}): Transport {
-  const attempts = Math.max(1, policy.attempts ?? DEFAULT_RETRY_POLICY.attempts);
+export function withRetry(
+  next: Transport,
+  policy: RetryPolicy = {},
+): Transport {
+  const attempts = Math.max(
+    1,
+    policy.attempts ?? DEFAULT_RETRY_POLICY.attempts,
+  );
   const baseDelay = policy.baseDelay ?? DEFAULT_RETRY_POLICY.baseDelay;
   const maxDelay = policy.maxDelay ?? DEFAULT_RETRY_POLICY.maxDelay;
   const statuses = policy.statuses ?? DEFAULT_RETRY_POLICY.statuses;

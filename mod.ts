@@ -62,6 +62,7 @@ export * from "./src/registry/blobs.ts";
 export * from "./src/registry/manifests.ts";
 export * from "./src/registry/tags.ts";
 export * from "./src/layout/layout.ts";
+export * from "./src/layout/stage.ts";
 export * from "./src/store/store.ts";
 export * from "./src/store/registry_store.ts";
 export * from "./src/store/layout_store.ts";

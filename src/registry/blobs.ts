@@ -139,7 +139,7 @@ export async function uploadBlob(
 
   let location: string | undefined;
   if (options.mountFrom !== undefined && options.mountFrom !== ref.repository) {
-    const url = `${uploadsUrl(ref)}?mount=${encodeURIComponent(digest)}&from=${
+    const url = `${uploadsUrl(ref)}?mount=${digest}&from=${
       encodeURIComponent(options.mountFrom)
     }`;
     const request = createRequest(url, { method: "POST", body: "", signal });

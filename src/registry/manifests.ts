@@ -36,6 +36,8 @@ import {
   type Platform,
 } from "../image/platform.ts";
 import { fetchBlob, type RegistryOptions } from "./blobs.ts";
+import type { OciLayout } from "../layout/layout.ts";
+import { stageBlob } from "../layout/stage.ts";
 
 /** Largest manifest accepted, as the distribution spec suggests registries enforce. */
 export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
@@ -426,9 +428,10 @@ export async function fetchJsonBlob<T>(
 
 /**
  * The manifest of an image for a platform and its config (spack's `get_manifest_and_config`).
+ * With a `stage`, the config goes through it: verified, cached, and reused next time.
  *
  * @param ref The image.
- * @param options Platform, depth bound, transport and signal.
+ * @param options Platform, depth bound, transport, signal, and the stage.
  * @returns The resolved manifest and the parsed config.
  *
  * @example
@@ -438,13 +441,29 @@ export async function fetchJsonBlob<T>(
  */
 export async function getManifestAndConfig(
   ref: ImageReference,
-  options: GetManifestOptions = {},
+  options: GetManifestOptions & { stage?: OciLayout } = {},
 ): Promise<{ manifest: ResolvedManifest; config: ImageConfig }> {
   const manifest = await getManifest(ref, options);
-  const config = await fetchJsonBlob<ImageConfig>(
-    ref,
-    manifest.document.config,
-    options,
-  );
-  return { manifest, config };
+  const descriptor = manifest.document.config;
+  if (options.stage === undefined) {
+    return {
+      manifest,
+      config: await fetchJsonBlob<ImageConfig>(ref, descriptor, options),
+    };
+  }
+  if (descriptor.size > MAX_MANIFEST_SIZE) {
+    throw new RangeError(
+      `Cannot read config ${descriptor.digest}: ${descriptor.size} bytes is more than ${MAX_MANIFEST_SIZE}`,
+    );
+  }
+  const path = await stageBlob(options.stage, ref, descriptor, options);
+  const text = await Deno.readTextFile(path);
+  try {
+    return { manifest, config: JSON.parse(text) as ImageConfig };
+  } catch (error) {
+    throw new SyntaxError(
+      `Cannot parse config ${descriptor.digest} of ${formatReference(ref)} as JSON`,
+      { cause: error },
+    );
+  }
 }

@@ -57,9 +57,6 @@ export function bytesSource(bytes: Uint8Array | string): BlobSource {
   };
 }
 
-/** Chunk size for file reads: big enough for throughput, small enough to keep memory flat. */
-const FILE_CHUNK = 1 << 20;
-
 /**
  * A {@linkcode BlobSource} over a file: every `open()` reopens the file, so an upload can be
  * replayed byte for byte without keeping it in memory.
@@ -85,30 +82,20 @@ export async function fileSource(path: string | URL): Promise<BlobSource> {
   return {
     size,
     open(): ReadableStream<Uint8Array> {
-      let file: Deno.FsFile | undefined;
+      // Opened on first read, so that an unused source holds no file handle. Deno's own file
+      // stream keeps memory flat: its small chunks die young.
+      let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
       return new ReadableStream({
-        type: "bytes",
-        autoAllocateChunkSize: FILE_CHUNK,
         async pull(controller) {
-          file ??= await Deno.open(path);
-          const view = controller.byobRequest!.view!;
-          const read = await file.read(
-            new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
-          );
-          if (read === null) {
-            file.close();
-            file = undefined;
-            controller.close();
-            controller.byobRequest!.respond(0);
-          } else {
-            controller.byobRequest!.respond(read);
-          }
+          reader ??= (await Deno.open(path)).readable.getReader();
+          const { value, done } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
         },
-        cancel() {
-          file?.close();
-          file = undefined;
+        async cancel(reason) {
+          await reader?.cancel(reason);
         },
-      });
+      }, { highWaterMark: 0 });
     },
   };
 }

@@ -1,7 +1,11 @@
 // Registry operations against the real CNCF distribution registry on 127.0.0.1.
 import assert from "node:assert/strict";
 import { digestOf } from "../src/reference/digest.ts";
-import { parseReference, withDigest, withTag } from "../src/reference/reference.ts";
+import {
+  parseReference,
+  withDigest,
+  withTag,
+} from "../src/reference/reference.ts";
 import { blobExists, fetchBlob, uploadBlob } from "../src/registry/blobs.ts";
 import {
   fetchManifest,
@@ -18,7 +22,12 @@ import { fileSource } from "../src/transport/request_body.ts";
 import type { Transport } from "../src/transport/request_body.ts";
 import { parsePlatform } from "../src/image/platform.ts";
 import { startDistribution } from "./support/distribution.ts";
-import { makeImage, pseudoRandomBytes, pushImage, pushIndex } from "./support/images.ts";
+import {
+  makeImage,
+  pseudoRandomBytes,
+  pushImage,
+  pushIndex,
+} from "./support/images.ts";
 import { requirePeer } from "./support/peers.ts";
 
 const needsRegistry = requirePeer("docker-registry");
@@ -29,15 +38,24 @@ function recordingOpener() {
   const transport: Transport = async (request) => {
     const response = await httpTransport(request);
     const url = new URL(request.url);
-    log.push(`${request.method} ${url.pathname}${url.search} ${response.status}`);
+    log.push(
+      `${request.method} ${url.pathname}${url.search} ${response.status}`,
+    );
     return response;
   };
-  return { log, transport: createOpener({ transport, credentials: () => Promise.resolve(undefined) }) };
+  return {
+    log,
+    transport: createOpener({
+      transport,
+      credentials: () => Promise.resolve(undefined),
+    }),
+  };
 }
 
 for (const size of [0, 1, 5 << 20]) {
   Deno.test({
-    name: `uploadBlob() and fetchBlob() round-trip ${size} bytes through distribution`,
+    name:
+      `uploadBlob() and fetchBlob() round-trip ${size} bytes through distribution`,
     ...needsRegistry,
     async fn() {
       await using registry = await startDistribution();
@@ -47,22 +65,55 @@ for (const size of [0, 1, 5 << 20]) {
       const digest = digestOf(bytes);
       assert.equal(await blobExists(ref, digest, { transport }), false);
       const lines: string[] = [];
-      assert.equal(await uploadBlob(ref, bytes, digest, { transport, log: (l) => lines.push(l) }), true);
-      assert.match(lines[0], new RegExp(`^Uploaded ${digest} \\(\\d+\\.\\d\\d MiB in \\d+\\.\\d\\ds, \\d+\\.\\d\\d MB/s\\)$`));
+      assert.equal(
+        await uploadBlob(ref, bytes, digest, {
+          transport,
+          log: (l) => lines.push(l),
+        }),
+        true,
+      );
+      assert.match(
+        lines[0],
+        new RegExp(
+          `^Uploaded ${digest} \\(\\d+\\.\\d\\d MiB in \\d+\\.\\d\\ds, \\d+\\.\\d\\d MB/s\\)$`,
+        ),
+      );
       assert.equal(await blobExists(ref, digest, { transport }), true);
-      assert.equal(await uploadBlob(ref, bytes, digest, { transport }), false, "second upload skipped");
-      assert.equal(await uploadBlob(ref, bytes, digest, { transport, force: true }), true, "forced");
-      const back = new Uint8Array(await new Response(await fetchBlob(ref, digest, { transport, size })).arrayBuffer());
+      assert.equal(
+        await uploadBlob(ref, bytes, digest, { transport }),
+        false,
+        "second upload skipped",
+      );
+      assert.equal(
+        await uploadBlob(ref, bytes, digest, { transport, force: true }),
+        true,
+        "forced",
+      );
+      const back = new Uint8Array(
+        await new Response(await fetchBlob(ref, digest, { transport, size }))
+          .arrayBuffer(),
+      );
       assert.equal(digestOf(back), digest);
       assert.equal(back.byteLength, size);
       // HEAD, POST, PUT (first upload); HEAD (skip); POST, PUT (forced); then the GET.
-      assert.deepEqual(log.map((l) => l.split(" ")[0]), ["HEAD", "HEAD", "POST", "PUT", "HEAD", "HEAD", "POST", "PUT", "GET"]);
+      assert.deepEqual(log.map((l) => l.split(" ")[0]), [
+        "HEAD",
+        "HEAD",
+        "POST",
+        "PUT",
+        "HEAD",
+        "HEAD",
+        "POST",
+        "PUT",
+        "GET",
+      ]);
     },
   });
 }
 
 Deno.test({
-  name: "uploadBlob() streams a 300 MiB file with flat memory, and fetchBlob() verifies it",
+  name:
+    "uploadBlob() streams a 300 MiB file with flat memory, and fetchBlob() verifies it",
   ...needsRegistry,
   async fn() {
     await using registry = await startDistribution();
@@ -82,11 +133,16 @@ Deno.test({
       file.close();
       const digest = `sha256:${hash.digest("hex")}`;
       // Warm up: the first request loads node:http's internals, a one-time cost.
-      await uploadBlob(ref, new Uint8Array(1), digestOf(new Uint8Array(1)), { transport });
+      await uploadBlob(ref, new Uint8Array(1), digestOf(new Uint8Array(1)), {
+        transport,
+      });
       const peakDuring = async (work: () => Promise<void>) => {
         const before = Deno.memoryUsage().rss;
         let peak = before;
-        const sampler = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 10);
+        const sampler = setInterval(
+          () => peak = Math.max(peak, Deno.memoryUsage().rss),
+          10,
+        );
         try {
           await work();
         } finally {
@@ -96,14 +152,24 @@ Deno.test({
       };
       let progressCalls = 0;
       const upload = await peakDuring(async () => {
-        await uploadBlob(ref, await fileSource(path), digest, { transport, onProgress: () => progressCalls++ });
+        await uploadBlob(ref, await fileSource(path), digest, {
+          transport,
+          onProgress: () => progressCalls++,
+        });
       });
       const download = await peakDuring(async () => {
-        await (await fetchBlob(ref, digest, { transport, size: 300 << 20 })).pipeTo(new WritableStream());
+        await (await fetchBlob(ref, digest, { transport, size: 300 << 20 }))
+          .pipeTo(new WritableStream());
       });
       assert.ok(progressCalls > 10);
-      assert.ok(upload < 64, `peak RSS grew by ${upload.toFixed(1)} MiB during the upload`);
-      assert.ok(download < 150, `peak RSS grew by ${download.toFixed(1)} MiB during the download`);
+      assert.ok(
+        upload < 64,
+        `peak RSS grew by ${upload.toFixed(1)} MiB during the upload`,
+      );
+      assert.ok(
+        download < 150,
+        `peak RSS grew by ${download.toFixed(1)} MiB during the download`,
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -111,7 +177,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "uploadBlob() single POST: distribution answers 202 and the PUT follows",
+  name:
+    "uploadBlob() single POST: distribution answers 202 and the PUT follows",
   ...needsRegistry,
   async fn() {
     await using registry = await startDistribution();
@@ -119,9 +186,15 @@ Deno.test({
     const ref = parseReference(`${registry.host}/single/post`);
     const bytes = pseudoRandomBytes(1000, 9);
     const digest = digestOf(bytes);
-    assert.equal(await uploadBlob(ref, bytes, digest, { transport, smallBlobSize: 4096 }), true);
+    assert.equal(
+      await uploadBlob(ref, bytes, digest, { transport, smallBlobSize: 4096 }),
+      true,
+    );
     const shapes = log.map((l) =>
-      l.replace(/sha256(:|%3A)[0-9a-f]+/, "D").replace(/uploads\/[0-9a-f-]{36}/, "uploads/UUID")
+      l.replace(/sha256(:|%3A)[0-9a-f]+/, "D").replace(
+        /uploads\/[0-9a-f-]{36}/,
+        "uploads/UUID",
+      )
         .replace(/_state=[^&]+/, "_state=STATE")
     );
     assert.deepEqual(shapes, [
@@ -134,7 +207,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "uploadBlob() mounts a blob from another repository without sending bytes",
+  name:
+    "uploadBlob() mounts a blob from another repository without sending bytes",
   ...needsRegistry,
   async fn() {
     await using registry = await startDistribution();
@@ -145,7 +219,13 @@ Deno.test({
     const digest = digestOf(bytes);
     await uploadBlob(source, bytes, digest, { transport });
     log.length = 0;
-    assert.equal(await uploadBlob(target, bytes, digest, { transport, mountFrom: "team/base" }), false);
+    assert.equal(
+      await uploadBlob(target, bytes, digest, {
+        transport,
+        mountFrom: "team/base",
+      }),
+      false,
+    );
     assert.deepEqual(log.map((l) => l.replace(/sha256:[0-9a-f]+/, "D")), [
       "HEAD /v2/team/app/blobs/D 404",
       "POST /v2/team/app/blobs/uploads/?mount=D&from=team%2Fbase 201",
@@ -155,27 +235,48 @@ Deno.test({
 });
 
 Deno.test({
-  name: "uploadManifest() by tag and by digest; fetchManifest() verifies by digest",
+  name:
+    "uploadManifest() by tag and by digest; fetchManifest() verifies by digest",
   ...needsRegistry,
   async fn() {
     await using registry = await startDistribution();
     const { transport } = recordingOpener();
     const ref = parseReference(`${registry.host}/app:v1`);
-    const image = makeImage({ os: "linux", architecture: "amd64" }, [1000, 2000]);
+    const image = makeImage({ os: "linux", architecture: "amd64" }, [
+      1000,
+      2000,
+    ]);
     const byTag = await pushImage(ref, image, { transport });
     const fetched = await fetchManifest(ref, { transport });
     assert.deepEqual(fetched.descriptor, byTag);
     assert.deepEqual(fetched.document, image.manifest);
-    const pinned = await fetchManifest(withDigest(withTag(ref, "other"), byTag.digest), { transport });
+    const pinned = await fetchManifest(
+      withDigest(withTag(ref, "other"), byTag.digest),
+      { transport },
+    );
     assert.equal(pinned.descriptor.digest, byTag.digest);
-    const byDigest = await uploadManifest(withTag(ref, "unused"), { ...image.manifest, annotations: { a: "b" } }, {
+    const byDigest = await uploadManifest(withTag(ref, "unused"), {
+      ...image.manifest,
+      annotations: { a: "b" },
+    }, {
       transport,
       tag: false,
     });
-    assert.deepEqual(await listTags(ref, { transport }), ["v1"], "pushing by digest adds no tag");
-    assert.equal((await fetchManifest(withDigest(ref, byDigest.digest), { transport })).descriptor.digest, byDigest.digest);
+    assert.deepEqual(
+      await listTags(ref, { transport }),
+      ["v1"],
+      "pushing by digest adds no tag",
+    );
+    assert.equal(
+      (await fetchManifest(withDigest(ref, byDigest.digest), { transport }))
+        .descriptor.digest,
+      byDigest.digest,
+    );
     const { config } = await getManifestAndConfig(ref, { transport });
-    assert.deepEqual(config.rootfs.diff_ids, image.layers.map((l) => l.descriptor.digest));
+    assert.deepEqual(
+      config.rootfs.diff_ids,
+      image.layers.map((l) => l.descriptor.digest),
+    );
   },
 });
 
@@ -206,24 +307,39 @@ Deno.test({
       ["windows/amd64:10.0.20348.2113", 3],
     ];
     for (const [text, i] of wanted) {
-      const resolved = await getManifest(ref, { transport, platform: parsePlatform(text) });
+      const resolved = await getManifest(ref, {
+        transport,
+        platform: parsePlatform(text),
+      });
       assert.equal(resolved.descriptor.digest, manifests[i].digest, text);
       assert.equal(resolved.ref.digest, manifests[i].digest);
       assert.ok(resolved.index !== undefined);
     }
-    for (const text of ["linux/s390x", "linux/arm/v6", "windows/amd64:10.0.17763"]) {
-      await assert.rejects(getManifest(ref, { transport, platform: parsePlatform(text) }), (error: unknown) => {
-        assert.ok(error instanceof PlatformNotFoundError);
-        assert.match(error.message, /available: linux\/amd64, linux\/arm64\/v8, linux\/arm\/v7, windows\/amd64:10\.0\.20348\.2113/);
-        return true;
-      });
+    for (
+      const text of ["linux/s390x", "linux/arm/v6", "windows/amd64:10.0.17763"]
+    ) {
+      await assert.rejects(
+        getManifest(ref, { transport, platform: parsePlatform(text) }),
+        (error: unknown) => {
+          assert.ok(error instanceof PlatformNotFoundError);
+          assert.match(
+            error.message,
+            /available: linux\/amd64, linux\/arm64\/v8, linux\/arm\/v7, windows\/amd64:10\.0\.20348\.2113/,
+          );
+          return true;
+        },
+      );
     }
-    await assert.rejects(getManifest(ref, { transport, maxDepth: 0 }), /maximum depth 0/);
+    await assert.rejects(
+      getManifest(ref, { transport, maxDepth: 0 }),
+      /maximum depth 0/,
+    );
   },
 });
 
 Deno.test({
-  name: "getManifestAndConfig() stages the config and reuses it without a request",
+  name:
+    "getManifestAndConfig() stages the config and reuses it without a request",
   ...needsRegistry,
   async fn() {
     await using registry = await startDistribution();
@@ -235,10 +351,18 @@ Deno.test({
     try {
       const stage = await openLayout(dir);
       log.length = 0;
-      await getManifestAndConfig(ref, { transport, stage, platform: parsePlatform("linux/amd64") });
+      await getManifestAndConfig(ref, {
+        transport,
+        stage,
+        platform: parsePlatform("linux/amd64"),
+      });
       assert.ok(await stage.hasBlob(image.config.descriptor.digest));
       const first = log.length;
-      const { config } = await getManifestAndConfig(ref, { transport, stage, platform: parsePlatform("linux/amd64") });
+      const { config } = await getManifestAndConfig(ref, {
+        transport,
+        stage,
+        platform: parsePlatform("linux/amd64"),
+      });
       assert.equal(config.architecture, "amd64");
       assert.equal(log.length - first, 1, "only the manifest is fetched again");
     } finally {
@@ -248,7 +372,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "listTags() with a page size returns every tag (distribution 2.8 ignores n)",
+  name:
+    "listTags() with a page size returns every tag (distribution 2.8 ignores n)",
   ...needsRegistry,
   async fn() {
     await using registry = await startDistribution();
@@ -256,8 +381,13 @@ Deno.test({
     const ref = parseReference(`${registry.host}/tagged`);
     const image = makeImage({ os: "linux", architecture: "amd64" }, [10]);
     const tags = ["a", "b", "c", "d", "e"];
-    for (const tag of tags) await pushImage(withTag(ref, tag), image, { transport });
-    assert.deepEqual((await listTags(ref, { transport, pageSize: 2 })).sort(), tags);
+    for (const tag of tags) {
+      await pushImage(withTag(ref, tag), image, { transport });
+    }
+    assert.deepEqual(
+      (await listTags(ref, { transport, pageSize: 2 })).sort(),
+      tags,
+    );
   },
 });
 
@@ -268,9 +398,14 @@ Deno.test({
     await using registry = await startDistribution();
     const { transport } = recordingOpener();
     const ref = parseReference(`${registry.host}/missing:v1`);
-    await assert.rejects(fetchManifest(ref, { transport }), /GET http:\/\/127\.0\.0\.1:\d+\/v2\/missing\/manifests\/v1: 404 Not Found: expected 200: (MANIFEST_UNKNOWN|NAME_UNKNOWN)/);
     await assert.rejects(
-      uploadBlob(ref, new Uint8Array([1, 2, 3]), digestOf("something else"), { transport }),
+      fetchManifest(ref, { transport }),
+      /GET http:\/\/127\.0\.0\.1:\d+\/v2\/missing\/manifests\/v1: 404 Not Found: expected 200: (MANIFEST_UNKNOWN|NAME_UNKNOWN)/,
+    );
+    await assert.rejects(
+      uploadBlob(ref, new Uint8Array([1, 2, 3]), digestOf("something else"), {
+        transport,
+      }),
       /PUT .*: 400 Bad Request: expected 201: DIGEST_INVALID/,
     );
   },

@@ -462,7 +462,9 @@ export async function getManifestAndConfig(
     return { manifest, config: JSON.parse(text) as ImageConfig };
   } catch (error) {
     throw new SyntaxError(
-      `Cannot parse config ${descriptor.digest} of ${formatReference(ref)} as JSON`,
+      `Cannot parse config ${descriptor.digest} of ${
+        formatReference(ref)
+      } as JSON`,
       { cause: error },
     );
   }

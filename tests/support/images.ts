@@ -1,7 +1,11 @@
 /** Small test images: deterministic pseudo-random layers, configs and manifests. */
 import { digestOf } from "../../src/reference/digest.ts";
 import type { ImageReference } from "../../src/reference/reference.ts";
-import type { Descriptor, ImageIndex, ImageManifest } from "../../src/image/manifest.ts";
+import type {
+  Descriptor,
+  ImageIndex,
+  ImageManifest,
+} from "../../src/image/manifest.ts";
 import {
   OCI_CONFIG_MEDIA_TYPE,
   OCI_INDEX_MEDIA_TYPE,
@@ -30,8 +34,14 @@ export interface TestBlob {
   descriptor: Descriptor;
 }
 
-export function blobOf(bytes: Uint8Array, mediaType = OCI_LAYER_GZIP_MEDIA_TYPE): TestBlob {
-  return { bytes, descriptor: { mediaType, digest: digestOf(bytes), size: bytes.byteLength } };
+export function blobOf(
+  bytes: Uint8Array,
+  mediaType = OCI_LAYER_GZIP_MEDIA_TYPE,
+): TestBlob {
+  return {
+    bytes,
+    descriptor: { mediaType, digest: digestOf(bytes), size: bytes.byteLength },
+  };
 }
 
 /** One platform image: its config, layers and manifest. */
@@ -42,15 +52,26 @@ export interface TestImage {
   manifest: ImageManifest;
 }
 
-export function makeImage(platform: Platform, layerSizes: number[], seed = 1): TestImage {
-  const layers = layerSizes.map((size, i) => blobOf(pseudoRandomBytes(size, seed * 100 + i)));
+export function makeImage(
+  platform: Platform,
+  layerSizes: number[],
+  seed = 1,
+): TestImage {
+  const layers = layerSizes.map((size, i) =>
+    blobOf(pseudoRandomBytes(size, seed * 100 + i))
+  );
   const config = blobOf(
     new TextEncoder().encode(JSON.stringify({
       architecture: platform.architecture,
       os: platform.os,
       ...(platform.variant ? { variant: platform.variant } : {}),
-      ...(platform["os.version"] ? { "os.version": platform["os.version"] } : {}),
-      rootfs: { type: "layers", diff_ids: layers.map((l) => l.descriptor.digest) },
+      ...(platform["os.version"]
+        ? { "os.version": platform["os.version"] }
+        : {}),
+      rootfs: {
+        type: "layers",
+        diff_ids: layers.map((l) => l.descriptor.digest),
+      },
       config: { Env: [`SEED=${seed}`] },
     })),
     OCI_CONFIG_MEDIA_TYPE,
@@ -75,7 +96,9 @@ export async function pushImage(
   options: { transport?: Transport; byDigest?: boolean } = {},
 ): Promise<Descriptor> {
   for (const blob of [image.config, ...image.layers]) {
-    await uploadBlob(ref, blob.bytes, blob.descriptor.digest, { transport: options.transport });
+    await uploadBlob(ref, blob.bytes, blob.descriptor.digest, {
+      transport: options.transport,
+    });
   }
   return await uploadManifest(ref, image.manifest, {
     transport: options.transport,
@@ -88,13 +111,22 @@ export async function pushIndex(
   ref: ImageReference,
   images: TestImage[],
   options: { transport?: Transport } = {},
-): Promise<{ index: ImageIndex; descriptor: Descriptor; manifests: Descriptor[] }> {
+): Promise<
+  { index: ImageIndex; descriptor: Descriptor; manifests: Descriptor[] }
+> {
   const manifests: Descriptor[] = [];
   for (const image of images) {
-    const descriptor = await pushImage(ref, image, { ...options, byDigest: true });
+    const descriptor = await pushImage(ref, image, {
+      ...options,
+      byDigest: true,
+    });
     manifests.push({ ...descriptor, platform: image.platform });
   }
-  const index: ImageIndex = { schemaVersion: 2, mediaType: OCI_INDEX_MEDIA_TYPE, manifests };
+  const index: ImageIndex = {
+    schemaVersion: 2,
+    mediaType: OCI_INDEX_MEDIA_TYPE,
+    manifests,
+  };
   const descriptor = await uploadManifest(ref, index, options);
   return { index, descriptor, manifests };
 }

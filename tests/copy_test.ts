@@ -21,10 +21,18 @@ function recordingOpener() {
   const transport: Transport = async (request) => {
     const response = await httpTransport(request);
     const url = new URL(request.url);
-    log.push(`${request.method} ${url.host}${url.pathname}${url.search} ${response.status}`);
+    log.push(
+      `${request.method} ${url.host}${url.pathname}${url.search} ${response.status}`,
+    );
     return response;
   };
-  return { log, transport: createOpener({ transport, credentials: () => Promise.resolve(undefined) }) };
+  return {
+    log,
+    transport: createOpener({
+      transport,
+      credentials: () => Promise.resolve(undefined),
+    }),
+  };
 }
 
 const PLATFORMS = [
@@ -33,7 +41,8 @@ const PLATFORMS = [
 ];
 
 Deno.test({
-  name: "copyImage() copies one platform between two registries, blobs before the manifest",
+  name:
+    "copyImage() copies one platform between two registries, blobs before the manifest",
   ...needsRegistry,
   async fn() {
     await using a = await startDistribution();
@@ -41,23 +50,42 @@ Deno.test({
     const { transport, log } = recordingOpener();
     const src = parseReference(`${a.host}/team/app:v1`);
     const dst = parseReference(`${b.host}/mirror/app`);
-    const images = PLATFORMS.map((p, i) => makeImage(p, [3000, 4000, 5000], i + 1));
+    const images = PLATFORMS.map((p, i) =>
+      makeImage(p, [3000, 4000, 5000], i + 1)
+    );
     const { manifests } = await pushIndex(src, images, { transport });
     log.length = 0;
-    const result = await copyImage(registryStore(src, { transport }), registryStore(dst, { transport }), "v1", {
-      platform: parsePlatform("linux/arm64"),
-    });
+    const result = await copyImage(
+      registryStore(src, { transport }),
+      registryStore(dst, { transport }),
+      "v1",
+      {
+        platform: parsePlatform("linux/arm64"),
+      },
+    );
     assert.equal(result.descriptor.digest, manifests[1].digest);
     assert.equal(result.blobsCopied, 4);
     const puts = log.filter((l) => l.startsWith("PUT"));
     assert.equal(puts.length, 5);
-    assert.match(puts.at(-1)!, /\/manifests\/v1 201$/, "the manifest goes last");
-    const copied = await getManifest(withTag(dst, "v1"), { transport, platform: parsePlatform("linux/arm64") });
-    assert.equal(copied.descriptor.digest, manifests[1].digest);
-    // Again: nothing moves.
-    const again = await copyImage(registryStore(src, { transport }), registryStore(dst, { transport }), "v1", {
+    assert.match(
+      puts.at(-1)!,
+      /\/manifests\/v1 201$/,
+      "the manifest goes last",
+    );
+    const copied = await getManifest(withTag(dst, "v1"), {
+      transport,
       platform: parsePlatform("linux/arm64"),
     });
+    assert.equal(copied.descriptor.digest, manifests[1].digest);
+    // Again: nothing moves.
+    const again = await copyImage(
+      registryStore(src, { transport }),
+      registryStore(dst, { transport }),
+      "v1",
+      {
+        platform: parsePlatform("linux/arm64"),
+      },
+    );
     assert.deepEqual([again.blobsCopied, again.blobsSkipped], [0, 4]);
   },
 });
@@ -73,10 +101,15 @@ Deno.test({
     const dst = parseReference(`${b.host}/app`);
     const images = PLATFORMS.map((p, i) => makeImage(p, [1000, 2000], i + 10));
     const { descriptor } = await pushIndex(src, images, { transport });
-    const result = await copyImage(registryStore(src, { transport }), registryStore(dst, { transport }), "v2", {
-      platform: "all",
-      concurrency: 2,
-    });
+    const result = await copyImage(
+      registryStore(src, { transport }),
+      registryStore(dst, { transport }),
+      "v2",
+      {
+        platform: "all",
+        concurrency: 2,
+      },
+    );
     assert.equal(result.descriptor.digest, descriptor.digest);
     assert.equal(result.blobsCopied, 6);
     const top = await fetchManifest(withTag(dst, "v2"), { transport });
@@ -95,20 +128,37 @@ Deno.test({
     const { transport, log } = recordingOpener();
     const src = parseReference(`${a.host}/base/image:v1`);
     const dst = parseReference(`${a.host}/other/image`);
-    await pushImage(src, makeImage(PLATFORMS[0], [100_000, 200_000], 3), { transport });
-    log.length = 0;
-    const result = await copyImage(registryStore(src, { transport }), registryStore(dst, { transport }), "v1", {
-      platform: PLATFORMS[0],
+    await pushImage(src, makeImage(PLATFORMS[0], [100_000, 200_000], 3), {
+      transport,
     });
+    log.length = 0;
+    const result = await copyImage(
+      registryStore(src, { transport }),
+      registryStore(dst, { transport }),
+      "v1",
+      {
+        platform: PLATFORMS[0],
+      },
+    );
     assert.equal(result.blobsCopied, 3);
-    const blobTraffic = log.filter((l) => /blobs\/uploads\/[^?]/.test(l) || (/^GET .*\/blobs\//.test(l)));
-    assert.deepEqual(blobTraffic, [], "no PUT of blob bytes and no blob download");
-    assert.equal(log.filter((l) => l.includes("mount=") && l.endsWith(" 201")).length, 3);
+    const blobTraffic = log.filter((l) =>
+      /blobs\/uploads\/[^?]/.test(l) || (/^GET .*\/blobs\//.test(l))
+    );
+    assert.deepEqual(
+      blobTraffic,
+      [],
+      "no PUT of blob bytes and no blob download",
+    );
+    assert.equal(
+      log.filter((l) => l.includes("mount=") && l.endsWith(" 201")).length,
+      3,
+    );
   },
 });
 
 Deno.test({
-  name: "copyImage() registry → layout → registry keeps digests, and the layout is a stage",
+  name:
+    "copyImage() registry → layout → registry keeps digests, and the layout is a stage",
   ...needsRegistry,
   async fn() {
     await using a = await startDistribution();
@@ -120,16 +170,35 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     try {
       const layout = await layoutStore(dir);
-      await copyImage(registryStore(src, { transport }), layout, "v1", { platform: "all" });
+      await copyImage(registryStore(src, { transport }), layout, "v1", {
+        platform: "all",
+      });
       log.length = 0;
-      const second = await copyImage(registryStore(src, { transport }), layout, "v1", { platform: "all" });
+      const second = await copyImage(
+        registryStore(src, { transport }),
+        layout,
+        "v1",
+        { platform: "all" },
+      );
       assert.equal(second.blobsCopied, 0);
-      assert.equal(log.filter((l) => l.startsWith("GET") && l.includes("/blobs/")).length, 0, "no blob downloads");
+      assert.equal(
+        log.filter((l) => l.startsWith("GET") && l.includes("/blobs/")).length,
+        0,
+        "no blob downloads",
+      );
       const dst = parseReference(`${b.host}/restored/app`);
-      const back = await copyImage(layout, registryStore(dst, { transport }), "v1", { platform: "all" });
+      const back = await copyImage(
+        layout,
+        registryStore(dst, { transport }),
+        "v1",
+        { platform: "all" },
+      );
       assert.equal(back.descriptor.digest, descriptor.digest);
       const index = JSON.parse(await Deno.readTextFile(`${dir}/index.json`));
-      assert.equal(index.manifests[0].annotations["org.opencontainers.image.ref.name"], "v1");
+      assert.equal(
+        index.manifests[0].annotations["org.opencontainers.image.ref.name"],
+        "v1",
+      );
       assert.equal(index.manifests[0].digest, descriptor.digest);
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -138,7 +207,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "copyMissingLayers() checks every layer and moves only the missing ones",
+  name:
+    "copyMissingLayers() checks every layer and moves only the missing ones",
   ...needsRegistry,
   async fn() {
     await using a = await startDistribution();
@@ -157,14 +227,32 @@ Deno.test({
     );
     assert.deepEqual(manifest, image.manifest);
     assert.equal(config.architecture, "amd64");
-    assert.equal(log.filter((l) => l.startsWith("HEAD") && l.includes(b.host)).length, 3);
-    assert.equal(log.filter((l) => l.startsWith("POST")).length, 3, "three layers uploaded, not the config");
-    assert.equal(await blobExists(target, image.config.descriptor.digest, { transport }), false);
+    assert.equal(
+      log.filter((l) => l.startsWith("HEAD") && l.includes(b.host)).length,
+      3,
+    );
+    assert.equal(
+      log.filter((l) => l.startsWith("POST")).length,
+      3,
+      "three layers uploaded, not the config",
+    );
+    assert.equal(
+      await blobExists(target, image.config.descriptor.digest, { transport }),
+      false,
+    );
     log.length = 0;
-    await copyMissingLayers(registryStore(base, { transport }), registryStore(target, { transport }), "22.04", {
-      platform: PLATFORMS[0],
-    });
+    await copyMissingLayers(
+      registryStore(base, { transport }),
+      registryStore(target, { transport }),
+      "22.04",
+      {
+        platform: PLATFORMS[0],
+      },
+    );
     assert.equal(log.filter((l) => l.startsWith("POST")).length, 0);
-    assert.equal(log.filter((l) => l.startsWith("HEAD") && l.includes(b.host)).length, 3);
+    assert.equal(
+      log.filter((l) => l.startsWith("HEAD") && l.includes(b.host)).length,
+      3,
+    );
   },
 });

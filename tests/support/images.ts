@@ -1,4 +1,5 @@
-/** Small test images: deterministic pseudo-random layers, configs and manifests. */
+/** Small test images: deterministic gzip layers of pseudo-random bytes, configs and manifests. */
+import { gzipSync } from "node:zlib";
 import { digestOf } from "../../src/reference/digest.ts";
 import type { ImageReference } from "../../src/reference/reference.ts";
 import type {
@@ -57,8 +58,10 @@ export function makeImage(
   layerSizes: number[],
   seed = 1,
 ): TestImage {
+  // Real gzip, so that tools that sniff layers (skopeo recompresses what does not look
+  // compressed) keep them as they are.
   const layers = layerSizes.map((size, i) =>
-    blobOf(pseudoRandomBytes(size, seed * 100 + i))
+    blobOf(new Uint8Array(gzipSync(pseudoRandomBytes(size, seed * 100 + i))))
   );
   const config = blobOf(
     new TextEncoder().encode(JSON.stringify({

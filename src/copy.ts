@@ -23,7 +23,8 @@ import {
   MAX_MANIFEST_SIZE,
   PlatformNotFoundError,
 } from "./registry/manifests.ts";
-import type { BlobSource } from "./transport/request_body.ts";
+import { type BlobSource, fileSource } from "./transport/request_body.ts";
+import type { OciLayout } from "./layout/layout.ts";
 import type { Store } from "./store/store.ts";
 
 /** Options of {@linkcode copyImage}. */
@@ -47,6 +48,11 @@ export interface CopyOptions {
   readonly maxDepth?: number;
   /** Receives one line per blob copied, mounted or skipped. */
   readonly log?: (line: string) => void;
+  /**
+   * A stage to pass blobs through: verified into this layout first (reused when already
+   * there), then uploaded from it. Without one, bytes stream straight from source to target.
+   */
+  readonly cache?: OciLayout;
 }
 
 /** What a copy did. */
@@ -119,7 +125,7 @@ export async function copyBlobs(
   source: Store,
   target: Store,
   blobs: readonly Descriptor[],
-  options: Pick<CopyOptions, "concurrency" | "log"> = {},
+  options: Pick<CopyOptions, "concurrency" | "log" | "cache"> = {},
 ): Promise<{ copied: number; skipped: number }> {
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   const present = await Promise.all(unique.map((b) => target.hasBlob(b)));
@@ -128,8 +134,22 @@ export async function copyBlobs(
       source.registry === target.registry
     ? source.repository
     : undefined;
+  const { cache } = options;
+  const sourceOf = async (descriptor: Descriptor): Promise<BlobSource> => {
+    if (cache === undefined || mountFrom !== undefined) {
+      return streamingSource(source, descriptor);
+    }
+    if (!(await cache.hasBlob(descriptor.digest, { size: descriptor.size }))) {
+      await cache.writeBlob(
+        descriptor.digest,
+        await source.fetchBlob(descriptor),
+        { size: descriptor.size },
+      );
+    }
+    return await fileSource(cache.blobPath(descriptor.digest));
+  };
   await eachLimited(missing, options.concurrency ?? 4, async (descriptor) => {
-    await target.pushBlob(descriptor, streamingSource(source, descriptor), {
+    await target.pushBlob(descriptor, await sourceOf(descriptor), {
       mountFrom,
     });
     options.log?.(`Copied ${descriptor.digest} to ${target.name}`);

@@ -10,6 +10,7 @@ import { createOpener } from "../src/transport/opener.ts";
 import { httpTransport } from "../src/transport/http_transport.ts";
 import type { Transport } from "../src/transport/request_body.ts";
 import { parsePlatform } from "../src/image/platform.ts";
+import { openLayout } from "../src/layout/layout.ts";
 import { startDistribution } from "./support/distribution.ts";
 import { makeImage, pushImage, pushIndex } from "./support/images.ts";
 import { requirePeer } from "./support/peers.ts";
@@ -254,5 +255,61 @@ Deno.test({
       log.filter((l) => l.startsWith("HEAD") && l.includes(b.host)).length,
       3,
     );
+  },
+});
+
+Deno.test({
+  name:
+    "copyImage() with a cache passes blobs through the stage and reuses them",
+  ...needsRegistry,
+  async fn() {
+    await using a = await startDistribution();
+    await using b = await startDistribution();
+    const { transport, log } = recordingOpener();
+    const src = parseReference(`${a.host}/app:v1`);
+    const image = makeImage(PLATFORMS[0], [6000, 7000], 70);
+    await pushImage(src, image, { transport });
+    const dir = await Deno.makeTempDir();
+    try {
+      const cache = await openLayout(dir);
+      await copyImage(
+        registryStore(src, { transport }),
+        registryStore(parseReference(`${b.host}/one`), { transport }),
+        "v1",
+        {
+          platform: PLATFORMS[0],
+          cache,
+        },
+      );
+      for (const blob of [image.config, ...image.layers]) {
+        assert.ok(
+          await cache.hasBlob(blob.descriptor.digest, {
+            size: blob.descriptor.size,
+            verify: true,
+          }),
+        );
+      }
+      log.length = 0;
+      await copyImage(
+        registryStore(src, { transport }),
+        registryStore(parseReference(`${b.host}/two`), { transport }),
+        "v1",
+        {
+          platform: PLATFORMS[0],
+          cache,
+        },
+      );
+      assert.equal(
+        log.filter((l) => l.startsWith("GET") && l.includes("/blobs/")).length,
+        0,
+        "served from the cache",
+      );
+      assert.equal(
+        log.filter((l) => l.startsWith("PUT") && l.includes("/blobs/")).length,
+        3,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });

@@ -6,35 +6,14 @@ import { registryStore } from "../src/store/registry_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { fetchManifest, getManifest } from "../src/registry/manifests.ts";
 import { blobExists } from "../src/registry/blobs.ts";
-import { createOpener } from "../src/transport/opener.ts";
-import { httpTransport } from "../src/transport/http_transport.ts";
-import type { Transport } from "../src/transport/request_body.ts";
 import { parsePlatform } from "../src/image/platform.ts";
 import { openLayout } from "../src/layout/layout.ts";
 import { startDistribution } from "./support/distribution.ts";
 import { makeImage, pushImage, pushIndex } from "./support/images.ts";
 import { requirePeer } from "./support/peers.ts";
+import { recordingOpener } from "./support/recording.ts";
 
 const needsRegistry = requirePeer("docker-registry");
-
-function recordingOpener() {
-  const log: string[] = [];
-  const transport: Transport = async (request) => {
-    const response = await httpTransport(request);
-    const url = new URL(request.url);
-    log.push(
-      `${request.method} ${url.host}${url.pathname}${url.search} ${response.status}`,
-    );
-    return response;
-  };
-  return {
-    log,
-    transport: createOpener({
-      transport,
-      credentials: () => Promise.resolve(undefined),
-    }),
-  };
-}
 
 const PLATFORMS = [
   { os: "linux", architecture: "amd64" },

@@ -136,20 +136,39 @@ export async function uploadBlob(
   if (!options.force && await blobExists(ref, digest, options)) return false;
   const source = await toSource(input);
   const started = performance.now();
+  /** Sends one request of the upload; the answer's body is not needed. */
+  const send = async (request: Request, ...expected: number[]) => {
+    const response = await ensureStatus(
+      request,
+      await transport(request),
+      ...expected,
+    );
+    await response.body?.cancel();
+    return response;
+  };
+  const finish = (request: Request, response: Response): true => {
+    checkDigestHeader(request, response, digest);
+    options.log?.(
+      formatTransfer(
+        "Uploaded",
+        digest,
+        source.size,
+        (performance.now() - started) / 1000,
+      ),
+    );
+    return true;
+  };
 
   let location: string | undefined;
   if (options.mountFrom !== undefined && options.mountFrom !== ref.repository) {
     const url = `${uploadsUrl(ref)}?mount=${digest}&from=${
       encodeURIComponent(options.mountFrom)
     }`;
-    const request = createRequest(url, { method: "POST", body: "", signal });
-    const response = await ensureStatus(
-      request,
-      await transport(request),
+    const response = await send(
+      createRequest(url, { method: "POST", body: "", signal }),
       201,
       202,
     );
-    await response.body?.cancel();
     if (response.status === 201) {
       options.log?.(`Mounted ${digest} from ${options.mountFrom}`);
       return false;
@@ -167,25 +186,8 @@ export async function uploadBlob(
       body: withProgress(source, digest, options),
       signal,
     });
-    const response = await ensureStatus(
-      request,
-      await transport(request),
-      201,
-      202,
-    );
-    await response.body?.cancel();
-    if (response.status === 201) {
-      checkDigestHeader(request, response, digest);
-      options.log?.(
-        formatTransfer(
-          "Uploaded",
-          digest,
-          source.size,
-          (performance.now() - started) / 1000,
-        ),
-      );
-      return true;
-    }
+    const response = await send(request, 201, 202);
+    if (response.status === 201) return finish(request, response);
     location = response.headers.get("location") ?? undefined;
   }
 
@@ -195,8 +197,7 @@ export async function uploadBlob(
       body: "",
       signal,
     });
-    const response = await ensureStatus(request, await transport(request), 202);
-    await response.body?.cancel();
+    const response = await send(request, 202);
     location = response.headers.get("location") ?? undefined;
     if (location === undefined) {
       throw new RegistryError({
@@ -217,18 +218,7 @@ export async function uploadBlob(
       signal,
     },
   );
-  const response = await ensureStatus(request, await transport(request), 201);
-  await response.body?.cancel();
-  checkDigestHeader(request, response, digest);
-  options.log?.(
-    formatTransfer(
-      "Uploaded",
-      digest,
-      source.size,
-      (performance.now() - started) / 1000,
-    ),
-  );
-  return true;
+  return finish(request, await send(request, 201));
 }
 
 function withProgress(

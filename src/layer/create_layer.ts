@@ -1,0 +1,252 @@
+/**
+ * Builds a reproducible gzip layer from a directory or a file, with both digests computed in
+ * the same single pass.
+ *
+ * @module
+ */
+import { basename, join } from "node:path";
+import { DigestStream } from "../reference/digest.ts";
+import type { OciLayout } from "../layout/layout.ts";
+import { createTarPacker, type TarHeader } from "./tar.ts";
+
+/** A layer blob, as spack's `Blob` tuple: where it is and its two digests. */
+export interface Layer {
+  /** The gzip file, in the stage's `blobs/`. */
+  readonly path: string;
+  /** sha256 of the gzip file: the layer's digest in a manifest. */
+  readonly compressedDigest: string;
+  /** sha256 of the tar inside: the layer's `diff_id` in an image config. */
+  readonly uncompressedDigest: string;
+  /** Size of the gzip file in bytes. */
+  readonly size: number;
+}
+
+/** Options of {@linkcode createLayer}. */
+export interface CreateLayerOptions {
+  /**
+   * The modification time written for every entry, in seconds since the epoch.
+   * @default {SOURCE_DATE_EPOCH from the environment, else 0}
+   */
+  readonly mtime?: number;
+  /** A directory inside the archive under which everything goes, e.g. `opt/app`. */
+  readonly prefix?: string;
+  /** Extra files to add, by path inside the archive (spack adds a `buildinfo` file). */
+  readonly extraFiles?: Readonly<Record<string, string | Uint8Array>>;
+  /** Told about entries that are skipped (sockets, devices, fifos). */
+  readonly onWarning?: (message: string) => void;
+}
+
+interface Entry {
+  /** Path inside the archive, without a trailing slash. */
+  name: string;
+  /** Where it is on disk, or undefined for extra files. */
+  source?: string;
+  content?: Uint8Array;
+  info?: Deno.FileInfo;
+}
+
+function defaultMtime(): number {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get("SOURCE_DATE_EPOCH");
+  } catch {
+    text = undefined;
+  }
+  return text && /^\d+$/.test(text) ? Number(text) : 0;
+}
+
+async function walk(
+  root: string,
+  relative: string,
+  entries: Entry[],
+): Promise<void> {
+  const names: string[] = [];
+  for await (const item of Deno.readDir(join(root, relative))) {
+    names.push(item.name);
+  }
+  for (const name of names.sort()) {
+    const path = relative ? `${relative}/${name}` : name;
+    const source = join(root, path);
+    const info = await Deno.lstat(source);
+    entries.push({ name: path, source, info });
+    if (info.isDirectory) await walk(root, path, entries);
+  }
+}
+
+function compareNames(a: Entry, b: Entry): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/**
+ * Packs a directory (or a single file) into a gzip-compressed tar layer in the stage. The tar
+ * is reproducible: entries sorted by path, one fixed mtime (`SOURCE_DATE_EPOCH` or 0), uid/gid 0
+ * and no user or group names, permission bits kept and file-type bits dropped. Regular files,
+ * directories, symlinks, hardlinks and long names (PAX) are written; sockets, devices and fifos
+ * are skipped with a warning. The tar stream is hashed before and after compression in one pass,
+ * and the file is renamed into the stage under its digest only when complete.
+ *
+ * @param source The directory or file to pack.
+ * @param stage The OCI layout that receives the layer blob.
+ * @param options Mtime, prefix, extra files, warning callback.
+ * @returns The layer's path, digests and size.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createLayer } from "./create_layer.ts";
+ * import { openLayout } from "../layout/layout.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/hello.txt`, "hello");
+ * const stage = await openLayout(await Deno.makeTempDir());
+ * const first = await createLayer(dir, stage);
+ * const second = await createLayer(dir, stage);
+ * assert.equal(first.compressedDigest, second.compressedDigest);
+ * ```
+ */
+export async function createLayer(
+  source: string,
+  stage: OciLayout,
+  options: CreateLayerOptions = {},
+): Promise<Layer> {
+  const mtime = new Date((options.mtime ?? defaultMtime()) * 1000);
+  const warn = options.onWarning ??
+    ((message: string) => console.warn(message));
+  const rootInfo = await Deno.stat(source);
+  const entries: Entry[] = [];
+  if (rootInfo.isDirectory) await walk(source, "", entries);
+  else entries.push({ name: basename(source), source, info: rootInfo });
+  for (const [name, content] of Object.entries(options.extraFiles ?? {})) {
+    entries.push({
+      name: name.replace(/^\/+|\/+$/g, ""),
+      content: typeof content === "string"
+        ? new TextEncoder().encode(content)
+        : content,
+    });
+  }
+  const prefix = (options.prefix ?? "").replace(/^\/+|\/+$/g, "");
+  if (prefix) {
+    const parents = prefix.split("/").map((_, i, parts) =>
+      parts.slice(0, i + 1).join("/")
+    );
+    for (const entry of entries) entry.name = `${prefix}/${entry.name}`;
+    entries.push(...parents.map((name) => ({ name })));
+  }
+  entries.sort(compareNames);
+
+  const uncompressed = new DigestStream();
+  const compressed = new DigestStream();
+  const { readable, controller } = createTarPacker();
+  const blobsDir = join(stage.root, "blobs", "sha256");
+  await Deno.mkdir(blobsDir, { recursive: true });
+  const temp = join(
+    blobsDir,
+    `.layer-${crypto.getRandomValues(new Uint32Array(2)).join("-")}.tmp`,
+  );
+  const file = await Deno.open(temp, { write: true, createNew: true });
+  const writing = readable.pipeThrough(uncompressed)
+    .pipeThrough(
+      new CompressionStream("gzip") as unknown as TransformStream<
+        Uint8Array,
+        Uint8Array
+      >,
+    )
+    .pipeThrough(compressed)
+    .pipeTo(file.writable);
+
+  try {
+    const seen = new Map<string, string>();
+    for (const entry of entries) {
+      const header = headerOf(entry, mtime, seen, warn);
+      if (header === undefined) continue;
+      const body = controller.add(header);
+      if (header.size > 0 && entry.source !== undefined) {
+        await (await Deno.open(entry.source)).readable.pipeTo(body);
+      } else if (entry.content !== undefined && entry.content.byteLength > 0) {
+        const writer = body.getWriter();
+        await writer.write(entry.content);
+        await writer.close();
+      } else {
+        await body.close();
+      }
+    }
+    controller.finalize();
+    await writing;
+  } catch (error) {
+    controller.error(error);
+    await writing.catch(() => {});
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+  const { digest: compressedDigest, size } = await compressed.result;
+  const { digest: uncompressedDigest } = await uncompressed.result;
+  const path = stage.blobPath(compressedDigest);
+  await Deno.rename(temp, path);
+  return { path, compressedDigest, uncompressedDigest, size };
+}
+
+/** The tar header of an entry, or undefined for what a layer cannot hold. */
+function headerOf(
+  entry: Entry,
+  mtime: Date,
+  seen: Map<string, string>,
+  warn: (message: string) => void,
+): TarHeader | undefined {
+  const base = { mtime, uid: 0, gid: 0, uname: "", gname: "" };
+  const info = entry.info;
+  if (entry.content !== undefined) {
+    return {
+      ...base,
+      name: entry.name,
+      type: "file",
+      size: entry.content.byteLength,
+      mode: 0o644,
+    };
+  }
+  if (info === undefined || info.isDirectory) {
+    return {
+      ...base,
+      name: `${entry.name}/`,
+      type: "directory",
+      size: 0,
+      mode: info ? info.mode! & 0o7777 : 0o755,
+    };
+  }
+  if (info.isSymlink) {
+    return {
+      ...base,
+      name: entry.name,
+      type: "symlink",
+      size: 0,
+      mode: 0o777,
+      linkname: Deno.readLinkSync(entry.source!),
+    };
+  }
+  if (info.isFile) {
+    const key = `${info.dev}:${info.ino}`;
+    const first = info.nlink !== null && info.nlink > 1
+      ? seen.get(key)
+      : undefined;
+    if (first !== undefined) {
+      return {
+        ...base,
+        name: entry.name,
+        type: "link",
+        size: 0,
+        mode: info.mode! & 0o7777,
+        linkname: first,
+      };
+    }
+    if (info.nlink !== null && info.nlink > 1) seen.set(key, entry.name);
+    return {
+      ...base,
+      name: entry.name,
+      type: "file",
+      size: info.size,
+      mode: info.mode! & 0o7777,
+    };
+  }
+  warn(
+    `Skipping ${entry.source}: sockets, devices and fifos cannot go in a layer`,
+  );
+  return undefined;
+}

@@ -1,0 +1,132 @@
+/**
+ * Pulling images: resolve to a platform, stage the config and layers (verified, reused), check
+ * each layer against the config's `diff_ids`, and extract them in order.
+ *
+ * @module
+ */
+import type { ImageReference } from "../reference/reference.ts";
+import { formatReference } from "../reference/reference.ts";
+import { getManifestAndConfig } from "../registry/manifests.ts";
+import type { RegistryOptions } from "../registry/blobs.ts";
+import type { ProgressOptions } from "../registry/progress.ts";
+import { type OciLayout, openLayout } from "../layout/layout.ts";
+import { stageBlob } from "../layout/stage.ts";
+import { extractLayer } from "../layer/extract_layer.ts";
+import type { Descriptor, ImageConfig, ImageManifest } from "./manifest.ts";
+import {
+  DOCKER_LAYER_GZIP_MEDIA_TYPE,
+  OCI_LAYER_GZIP_MEDIA_TYPE,
+  OCI_LAYER_TAR_MEDIA_TYPE,
+} from "./media_types.ts";
+import type { Platform } from "./platform.ts";
+import { DigestMismatchError } from "../reference/digest.ts";
+
+/** Options of {@linkcode pullImage}. */
+export interface PullImageOptions extends RegistryOptions, ProgressOptions {
+  /** The platform to pull from an index. @default {hostPlatform()} */
+  readonly platform?: Platform;
+  /** The stage (an OCI layout, or its directory) that caches blobs. */
+  readonly cache: OciLayout | string;
+  /** Told about skipped entries. */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** What {@linkcode pullImage} did. */
+export interface PullResult {
+  /** The manifest that was extracted. */
+  readonly manifest: ImageManifest;
+  /** Its descriptor. */
+  readonly descriptor: Descriptor;
+  /** The image config. */
+  readonly config: ImageConfig;
+}
+
+function isGzip(mediaType: string): boolean | undefined {
+  if (
+    mediaType === OCI_LAYER_GZIP_MEDIA_TYPE ||
+    mediaType === DOCKER_LAYER_GZIP_MEDIA_TYPE
+  ) return true;
+  if (mediaType === OCI_LAYER_TAR_MEDIA_TYPE) return false;
+  return undefined;
+}
+
+/**
+ * Pulls an image into a directory: resolves the index to the platform, fetches the config and
+ * every layer through the stage (verified while they stream, reused when already cached),
+ * checks each layer's uncompressed digest against the config's `rootfs.diff_ids`, and extracts
+ * the layers in order with whiteouts applied. The manifest is stored in the stage too and
+ * tagged there, so the stage is an OCI layout of what was pulled.
+ *
+ * @param ref The image.
+ * @param target The directory to extract into.
+ * @param options The stage, platform, and transport options.
+ * @returns The manifest, its descriptor and the config.
+ * @throws {DigestMismatchError} When a layer does not match its `diff_id`.
+ *
+ * @example
+ * ```ts ignore
+ * await pullImage(parseReference("127.0.0.1:5000/app:v1"), "rootfs", { cache: "stage" });
+ * ```
+ */
+export async function pullImage(
+  ref: ImageReference,
+  target: string,
+  options: PullImageOptions,
+): Promise<PullResult> {
+  const stage = typeof options.cache === "string"
+    ? await openLayout(options.cache)
+    : options.cache;
+  const { manifest, config } = await getManifestAndConfig(ref, {
+    ...options,
+    stage,
+  });
+  const layers = manifest.document.layers;
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (diffIds.length !== layers.length) {
+    throw new SyntaxError(
+      `Cannot pull ${
+        formatReference(ref)
+      }: the manifest has ${layers.length} layers but the config lists ${diffIds.length} diff_ids`,
+    );
+  }
+  const gzipped = layers.map((layer) => {
+    const gzip = isGzip(layer.mediaType);
+    if (gzip === undefined) {
+      throw new TypeError(
+        `Cannot pull ${
+          formatReference(ref)
+        }: layer ${layer.digest} has media type "${layer.mediaType}", which is not supported (tar or tar+gzip)`,
+      );
+    }
+    return gzip;
+  });
+  const paths = await Promise.all(
+    layers.map((layer) => stageBlob(stage, ref, layer, options)),
+  );
+  for (const [i, layer] of layers.entries()) {
+    const result = await extractLayer(
+      (await Deno.open(paths[i])).readable,
+      target,
+      { gzip: gzipped[i], onWarning: options.onWarning },
+    );
+    if (result.uncompressedDigest !== diffIds[i]) {
+      throw new DigestMismatchError(diffIds[i], {
+        digest: result.uncompressedDigest,
+        size: layer.size,
+      }, { context: `the uncompressed layer ${layer.digest}` });
+    }
+  }
+  if (!(await stage.hasBlob(manifest.descriptor.digest))) {
+    await stage.writeBlob(
+      manifest.descriptor.digest,
+      new Response(manifest.bytes as Uint8Array<ArrayBuffer>).body!,
+      { size: manifest.descriptor.size },
+    );
+  }
+  if (ref.tag !== undefined) await stage.tag(manifest.descriptor, ref.tag);
+  return {
+    manifest: manifest.document,
+    descriptor: manifest.descriptor,
+    config,
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * Pushing images: new layers on top of a base image (or from scratch), with a config that
+ * extends the base's, and multi-platform indexes.
+ *
+ * @module
+ */
+import {
+  formatReference,
+  type ImageReference,
+} from "../reference/reference.ts";
+import { digestOf } from "../reference/digest.ts";
+import { type RegistryOptions, uploadBlob } from "../registry/blobs.ts";
+import { uploadManifest } from "../registry/manifests.ts";
+import type { ProgressOptions } from "../registry/progress.ts";
+import { copyBlobs, resolveImage } from "../copy.ts";
+import { registryStore } from "../store/registry_store.ts";
+import type { Layer } from "../layer/create_layer.ts";
+import type {
+  Descriptor,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+} from "./manifest.ts";
+import {
+  OCI_CONFIG_MEDIA_TYPE,
+  OCI_INDEX_MEDIA_TYPE,
+  OCI_LAYER_GZIP_MEDIA_TYPE,
+  OCI_MANIFEST_MEDIA_TYPE,
+} from "./media_types.ts";
+import { hostPlatform, normalizePlatform, type Platform } from "./platform.ts";
+
+/** Options of {@linkcode pushImage}. */
+export interface PushImageOptions extends RegistryOptions, ProgressOptions {
+  /** The new layers, base first, as {@linkcode createLayer} made them. */
+  readonly layers: readonly Layer[];
+  /** The image to build on; its missing layers are copied to the target first. */
+  readonly base?: ImageReference;
+  /**
+   * The platform of the image (and the one picked from a base index).
+   * @default {the base's platform, else hostPlatform()}
+   */
+  readonly platform?: Platform;
+  /** Manifest annotations, added to the ones this function writes. */
+  readonly annotations?: Readonly<Record<string, string>>;
+  /** Runtime config (`Env`, `Entrypoint`, `Cmd`, …) merged over the base's. */
+  readonly config?: Readonly<Record<string, unknown>>;
+  /**
+   * The creation time written in the config, history and annotations (RFC 3339).
+   * @default {SOURCE_DATE_EPOCH when set, else now}
+   */
+  readonly created?: string;
+  /** Written as `created_by` in the history of each new layer. @default {"oci push"} */
+  readonly createdBy?: string;
+  /**
+   * Push the manifest by tag (true) or only by digest (false, for the images of an index).
+   * @default {true}
+   */
+  readonly tag?: boolean;
+}
+
+function defaultCreated(): string {
+  let epoch: string | undefined;
+  try {
+    epoch = Deno.env.get("SOURCE_DATE_EPOCH");
+  } catch {
+    epoch = undefined;
+  }
+  const date = epoch && /^\d+$/.test(epoch)
+    ? new Date(Number(epoch) * 1000)
+    : new Date();
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/**
+ * Pushes an image: copies the base's missing layers to the target (mounting within one
+ * registry), uploads the new layers, writes a config that extends the base's (`diff_ids`
+ * appended with the layers' uncompressed digests, one `history` entry per layer, `created`,
+ * platform), uploads it, then the manifest (OCI media types, with the
+ * `org.opencontainers.image.created` annotation and, on a base, `…base.name` and
+ * `…base.digest`). Without a base, the image is built from scratch.
+ *
+ * @param ref The target repository and tag.
+ * @param options Layers, base, platform, annotations, config, and transport options.
+ * @returns The manifest's descriptor (with its platform).
+ *
+ * @example
+ * ```ts ignore
+ * const layer = await createLayer("./prefix", await openLayout("stage"));
+ * const { digest } = await pushImage(parseReference("127.0.0.1:5000/app:v1"), { layers: [layer] });
+ * ```
+ */
+export async function pushImage(
+  ref: ImageReference,
+  options: PushImageOptions,
+): Promise<Descriptor> {
+  const created = options.created ?? defaultCreated();
+  let baseManifest: ImageManifest | undefined;
+  let baseConfig: ImageConfig | undefined;
+  const annotations: Record<string, string> = {
+    "org.opencontainers.image.created": created,
+  };
+  if (options.base !== undefined) {
+    const source = registryStore(options.base, options);
+    const target = registryStore(ref, options);
+    const reference = options.base.digest ?? options.base.tag ?? "latest";
+    const { manifest } = await resolveImage(
+      source,
+      reference,
+      options.platform ?? hostPlatform(),
+    );
+    baseManifest = manifest.document as ImageManifest;
+    await copyBlobs(source, target, baseManifest.layers, options);
+    baseConfig = JSON.parse(
+      await new Response(await source.fetchBlob(baseManifest.config)).text(),
+    ) as ImageConfig;
+    annotations["org.opencontainers.image.base.name"] = formatReference({
+      ...options.base,
+      digest: undefined,
+    });
+    annotations["org.opencontainers.image.base.digest"] =
+      manifest.descriptor.digest;
+  }
+  for (const layer of options.layers) {
+    await uploadBlob(ref, layer.path, layer.compressedDigest, options);
+  }
+
+  const platform = normalizePlatform(
+    options.platform ??
+      (baseConfig
+        ? {
+          os: baseConfig.os,
+          architecture: baseConfig.architecture,
+          variant: baseConfig.variant,
+        }
+        : hostPlatform()),
+  );
+  const createdBy = options.createdBy ?? "oci push";
+  const config: ImageConfig = {
+    ...baseConfig,
+    created,
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+    ...(platform["os.version"] ? { "os.version": platform["os.version"] } : {}),
+    config: { ...baseConfig?.config, ...options.config },
+    rootfs: {
+      type: "layers",
+      diff_ids: [
+        ...(baseConfig?.rootfs.diff_ids ?? []),
+        ...options.layers.map((l) => l.uncompressedDigest),
+      ],
+    },
+    history: [
+      ...(baseConfig?.history ?? []),
+      ...options.layers.map(() => ({ created, created_by: createdBy })),
+    ],
+  };
+  if (platform.variant === undefined) {
+    delete (config as { variant?: string }).variant;
+  }
+  const configBytes = new TextEncoder().encode(JSON.stringify(config));
+  const configDescriptor: Descriptor = {
+    mediaType: OCI_CONFIG_MEDIA_TYPE,
+    digest: digestOf(configBytes),
+    size: configBytes.byteLength,
+  };
+  await uploadBlob(ref, configBytes, configDescriptor.digest, options);
+
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST_MEDIA_TYPE,
+    config: configDescriptor,
+    layers: [
+      ...(baseManifest?.layers ?? []),
+      ...options.layers.map((layer) => ({
+        mediaType: OCI_LAYER_GZIP_MEDIA_TYPE,
+        digest: layer.compressedDigest,
+        size: layer.size,
+      })),
+    ],
+    annotations: { ...annotations, ...options.annotations },
+  };
+  const descriptor = await uploadManifest(ref, manifest, options);
+  return { ...descriptor, platform };
+}
+
+/**
+ * Pushes one image per platform (by digest) and an index over them (by the reference's tag).
+ *
+ * @param ref The target repository and tag.
+ * @param images One set of {@linkcode PushImageOptions} per platform; each needs `platform`.
+ * @param options Transport options and index annotations.
+ * @returns The index's descriptor.
+ *
+ * @example
+ * ```ts ignore
+ * await pushIndex(ref, [{ layers: [amd], platform: parsePlatform("linux/amd64") }, { layers: [arm], platform: parsePlatform("linux/arm64") }]);
+ * ```
+ */
+export async function pushIndex(
+  ref: ImageReference,
+  images: readonly PushImageOptions[],
+  options: RegistryOptions & { annotations?: Record<string, string> } = {},
+): Promise<Descriptor> {
+  const manifests: Descriptor[] = [];
+  for (const image of images) {
+    if (image.platform === undefined) {
+      throw new TypeError(
+        `Cannot push an index to ${
+          formatReference(ref)
+        }: every image needs a platform`,
+      );
+    }
+    manifests.push(
+      await pushImage(ref, { ...options, ...image, tag: false }),
+    );
+  }
+  const index: ImageIndex = {
+    schemaVersion: 2,
+    mediaType: OCI_INDEX_MEDIA_TYPE,
+    manifests,
+    ...(options.annotations ? { annotations: options.annotations } : {}),
+  };
+  return await uploadManifest(ref, index, options);
+}

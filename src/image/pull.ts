@@ -107,7 +107,11 @@ export async function pullImage(
     const result = await extractLayer(
       (await Deno.open(paths[i])).readable,
       target,
-      { gzip: gzipped[i], onWarning: options.onWarning },
+      {
+        gzip: gzipped[i],
+        onWarning: options.onWarning,
+        signal: options.signal,
+      },
     );
     if (result.uncompressedDigest !== diffIds[i]) {
       throw new DigestMismatchError(diffIds[i], {

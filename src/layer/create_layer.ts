@@ -34,6 +34,8 @@ export interface CreateLayerOptions {
   readonly extraFiles?: Readonly<Record<string, string | Uint8Array>>;
   /** Told about entries that are skipped (sockets, devices, fifos). */
   readonly onWarning?: (message: string) => void;
+  /** Stops packing; the unfinished layer file is removed. */
+  readonly signal?: AbortSignal;
 }
 
 interface Entry {
@@ -156,11 +158,14 @@ export async function createLayer(
   try {
     const seen = new Map<string, string>();
     for (const entry of entries) {
+      options.signal?.throwIfAborted();
       const header = headerOf(entry, mtime, seen, warn);
       if (header === undefined) continue;
       const body = controller.add(header);
       if (header.size > 0 && entry.source !== undefined) {
-        await (await Deno.open(entry.source)).readable.pipeTo(body);
+        await (await Deno.open(entry.source)).readable.pipeTo(body, {
+          signal: options.signal,
+        });
       } else if (entry.content !== undefined && entry.content.byteLength > 0) {
         const writer = body.getWriter();
         await writer.write(entry.content);

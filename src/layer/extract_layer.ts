@@ -44,6 +44,8 @@ export interface ExtractLayerOptions {
   readonly gzip?: boolean;
   /** Told about entries that are skipped (devices, fifos). */
   readonly onWarning?: (message: string) => void;
+  /** Stops extraction; the file being written is removed. */
+  readonly signal?: AbortSignal;
 }
 
 /** What extraction saw. */
@@ -171,6 +173,7 @@ export async function extractLayer(
   const reader = entriesStream.getReader();
   try {
     for (;;) {
+      options.signal?.throwIfAborted();
       const { value: entry, done } = await reader.read();
       if (done) break;
       const header: TarHeader = entry.header;
@@ -221,7 +224,7 @@ export async function extractLayer(
           mode: 0o600,
         });
         try {
-          await entry.body.pipeTo(file.writable);
+          await entry.body.pipeTo(file.writable, { signal: options.signal });
           await Deno.chmod(temp, mode);
           await Deno.utime(temp, mtime, mtime);
           const existing = await lstatOrUndefined(path);

@@ -1,0 +1,287 @@
+/**
+ * The CLI's commands: push, pull, copy, inspect, tags. Each has its flags, its help with
+ * examples, and a function that runs it in a {@linkcode CommandContext}.
+ *
+ * @module
+ */
+import { stat } from "node:fs/promises";
+import { formatReference } from "../reference/reference.ts";
+import { parsePlatform, type Platform } from "../image/platform.ts";
+import { openLayout } from "../layout/layout.ts";
+import { createLayer } from "../layer/create_layer.ts";
+import { pushImage } from "../image/push.ts";
+import { pullImage } from "../image/pull.ts";
+import { copyImage, resolveImage } from "../copy.ts";
+import { listTags } from "../registry/tags.ts";
+import { isIndexMediaType } from "../image/media_types.ts";
+import type { ImageManifest } from "../image/manifest.ts";
+import {
+  type CommandContext,
+  referenceOf,
+  type Target,
+  UsageError,
+} from "./context.ts";
+
+/** One command: its flags, help, positional arguments and what it does. */
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly examples: readonly string[];
+  readonly flags: Record<
+    string,
+    { type: "string" | "boolean"; multiple?: boolean; default?: boolean }
+  >;
+  readonly positionals: number;
+  run(
+    context: CommandContext,
+    args: string[],
+    values: Record<string, unknown>,
+  ): Promise<void>;
+}
+
+function platformFlag(
+  value: unknown,
+  command: string,
+): Platform | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parsePlatform(String(value));
+  } catch (error) {
+    throw new UsageError((error as Error).message, command);
+  }
+}
+
+function registryTarget(target: Target, command: string) {
+  if (target.kind !== "registry") {
+    throw new UsageError(
+      `${command} needs a registry reference, not a layout`,
+      command,
+    );
+  }
+  return target.ref;
+}
+
+const push: Command = {
+  name: "push",
+  summary: "pack a directory or file as a layer and push an image",
+  usage:
+    "oci push <path> <ref> [--base REF] [--platform OS/ARCH[/VARIANT]] [--annotation K=V]...",
+  examples: [
+    "oci push ./prefix 127.0.0.1:5000/cache/app:v1",
+    "oci push ./prefix ghcr.io/org/app:v2 --base ubuntu:24.04 --platform linux/arm64",
+  ],
+  flags: {
+    base: { type: "string" },
+    platform: { type: "string" },
+    annotation: { type: "string", multiple: true },
+  },
+  positionals: 2,
+  async run(context, [path, refText], values) {
+    const target = registryTarget(context.target(refText, "push"), "push");
+    const base = values.base === undefined
+      ? undefined
+      : registryTarget(context.target(String(values.base), "push"), "push");
+    const platform = platformFlag(values.platform, "push");
+    const annotations: Record<string, string> = {};
+    for (const pair of (values.annotation as string[] | undefined) ?? []) {
+      const eq = pair.indexOf("=");
+      if (eq <= 0) {
+        throw new UsageError(
+          `--annotation needs KEY=VALUE, got "${pair}"`,
+          "push",
+        );
+      }
+      annotations[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    try {
+      await stat(path);
+    } catch {
+      throw new UsageError(`"${path}" does not exist`, "push");
+    }
+    const stage = await openLayout(context.cache);
+    const layer = await createLayer(path, stage, {
+      onWarning: (m) => context.info(m),
+      signal: context.signal,
+    });
+    context.info(
+      `Packed ${path}: ${layer.compressedDigest} (${layer.size} bytes)`,
+    );
+    const descriptor = await pushImage(target, {
+      layers: [layer],
+      base,
+      platform,
+      annotations,
+      transport: context.transport,
+      signal: context.signal,
+      onProgress: (p) => context.progress.update(p),
+      log: (line) => context.info(line),
+    });
+    context.progress.done();
+    context.result({
+      reference: formatReference(target),
+      digest: descriptor.digest,
+      size: descriptor.size,
+      mediaType: descriptor.mediaType,
+      layer: {
+        digest: layer.compressedDigest,
+        diffId: layer.uncompressedDigest,
+        size: layer.size,
+      },
+    }, descriptor.digest);
+  },
+};
+
+const pull: Command = {
+  name: "pull",
+  summary: "pull an image and extract its layers into a directory",
+  usage: "oci pull <ref> <dir> [--platform P] [--cache DIR]",
+  examples: [
+    "oci pull 127.0.0.1:5000/cache/app:v1 ./rootfs",
+    "oci pull ghcr.io/org/app:v2 ./rootfs --platform linux/arm64",
+  ],
+  flags: { platform: { type: "string" } },
+  positionals: 2,
+  async run(context, [refText, dir], values) {
+    const ref = registryTarget(context.target(refText, "pull"), "pull");
+    const result = await pullImage(ref, dir, {
+      platform: platformFlag(values.platform, "pull"),
+      cache: context.cache,
+      transport: context.transport,
+      signal: context.signal,
+      onProgress: (p) => context.progress.update(p),
+      onWarning: (m) => context.info(m),
+    });
+    context.progress.done();
+    context.result({
+      reference: formatReference(ref),
+      digest: result.descriptor.digest,
+      platform: {
+        os: result.config.os,
+        architecture: result.config.architecture,
+        ...(result.config.variant ? { variant: result.config.variant } : {}),
+      },
+      layers: result.manifest.layers.length,
+      directory: dir,
+    }, `Pulled ${result.descriptor.digest} into ${dir}`);
+  },
+};
+
+const copy: Command = {
+  name: "copy",
+  summary: "copy an image between registries and OCI layouts",
+  usage: "oci copy <src> <dst> [--platform P | --all]",
+  examples: [
+    "oci copy ghcr.io/org/app:v1 127.0.0.1:5000/mirror/app:v1 --all",
+    "oci copy 127.0.0.1:5000/app:v1 layout:./cache:v1",
+  ],
+  flags: { platform: { type: "string" }, all: { type: "boolean" } },
+  positionals: 2,
+  async run(context, [srcText, dstText], values) {
+    if (values.all && values.platform !== undefined) {
+      throw new UsageError("use --platform or --all, not both", "copy");
+    }
+    const src = context.target(srcText, "copy");
+    const dst = context.target(dstText, "copy");
+    const reference = referenceOf(src);
+    const dstReference = dst.kind === "layout"
+      ? dst.reference
+      : dst.ref.tag ?? (reference.includes(":") ? undefined : reference);
+    const result = await copyImage(
+      await context.store(src),
+      await context.store(dst),
+      reference,
+      {
+        platform: values.all ? "all" : platformFlag(values.platform, "copy"),
+        concurrency: context.concurrency,
+        tag: dstReference,
+        log: (line) => context.info(line),
+      },
+    );
+    context.progress.done();
+    context.result({
+      digest: result.descriptor.digest,
+      mediaType: result.descriptor.mediaType,
+      blobsCopied: result.blobsCopied,
+      blobsSkipped: result.blobsSkipped,
+    }, result.descriptor.digest);
+  },
+};
+
+const inspect: Command = {
+  name: "inspect",
+  summary: "print the resolved manifest (or config) as JSON",
+  usage: "oci inspect <ref> [--platform P] [--config] [--index]",
+  examples: [
+    "oci inspect 127.0.0.1:5000/cache/app:v1",
+    "oci inspect ubuntu:24.04 --platform linux/arm64 --config",
+  ],
+  flags: {
+    platform: { type: "string" },
+    config: { type: "boolean" },
+    index: { type: "boolean" },
+  },
+  positionals: 1,
+  async run(context, [refText], values) {
+    const target = context.target(refText, "inspect");
+    const store = await context.store(target);
+    const reference = referenceOf(target);
+    if (values.index) {
+      const top = await store.fetchManifest(reference);
+      const text = JSON.stringify(top.document, null, 2);
+      context.result(top.document, text);
+      return;
+    }
+    const { manifest, index } = await resolveImage(
+      store,
+      reference,
+      platformFlag(values.platform, "inspect"),
+    );
+    if (values.config) {
+      const descriptor = (manifest.document as ImageManifest).config;
+      const config = JSON.parse(
+        await new Response(await store.fetchBlob(descriptor)).text(),
+      );
+      context.result(config, JSON.stringify(config, null, 2));
+      return;
+    }
+    if (index && isIndexMediaType(index.descriptor.mediaType)) {
+      context.info(
+        `Resolved index ${index.descriptor.digest} to ${manifest.descriptor.digest}`,
+      );
+    }
+    context.result(
+      manifest.document,
+      JSON.stringify(manifest.document, null, 2),
+    );
+  },
+};
+
+const tags: Command = {
+  name: "tags",
+  summary: "list the tags of a repository",
+  usage: "oci tags <ref>",
+  examples: [
+    "oci tags 127.0.0.1:5000/cache/app",
+    "oci tags ghcr.io/org/app --json",
+  ],
+  flags: {},
+  positionals: 1,
+  async run(context, [refText]) {
+    const ref = registryTarget(context.target(refText, "tags"), "tags");
+    const list = await listTags(ref, {
+      transport: context.transport,
+      signal: context.signal,
+    });
+    context.result({ tags: list }, list.join("\n"));
+  },
+};
+
+/** Every command, by name. */
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  push,
+  pull,
+  copy,
+  inspect,
+  tags,
+};

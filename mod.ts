@@ -71,3 +71,4 @@ export * from "./src/layer/create_layer.ts";
 export * from "./src/layer/extract_layer.ts";
 export * from "./src/image/push.ts";
 export * from "./src/image/pull.ts";
+export * from "./src/server/mod.ts";

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { startDistribution } from "./support/distribution.ts";
 import { requirePeer } from "./support/peers.ts";
+import { registryTest } from "./support/registries.ts";
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
-const needsRegistry = requirePeer("docker-registry");
 
 interface Run {
   code: number;
@@ -60,12 +60,10 @@ async function withWork(fn: (work: string) => Promise<void>): Promise<void> {
   }
 }
 
-Deno.test({
-  name:
-    "oci push, tags, inspect, pull and copy work against distribution, with --json",
-  ...needsRegistry,
-  async fn() {
-    await using registry = await startDistribution();
+registryTest(
+  "oci push, tags, inspect, pull and copy work against distribution, with --json",
+  async (start) => {
+    await using registry = await start();
     await withWork(async (work) => {
       await Deno.mkdir(`${work}/src/bin`, { recursive: true });
       await Deno.writeTextFile(
@@ -176,14 +174,12 @@ Deno.test({
       assert.equal(fromLayout.layers[0].digest, pushed.layer.digest);
     });
   },
-});
+);
 
-Deno.test({
-  name:
-    "oci --verbose logs one line per request; --quiet prints only the result",
-  ...needsRegistry,
-  async fn() {
-    await using registry = await startDistribution();
+registryTest(
+  "oci --verbose logs one line per request; --quiet prints only the result",
+  async (start) => {
+    await using registry = await start();
     await withWork(async (work) => {
       await Deno.writeTextFile(`${work}/file.txt`, "x");
       const push = ok(
@@ -220,14 +216,12 @@ Deno.test({
       assert.match(quiet.stdout, /^sha256:[0-9a-f]{64}\n$/);
     });
   },
-});
+);
 
-Deno.test({
-  name:
-    "oci exits 1 with the registry, operation and error code on an operational error",
-  ...needsRegistry,
-  async fn() {
-    await using registry = await startDistribution();
+registryTest(
+  "oci exits 1 with the registry, operation and error code on an operational error",
+  async (start) => {
+    await using registry = await start();
     const run = await oci(["inspect", `${registry.host}/nothing/here:v1`]);
     assert.equal(run.code, 1);
     assert.match(
@@ -235,7 +229,7 @@ Deno.test({
       /^oci: GET http:\/\/127\.0\.0\.1:\d+\/v2\/nothing\/here\/manifests\/v1: 404 Not Found: .*(MANIFEST_UNKNOWN|NAME_UNKNOWN)/,
     );
   },
-});
+);
 
 Deno.test({
   name: "oci --username with --password-stdin logs in to an htpasswd registry",
@@ -339,12 +333,10 @@ async function walkFiles(root: string, relative = ""): Promise<string[]> {
   return found;
 }
 
-Deno.test({
-  name:
-    "oci pull interrupted by Ctrl-C leaves no partial file, and a rerun completes",
-  ...needsRegistry,
-  async fn() {
-    await using registry = await startDistribution();
+registryTest(
+  "oci pull interrupted by Ctrl-C leaves no partial file, and a rerun completes",
+  async (start) => {
+    await using registry = await start();
     await withWork(async (work) => {
       // A 256 MiB layer of incompressible bytes, pushed with the library.
       const { createLayer } = await import("../src/layer/create_layer.ts");
@@ -430,4 +422,4 @@ Deno.test({
       assert.equal((await Deno.stat(`${work}/out/random.bin`)).size, 256 << 20);
     });
   },
-});
+);

@@ -8,25 +8,20 @@ import { fetchManifest, getManifest } from "../src/registry/manifests.ts";
 import { blobExists } from "../src/registry/blobs.ts";
 import { parsePlatform } from "../src/image/platform.ts";
 import { openLayout } from "../src/layout/layout.ts";
-import { startDistribution } from "./support/distribution.ts";
 import { makeImage, pushImage, pushIndex } from "./support/images.ts";
-import { requirePeer } from "./support/peers.ts";
+import { registryTest } from "./support/registries.ts";
 import { recordingOpener } from "./support/recording.ts";
-
-const needsRegistry = requirePeer("docker-registry");
 
 const PLATFORMS = [
   { os: "linux", architecture: "amd64" },
   { os: "linux", architecture: "arm64", variant: "v8" },
 ];
 
-Deno.test({
-  name:
-    "copyImage() copies one platform between two registries, blobs before the manifest",
-  ...needsRegistry,
-  async fn() {
-    await using a = await startDistribution();
-    await using b = await startDistribution();
+registryTest(
+  "copyImage() copies one platform between two registries, blobs before the manifest",
+  async (start) => {
+    await using a = await start();
+    await using b = await start();
     const { transport, log } = recordingOpener();
     const src = parseReference(`${a.host}/team/app:v1`);
     const dst = parseReference(`${b.host}/mirror/app`);
@@ -68,14 +63,13 @@ Deno.test({
     );
     assert.deepEqual([again.blobsCopied, again.blobsSkipped], [0, 4]);
   },
-});
+);
 
-Deno.test({
-  name: "copyImage() with all platforms copies the index and every image",
-  ...needsRegistry,
-  async fn() {
-    await using a = await startDistribution();
-    await using b = await startDistribution();
+registryTest(
+  "copyImage() with all platforms copies the index and every image",
+  async (start) => {
+    await using a = await start();
+    await using b = await start();
     const { transport } = recordingOpener();
     const src = parseReference(`${a.host}/app:v2`);
     const dst = parseReference(`${b.host}/app`);
@@ -98,13 +92,12 @@ Deno.test({
       await getManifest(withTag(dst, "v2"), { transport, platform: p });
     }
   },
-});
+);
 
-Deno.test({
-  name: "copyImage() within one registry mounts: no blob bytes are sent",
-  ...needsRegistry,
-  async fn() {
-    await using a = await startDistribution();
+registryTest(
+  "copyImage() within one registry mounts: no blob bytes are sent",
+  async (start) => {
+    await using a = await start();
     const { transport, log } = recordingOpener();
     const src = parseReference(`${a.host}/base/image:v1`);
     const dst = parseReference(`${a.host}/other/image`);
@@ -134,15 +127,13 @@ Deno.test({
       3,
     );
   },
-});
+);
 
-Deno.test({
-  name:
-    "copyImage() registry → layout → registry keeps digests, and the layout is a stage",
-  ...needsRegistry,
-  async fn() {
-    await using a = await startDistribution();
-    await using b = await startDistribution();
+registryTest(
+  "copyImage() registry → layout → registry keeps digests, and the layout is a stage",
+  async (start) => {
+    await using a = await start();
+    await using b = await start();
     const { transport, log } = recordingOpener();
     const src = parseReference(`${a.host}/app:v1`);
     const images = PLATFORMS.map((p, i) => makeImage(p, [7000], i + 20));
@@ -184,15 +175,13 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);
 
-Deno.test({
-  name:
-    "copyMissingLayers() checks every layer and moves only the missing ones",
-  ...needsRegistry,
-  async fn() {
-    await using a = await startDistribution();
-    await using b = await startDistribution();
+registryTest(
+  "copyMissingLayers() checks every layer and moves only the missing ones",
+  async (start) => {
+    await using a = await start();
+    await using b = await start();
     const { transport, log } = recordingOpener();
     const base = parseReference(`${a.host}/base:22.04`);
     const target = parseReference(`${b.host}/built`);
@@ -235,15 +224,13 @@ Deno.test({
       3,
     );
   },
-});
+);
 
-Deno.test({
-  name:
-    "copyImage() with a cache passes blobs through the stage and reuses them",
-  ...needsRegistry,
-  async fn() {
-    await using a = await startDistribution();
-    await using b = await startDistribution();
+registryTest(
+  "copyImage() with a cache passes blobs through the stage and reuses them",
+  async (start) => {
+    await using a = await start();
+    await using b = await start();
     const { transport, log } = recordingOpener();
     const src = parseReference(`${a.host}/app:v1`);
     const image = makeImage(PLATFORMS[0], [6000, 7000], 70);
@@ -291,4 +278,4 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);

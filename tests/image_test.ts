@@ -23,8 +23,7 @@ import type { ImageManifest } from "../src/image/manifest.ts";
 import { bytesSource } from "../src/transport/request_body.ts";
 import { DigestStream } from "../src/reference/digest.ts";
 import { createOpener } from "../src/transport/opener.ts";
-import { startDistribution } from "./support/distribution.ts";
-import { requirePeer } from "./support/peers.ts";
+import { registryTest } from "./support/registries.ts";
 
 const transport = createOpener({
   credentials: () => Promise.resolve(undefined),
@@ -108,12 +107,10 @@ async function baseLayout(dir: string, tree: string): Promise<void> {
   }, "1.0");
 }
 
-Deno.test({
-  name:
-    "pushImage() on a base skopeo pushed; skopeo and umoci unpack it with the right files and diff_ids",
-  ...requirePeer("docker-registry", "skopeo", "umoci"),
-  async fn() {
-    await using registry = await startDistribution();
+registryTest(
+  "pushImage() on a base skopeo pushed; skopeo and umoci unpack it with the right files and diff_ids",
+  async (start) => {
+    await using registry = await start();
     const work = await Deno.makeTempDir({ prefix: "oci-image-" });
     try {
       await baseLayout(`${work}/base-layout`, `${work}/base-tree`);
@@ -223,14 +220,13 @@ Deno.test({
       await Deno.remove(work, { recursive: true });
     }
   },
-});
+  { peers: ["skopeo", "umoci"] },
+);
 
-Deno.test({
-  name:
-    "pushIndex() pushes two platforms from scratch and pullImage() gets each",
-  ...requirePeer("docker-registry"),
-  async fn() {
-    await using registry = await startDistribution();
+registryTest(
+  "pushIndex() pushes two platforms from scratch and pullImage() gets each",
+  async (start) => {
+    await using registry = await start();
     const work = await Deno.makeTempDir({ prefix: "oci-image-" });
     try {
       const stage = await openLayout(`${work}/stage`);
@@ -268,14 +264,12 @@ Deno.test({
       await Deno.remove(work, { recursive: true });
     }
   },
-});
+);
 
-Deno.test({
-  name:
-    "a tree with long names, links, empty dirs and a 1 GiB sparse-ish file round-trips through push and pull",
-  ...requirePeer("docker-registry"),
-  async fn() {
-    await using registry = await startDistribution();
+registryTest(
+  "a tree with long names, links, empty dirs and a 1 GiB sparse-ish file round-trips through push and pull",
+  async (start) => {
+    await using registry = await start();
     const work = await Deno.makeTempDir({ prefix: "oci-image-" });
     try {
       const tree = `${work}/tree`;
@@ -333,4 +327,4 @@ Deno.test({
       await Deno.remove(work, { recursive: true });
     }
   },
-});
+);

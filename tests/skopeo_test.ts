@@ -9,11 +9,9 @@ import { fetchManifest, getManifest } from "../src/registry/manifests.ts";
 import { fetchBlob } from "../src/registry/blobs.ts";
 import { digestOf } from "../src/reference/digest.ts";
 import { createOpener } from "../src/transport/opener.ts";
-import { startDistribution } from "./support/distribution.ts";
 import { makeImage, pushImage, pushIndex } from "./support/images.ts";
-import { requirePeer } from "./support/peers.ts";
+import { registryTest } from "./support/registries.ts";
 
-const needsPeers = requirePeer("docker-registry", "skopeo");
 const transport = createOpener({
   credentials: () => Promise.resolve(undefined),
 });
@@ -34,11 +32,10 @@ const PLATFORMS = [
   { os: "linux", architecture: "arm64", variant: "v8" },
 ];
 
-Deno.test({
-  name: "skopeo inspects and copies an image we pushed, with identical digests",
-  ...needsPeers,
-  async fn() {
-    await using registry = await startDistribution();
+registryTest(
+  "skopeo inspects and copies an image we pushed, with identical digests",
+  async (start) => {
+    await using registry = await start();
     const ref = parseReference(`${registry.host}/ours/app:v1`);
     const images = PLATFORMS.map((p, i) => makeImage(p, [4096, 8192], i + 40));
     const { descriptor } = await pushIndex(ref, images, { transport });
@@ -93,17 +90,17 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+  { peers: ["skopeo"] },
+);
 
-Deno.test({
-  name: "we read an image skopeo pushed with --all from an OCI layout",
-  ...needsPeers,
-  async fn() {
-    await using registry = await startDistribution();
+registryTest(
+  "we read an image skopeo pushed with --all from an OCI layout",
+  async (start) => {
+    await using registry = await start();
     const dir = await Deno.makeTempDir();
     try {
       // Build an OCI layout with our layout store, have skopeo push it, then read it back.
-      const staging = await startDistribution();
+      const staging = await start();
       try {
         const stagingRef = parseReference(`${staging.host}/src:v1`);
         const images = PLATFORMS.map((p, i) =>
@@ -143,13 +140,13 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+  { peers: ["skopeo"] },
+);
 
-Deno.test({
-  name: "our stage directory is an OCI layout that skopeo copies from by tag",
-  ...needsPeers,
-  async fn() {
-    await using registry = await startDistribution();
+registryTest(
+  "our stage directory is an OCI layout that skopeo copies from by tag",
+  async (start) => {
+    await using registry = await start();
     const src = parseReference(`${registry.host}/cache/app:v3`);
     const image = makeImage(PLATFORMS[0], [5000], 60);
     const pushed = await pushImage(src, image, { transport });
@@ -180,4 +177,5 @@ Deno.test({
       await Deno.remove(out, { recursive: true });
     }
   },
-});
+  { peers: ["skopeo"] },
+);

@@ -1,0 +1,804 @@
+/**
+ * The embedded registry: a function of `Request` that implements the OCI distribution spec
+ * v1.1 client endpoints, on top of a {@linkcode RegistryStorage}.
+ *
+ * @module
+ */
+import { parseDigest } from "../reference/digest.ts";
+import { digestOf } from "../reference/digest.ts";
+import { PATH_COMPONENT_REGEXP, TAG_REGEXP } from "../reference/reference.ts";
+import {
+  isIndexMediaType,
+  isManifestMediaType,
+  OCI_INDEX_MEDIA_TYPE,
+} from "../image/media_types.ts";
+import type {
+  Descriptor,
+  ImageIndex,
+  ImageManifest,
+} from "../image/manifest.ts";
+import { memoryStorage } from "./memory_storage.ts";
+import type { RegistryStorage, UploadSession } from "./storage.ts";
+
+/** Options of {@linkcode createRegistry}. Those marked "for testing" model real registries' quirks. */
+export interface RegistryOptions {
+  /**
+   * Where content lives.
+   * @default {memoryStorage()}
+   */
+  readonly storage?: RegistryStorage;
+  /**
+   * Whether DELETE of manifests, tags and blobs is allowed.
+   * @default {true}
+   */
+  readonly delete?: boolean;
+  /**
+   * Whether a POST with `?digest=` completes an upload in one request; when false the body is
+   * ignored and the answer is 202, as distribution 2.8 does (for testing).
+   * @default {true}
+   */
+  readonly singlePost?: boolean;
+  /**
+   * Send absolute `Location` URLs instead of host-rooted paths (for testing).
+   * @default {false}
+   */
+  readonly absoluteLocation?: boolean;
+  /**
+   * Answer blob GETs with a 307 to this function's URL, as registries backed by object storage
+   * do (for testing that credentials are not forwarded).
+   */
+  readonly redirectBlob?: (
+    repository: string,
+    digest: string,
+  ) => string | undefined;
+  /**
+   * Largest manifest accepted, in bytes.
+   * @default {4194304}
+   */
+  readonly maxManifestSize?: number;
+}
+
+const API_HEADERS = { "docker-distribution-api-version": "registry/2.0" };
+
+/** An OCI error answer: status, code, message. */
+function errorResponse(
+  status: number,
+  code: string,
+  message: string,
+  detail?: unknown,
+): Response {
+  return Response.json(
+    {
+      errors: [{ code, message, ...(detail !== undefined ? { detail } : {}) }],
+    },
+    { status, headers: API_HEADERS },
+  );
+}
+
+function validName(name: string): boolean {
+  return name.length > 0 && name.length <= 255 &&
+    name.split("/").every((part) => PATH_COMPONENT_REGEXP.test(part));
+}
+
+function validDigest(text: string): boolean {
+  try {
+    parseDigest(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Route {
+  name: string;
+  kind: "blob" | "upload" | "uploads" | "manifest" | "tags" | "referrers";
+  rest: string;
+}
+
+/** Splits `/v2/<name>/<kind>/<rest>`; the name may contain slashes. */
+function route(path: string): Route | undefined {
+  const patterns: [RegExp, Route["kind"]][] = [
+    [/^\/v2\/(.+)\/blobs\/uploads\/?$/, "uploads"],
+    [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, "upload"],
+    [/^\/v2\/(.+)\/blobs\/([^/]+)$/, "blob"],
+    [/^\/v2\/(.+)\/manifests\/([^/]+)$/, "manifest"],
+    [/^\/v2\/(.+)\/tags\/list$/, "tags"],
+    [/^\/v2\/(.+)\/referrers\/([^/]+)$/, "referrers"],
+  ];
+  for (const [pattern, kind] of patterns) {
+    const match = pattern.exec(path);
+    if (match) return { name: match[1], kind, rest: match[2] ?? "" };
+  }
+  return undefined;
+}
+
+/**
+ * Creates a registry handler: `(Request) => Promise<Response>`, for `Deno.serve` or for calling
+ * in-process (no socket). Implements `GET /v2/`; pull (GET/HEAD of manifests and blobs, by tag
+ * or digest, `Range` on blobs); push (POST, monolithic PUT, single POST `?digest=`, PATCH chunks
+ * with `Content-Range`, upload status, cancel); cross-repository mount; tag listing with `n`,
+ * `last` and `Link`; the referrers API with `artifactType` filtering and `OCI-Subject`; and
+ * DELETE of manifests, tags and blobs. Uploads are verified while they stream; manifests are
+ * checked for size, JSON, media type and that their blobs exist.
+ *
+ * @param options Storage, and behaviours for testing.
+ * @returns The handler.
+ *
+ * @example Push and pull a blob in-process
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createRegistry } from "./handler.ts";
+ * import { digestOf } from "../reference/digest.ts";
+ * const registry = createRegistry();
+ * const digest = digestOf("hello");
+ * const put = await registry(new Request(`http://registry.test/v2/app/blobs/uploads/?digest=${digest}`, { method: "POST", body: "hello" }));
+ * assert.equal(put.status, 201);
+ * const get = await registry(new Request(`http://registry.test/v2/app/blobs/${digest}`));
+ * assert.equal(await get.text(), "hello");
+ * ```
+ */
+export function createRegistry(
+  options: RegistryOptions = {},
+): (request: Request) => Promise<Response> {
+  const storage = options.storage ?? memoryStorage();
+  const allowDelete = options.delete ?? true;
+  const singlePost = options.singlePost ?? true;
+  const maxManifestSize = options.maxManifestSize ?? 4 * 1024 * 1024;
+  const uploads = new Map<string, { name: string; session: UploadSession }>();
+
+  function location(request: Request, path: string): string {
+    return options.absoluteLocation ? new URL(path, request.url).href : path;
+  }
+
+  async function startSession(
+    request: Request,
+    name: string,
+  ): Promise<Response> {
+    const id = crypto.randomUUID();
+    uploads.set(id, { name, session: await storage.startUpload() });
+    await request.body?.cancel();
+    return new Response(null, {
+      status: 202,
+      headers: {
+        ...API_HEADERS,
+        location: location(request, `/v2/${name}/blobs/uploads/${id}`),
+        "docker-upload-uuid": id,
+        range: "0-0",
+        "content-length": "0",
+      },
+    });
+  }
+
+  async function finishUpload(
+    request: Request,
+    name: string,
+    session: UploadSession,
+    digest: string,
+  ): Promise<Response> {
+    if (!validDigest(digest)) {
+      await session.cancel();
+      return errorResponse(
+        400,
+        "DIGEST_INVALID",
+        `"${digest}" is not a valid digest`,
+      );
+    }
+    if (parseDigest(digest).algorithm !== "sha256") {
+      await session.cancel();
+      return errorResponse(
+        400,
+        "UNSUPPORTED",
+        "only sha256 digests are supported",
+      );
+    }
+    const actual = session.digest();
+    if (actual !== digest) {
+      await session.cancel();
+      return errorResponse(
+        400,
+        "DIGEST_INVALID",
+        "provided digest did not match uploaded content",
+        { expected: digest, actual },
+      );
+    }
+    await session.commit(name, digest);
+    return new Response(null, {
+      status: 201,
+      headers: {
+        ...API_HEADERS,
+        location: location(request, `/v2/${name}/blobs/${digest}`),
+        "docker-content-digest": digest,
+        "content-length": "0",
+      },
+    });
+  }
+
+  async function handleUploads(
+    request: Request,
+    url: URL,
+    name: string,
+  ): Promise<Response> {
+    if (request.method !== "POST") {
+      return errorResponse(
+        405,
+        "UNSUPPORTED",
+        `${request.method} is not allowed here`,
+      );
+    }
+    const mount = url.searchParams.get("mount");
+    const from = url.searchParams.get("from");
+    if (mount !== null) {
+      // A mount needs the blob in the named source repository (any, without `from`).
+      const source = from !== null && validName(from) ? from : undefined;
+      if (
+        validDigest(mount) &&
+        (await storage.blobSize(source, mount)) !== undefined
+      ) {
+        await storage.linkBlob(name, mount);
+        await request.body?.cancel();
+        return new Response(null, {
+          status: 201,
+          headers: {
+            ...API_HEADERS,
+            location: location(request, `/v2/${name}/blobs/${mount}`),
+            "docker-content-digest": mount,
+            "content-length": "0",
+          },
+        });
+      }
+      return await startSession(request, name);
+    }
+    const digest = url.searchParams.get("digest");
+    if (digest !== null && singlePost) {
+      const session = await storage.startUpload();
+      if (request.body) await session.append(request.body);
+      return await finishUpload(request, name, session, digest);
+    }
+    return await startSession(request, name);
+  }
+
+  async function handleUpload(
+    request: Request,
+    url: URL,
+    name: string,
+    id: string,
+  ): Promise<Response> {
+    const upload = uploads.get(id);
+    if (upload === undefined || upload.name !== name) {
+      await request.body?.cancel();
+      return errorResponse(
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+        `upload ${id} is not known`,
+      );
+    }
+    const { session } = upload;
+    const statusHeaders = () => ({
+      ...API_HEADERS,
+      location: location(request, `/v2/${name}/blobs/uploads/${id}`),
+      "docker-upload-uuid": id,
+      range: `0-${Math.max(0, session.size - 1)}`,
+      "content-length": "0",
+    });
+    switch (request.method) {
+      case "GET":
+        return new Response(null, { status: 204, headers: statusHeaders() });
+      case "DELETE":
+        uploads.delete(id);
+        await session.cancel();
+        return new Response(null, { status: 204, headers: API_HEADERS });
+      case "PATCH": {
+        const range = request.headers.get("content-range");
+        if (range !== null) {
+          const match = /^(?:bytes[ =])?(\d+)-(\d+)$/.exec(range.trim());
+          if (
+            !match || Number(match[1]) !== session.size ||
+            Number(match[2]) < Number(match[1])
+          ) {
+            await request.body?.cancel();
+            return new Response(
+              JSON.stringify({
+                errors: [{
+                  code: "BLOB_UPLOAD_INVALID",
+                  message:
+                    `Content-Range "${range}" does not continue at ${session.size}`,
+                }],
+              }),
+              {
+                status: 416,
+                headers: {
+                  ...statusHeaders(),
+                  "content-type": "application/json",
+                },
+              },
+            );
+          }
+        }
+        if (request.body) await session.append(request.body);
+        return new Response(null, { status: 202, headers: statusHeaders() });
+      }
+      case "PUT": {
+        const digest = url.searchParams.get("digest");
+        if (digest === null) {
+          await request.body?.cancel();
+          return errorResponse(
+            400,
+            "DIGEST_INVALID",
+            "the digest query parameter is missing",
+          );
+        }
+        if (request.body) await session.append(request.body);
+        uploads.delete(id);
+        return await finishUpload(request, name, session, digest);
+      }
+      default:
+        await request.body?.cancel();
+        return errorResponse(
+          405,
+          "UNSUPPORTED",
+          `${request.method} is not allowed here`,
+        );
+    }
+  }
+
+  async function handleBlob(
+    request: Request,
+    name: string,
+    digest: string,
+  ): Promise<Response> {
+    if (!validDigest(digest)) {
+      return errorResponse(
+        400,
+        "DIGEST_INVALID",
+        `"${digest}" is not a valid digest`,
+      );
+    }
+    if (request.method === "DELETE") {
+      if (!allowDelete) {
+        return errorResponse(405, "UNSUPPORTED", "deletes are disabled");
+      }
+      return (await storage.deleteBlob(name, digest))
+        ? new Response(null, { status: 202, headers: API_HEADERS })
+        : errorResponse(404, "BLOB_UNKNOWN", `blob ${digest} is not known`);
+    }
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return errorResponse(
+        405,
+        "UNSUPPORTED",
+        `${request.method} is not allowed here`,
+      );
+    }
+    const size = await storage.blobSize(name, digest);
+    if (size === undefined) {
+      return request.method === "HEAD"
+        ? new Response(null, { status: 404, headers: API_HEADERS })
+        : errorResponse(404, "BLOB_UNKNOWN", `blob ${digest} is not known`);
+    }
+    const headers: Record<string, string> = {
+      ...API_HEADERS,
+      "docker-content-digest": digest,
+      "content-type": "application/octet-stream",
+      "accept-ranges": "bytes",
+    };
+    if (request.method === "GET") {
+      const redirect = options.redirectBlob?.(name, digest);
+      if (redirect !== undefined) {
+        return new Response(null, {
+          status: 307,
+          headers: { ...API_HEADERS, location: redirect },
+        });
+      }
+    }
+    const rangeHeader = request.headers.get("range");
+    if (rangeHeader !== null && request.method === "GET") {
+      const match = /^bytes=(\d*)-(\d*)$/.exec(rangeHeader.trim());
+      let start = match?.[1] ? Number(match[1]) : NaN;
+      let end = match?.[2] ? Number(match[2]) : size - 1;
+      if (match && match[1] === "" && match[2] !== "") {
+        start = Math.max(0, size - Number(match[2]));
+        end = size - 1;
+      }
+      if (!match || Number.isNaN(start) || start > end || start >= size) {
+        return new Response(null, {
+          status: 416,
+          headers: { ...API_HEADERS, "content-range": `bytes */${size}` },
+        });
+      }
+      end = Math.min(end, size - 1);
+      return new Response(await storage.readBlob(digest, { start, end }), {
+        status: 206,
+        headers: {
+          ...headers,
+          "content-range": `bytes ${start}-${end}/${size}`,
+          "content-length": String(end - start + 1),
+        },
+      });
+    }
+    headers["content-length"] = String(size);
+    if (request.method === "HEAD") {
+      return new Response(null, { status: 200, headers });
+    }
+    return new Response(await storage.readBlob(digest), {
+      status: 200,
+      headers,
+    });
+  }
+
+  async function readLimited(
+    request: Request,
+  ): Promise<Uint8Array | undefined> {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of request.body ?? []) {
+      size += chunk.byteLength;
+      if (size > maxManifestSize) return undefined;
+      chunks.push(chunk);
+    }
+    const bytes = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return bytes;
+  }
+
+  async function putManifest(
+    request: Request,
+    name: string,
+    reference: string,
+  ): Promise<Response> {
+    const isDigest = reference.includes(":");
+    if (isDigest ? !validDigest(reference) : !TAG_REGEXP.test(reference)) {
+      await request.body?.cancel();
+      return errorResponse(
+        400,
+        isDigest ? "DIGEST_INVALID" : "TAG_INVALID",
+        `"${reference}" is not a valid ${isDigest ? "digest" : "tag"}`,
+      );
+    }
+    const declared = Number(request.headers.get("content-length") ?? "0");
+    if (declared > maxManifestSize) {
+      await request.body?.cancel();
+      return errorResponse(
+        413,
+        "SIZE_INVALID",
+        `manifests are limited to ${maxManifestSize} bytes`,
+      );
+    }
+    const bytes = await readLimited(request);
+    if (bytes === undefined) {
+      return errorResponse(
+        413,
+        "SIZE_INVALID",
+        `manifests are limited to ${maxManifestSize} bytes`,
+      );
+    }
+    let document: (ImageManifest | ImageIndex) & { schemaVersion?: number };
+    try {
+      document = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      return errorResponse(
+        400,
+        "MANIFEST_INVALID",
+        "the manifest is not valid JSON",
+      );
+    }
+    if (
+      typeof document !== "object" || document === null ||
+      Array.isArray(document)
+    ) {
+      return errorResponse(
+        400,
+        "MANIFEST_INVALID",
+        "the manifest is not a JSON object",
+      );
+    }
+    const contentType =
+      request.headers.get("content-type")?.split(";")[0].trim() || undefined;
+    const mediaType = contentType ?? document.mediaType;
+    if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
+      return errorResponse(
+        400,
+        "MANIFEST_INVALID",
+        `unsupported manifest media type "${mediaType ?? ""}"`,
+      );
+    }
+    if (document.mediaType !== undefined && document.mediaType !== mediaType) {
+      return errorResponse(
+        400,
+        "MANIFEST_INVALID",
+        `the mediaType "${document.mediaType}" does not match the Content-Type "${mediaType}"`,
+      );
+    }
+    if (document.schemaVersion !== 2) {
+      return errorResponse(400, "MANIFEST_INVALID", "schemaVersion must be 2");
+    }
+    const digest = digestOf(bytes);
+    if (isDigest && reference !== digest) {
+      return errorResponse(
+        400,
+        "DIGEST_INVALID",
+        `the manifest's digest is ${digest}, not ${reference}`,
+      );
+    }
+    if (isManifestMediaType(mediaType)) {
+      const manifest = document as ImageManifest;
+      if (
+        typeof manifest.config?.digest !== "string" ||
+        !Array.isArray(manifest.layers)
+      ) {
+        return errorResponse(
+          400,
+          "MANIFEST_INVALID",
+          "a manifest needs a config and a layers array",
+        );
+      }
+      for (const blob of [manifest.config, ...manifest.layers]) {
+        if (typeof blob?.digest !== "string" || !validDigest(blob.digest)) {
+          return errorResponse(
+            400,
+            "MANIFEST_INVALID",
+            "a descriptor has an invalid digest",
+          );
+        }
+        if ((await storage.blobSize(name, blob.digest)) === undefined) {
+          return errorResponse(
+            400,
+            "MANIFEST_BLOB_UNKNOWN",
+            `blob ${blob.digest} is not known`,
+            { digest: blob.digest },
+          );
+        }
+      }
+    } else {
+      const index = document as ImageIndex;
+      if (!Array.isArray(index.manifests)) {
+        return errorResponse(
+          400,
+          "MANIFEST_INVALID",
+          "an index needs a manifests array",
+        );
+      }
+      for (const entry of index.manifests) {
+        if (typeof entry?.digest !== "string" || !validDigest(entry.digest)) {
+          return errorResponse(
+            400,
+            "MANIFEST_INVALID",
+            "an index entry has an invalid digest",
+          );
+        }
+        if ((await storage.getManifest(name, entry.digest)) === undefined) {
+          return errorResponse(
+            400,
+            "MANIFEST_BLOB_UNKNOWN",
+            `manifest ${entry.digest} is not known`,
+            { digest: entry.digest },
+          );
+        }
+      }
+    }
+    await storage.putManifest(
+      name,
+      { bytes, mediaType, digest },
+      isDigest ? undefined : reference,
+    );
+    const headers: Record<string, string> = {
+      ...API_HEADERS,
+      location: location(request, `/v2/${name}/manifests/${digest}`),
+      "docker-content-digest": digest,
+      "content-length": "0",
+    };
+    const subject = (document as { subject?: Descriptor }).subject;
+    if (typeof subject?.digest === "string") {
+      headers["oci-subject"] = subject.digest;
+    }
+    return new Response(null, { status: 201, headers });
+  }
+
+  async function handleManifest(
+    request: Request,
+    name: string,
+    reference: string,
+  ): Promise<Response> {
+    if (request.method === "PUT") {
+      return await putManifest(request, name, reference);
+    }
+    if (request.method === "DELETE") {
+      if (!allowDelete) {
+        return errorResponse(405, "UNSUPPORTED", "deletes are disabled");
+      }
+      return (await storage.deleteManifest(name, reference))
+        ? new Response(null, { status: 202, headers: API_HEADERS })
+        : errorResponse(
+          404,
+          "MANIFEST_UNKNOWN",
+          `manifest ${reference} is not known`,
+        );
+    }
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return errorResponse(
+        405,
+        "UNSUPPORTED",
+        `${request.method} is not allowed here`,
+      );
+    }
+    const manifest = await storage.getManifest(name, reference);
+    if (manifest === undefined) {
+      return request.method === "HEAD"
+        ? new Response(null, { status: 404, headers: API_HEADERS })
+        : errorResponse(
+          404,
+          "MANIFEST_UNKNOWN",
+          `manifest ${reference} is not known`,
+        );
+    }
+    const headers = {
+      ...API_HEADERS,
+      "content-type": manifest.mediaType,
+      "docker-content-digest": manifest.digest,
+      "content-length": String(manifest.bytes.byteLength),
+    };
+    return new Response(
+      request.method === "HEAD"
+        ? null
+        : manifest.bytes as Uint8Array<ArrayBuffer>,
+      { status: 200, headers },
+    );
+  }
+
+  async function handleTags(
+    request: Request,
+    url: URL,
+    name: string,
+  ): Promise<Response> {
+    if (request.method !== "GET") {
+      return errorResponse(
+        405,
+        "UNSUPPORTED",
+        `${request.method} is not allowed here`,
+      );
+    }
+    const all = await storage.listTags(name);
+    if (all === undefined) {
+      return errorResponse(
+        404,
+        "NAME_UNKNOWN",
+        `repository ${name} is not known`,
+      );
+    }
+    const last = url.searchParams.get("last");
+    const nText = url.searchParams.get("n");
+    let tags = last === null ? all : all.filter((tag) => tag > last);
+    const headers: Record<string, string> = { ...API_HEADERS };
+    if (nText !== null) {
+      const n = Number(nText);
+      if (!Number.isInteger(n) || n < 0) {
+        return errorResponse(
+          400,
+          "PAGINATION_NUMBER_INVALID",
+          `n="${nText}" is not a number`,
+        );
+      }
+      if (tags.length > n) {
+        tags = tags.slice(0, n);
+        if (n > 0) {
+          headers.link = `</v2/${name}/tags/list?n=${n}&last=${
+            encodeURIComponent(tags[tags.length - 1])
+          }>; rel="next"`;
+        }
+      }
+    }
+    return Response.json({ name, tags }, { headers });
+  }
+
+  async function handleReferrers(
+    request: Request,
+    url: URL,
+    name: string,
+    digest: string,
+  ): Promise<Response> {
+    if (request.method !== "GET") {
+      return errorResponse(
+        405,
+        "UNSUPPORTED",
+        `${request.method} is not allowed here`,
+      );
+    }
+    if (!validDigest(digest)) {
+      return errorResponse(
+        400,
+        "DIGEST_INVALID",
+        `"${digest}" is not a valid digest`,
+      );
+    }
+    const wanted = url.searchParams.get("artifactType");
+    const manifests: Descriptor[] = [];
+    for (const stored of await storage.listManifests(name)) {
+      let document: (ImageManifest | ImageIndex) | undefined;
+      try {
+        document = JSON.parse(new TextDecoder().decode(stored.bytes));
+      } catch {
+        continue;
+      }
+      if (document?.subject?.digest !== digest) continue;
+      const artifactType = document.artifactType ??
+        (document as ImageManifest).config?.mediaType;
+      if (wanted !== null && artifactType !== wanted) continue;
+      manifests.push({
+        mediaType: stored.mediaType,
+        digest: stored.digest,
+        size: stored.bytes.byteLength,
+        ...(artifactType ? { artifactType } : {}),
+        ...(document.annotations ? { annotations: document.annotations } : {}),
+      });
+    }
+    const headers: Record<string, string> = {
+      ...API_HEADERS,
+      "content-type": OCI_INDEX_MEDIA_TYPE,
+    };
+    if (wanted !== null) headers["oci-filters-applied"] = "artifactType";
+    return new Response(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX_MEDIA_TYPE,
+        manifests,
+      }),
+      { status: 200, headers },
+    );
+  }
+
+  return async function registry(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    try {
+      if (url.pathname === "/v2/" || url.pathname === "/v2") {
+        await request.body?.cancel();
+        return request.method === "GET" || request.method === "HEAD"
+          ? Response.json({}, { headers: API_HEADERS })
+          : errorResponse(
+            405,
+            "UNSUPPORTED",
+            `${request.method} is not allowed here`,
+          );
+      }
+      const found = route(url.pathname);
+      if (found === undefined) {
+        await request.body?.cancel();
+        return errorResponse(
+          404,
+          "NOT_FOUND",
+          `no such endpoint: ${url.pathname}`,
+        );
+      }
+      if (!validName(found.name)) {
+        await request.body?.cancel();
+        return errorResponse(
+          400,
+          "NAME_INVALID",
+          `invalid repository name "${found.name}"`,
+        );
+      }
+      switch (found.kind) {
+        case "uploads":
+          return await handleUploads(request, url, found.name);
+        case "upload":
+          return await handleUpload(request, url, found.name, found.rest);
+        case "blob":
+          return await handleBlob(request, found.name, found.rest);
+        case "manifest":
+          return await handleManifest(request, found.name, found.rest);
+        case "tags":
+          return await handleTags(request, url, found.name);
+        case "referrers":
+          return await handleReferrers(request, url, found.name, found.rest);
+      }
+    } catch (error) {
+      await request.body?.cancel().catch(() => {});
+      return errorResponse(
+        500,
+        "UNKNOWN",
+        `internal error: ${(error as Error).message}`,
+      );
+    }
+  };
+}

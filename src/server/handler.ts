@@ -21,7 +21,7 @@ import { memoryStorage } from "./memory_storage.ts";
 import type { RegistryStorage, UploadSession } from "./storage.ts";
 
 /** Options of {@linkcode createRegistry}. Those marked "for testing" model real registries' quirks. */
-export interface RegistryOptions {
+export interface RegistryServerOptions {
   /**
    * Where content lives.
    * @default {memoryStorage()}
@@ -138,7 +138,7 @@ function route(path: string): Route | undefined {
  * ```
  */
 export function createRegistry(
-  options: RegistryOptions = {},
+  options: RegistryServerOptions = {},
 ): (request: Request) => Promise<Response> {
   const storage = options.storage ?? memoryStorage();
   const allowDelete = options.delete ?? true;

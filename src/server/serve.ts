@@ -3,11 +3,11 @@
  *
  * @module
  */
-import { createRegistry, type RegistryOptions } from "./handler.ts";
+import { createRegistry, type RegistryServerOptions } from "./handler.ts";
 import { layoutStorage } from "./layout_storage.ts";
 
 /** Options of {@linkcode serveRegistry}. */
-export interface ServeRegistryOptions extends RegistryOptions {
+export interface ServeRegistryOptions extends RegistryServerOptions {
   /** Interface to listen on. @default {"127.0.0.1"} */
   readonly hostname?: string;
   /** Port; 0 picks a free one. @default {0} */

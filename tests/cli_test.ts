@@ -423,3 +423,102 @@ registryTest(
     });
   },
 );
+
+Deno.test({
+  name:
+    "oci serve --root serves until Ctrl-C, and umoci unpacks what it stored",
+  ...requirePeer("umoci"),
+  async fn() {
+    await withWork(async (work) => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-net",
+          "--allow-read",
+          "--allow-write",
+          "--allow-env",
+          "--allow-run",
+          CLI,
+          "serve",
+          "--port",
+          "0",
+          "--root",
+          `${work}/root`,
+          "--json",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const reader = child.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let text = "";
+      while (!text.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      const { url, host } = JSON.parse(text.split("\n")[0]);
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      await Deno.mkdir(`${work}/src/bin`, { recursive: true });
+      await Deno.writeTextFile(`${work}/src/bin/tool`, "tool\n");
+      ok(
+        await oci([
+          "push",
+          `${work}/src`,
+          `${host}/team/app:v1`,
+          "--cache",
+          `${work}/c`,
+          "-q",
+        ]),
+      );
+      const unpack = await new Deno.Command("umoci", {
+        args: [
+          "unpack",
+          "--rootless",
+          "--image",
+          `${work}/root/team/app:v1`,
+          `${work}/bundle`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(unpack.code, 0, new TextDecoder().decode(unpack.stderr));
+      assert.equal(
+        await Deno.readTextFile(`${work}/bundle/rootfs/bin/tool`),
+        "tool\n",
+      );
+      child.kill("SIGINT");
+      await reader.cancel();
+      const status = await child.status;
+      await child.stderr.cancel();
+      assert.equal(status.code, 0);
+    });
+  },
+});
+
+Deno.test("deno task demo runs the main job on the embedded registry and verifies the files", async () => {
+  const demo = fileURLToPath(new URL("../examples/demo.ts", import.meta.url));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      demo,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.match(stdout, /^Embedded registry +http:\/\/127\.0\.0\.1:\d+/);
+  assert.match(stdout, /Pushed .* for linux\/amd64, linux\/arm64/);
+  assert.match(
+    stdout,
+    /Copied to .*: 5 blobs mounted with 5 POSTs, no blob bytes sent/,
+  );
+  assert.match(stdout, /Verified +5 files, modes and links identical/);
+  assert.match(stdout, /Requests +\d+ \(/);
+});

@@ -14,6 +14,7 @@ import { pullImage } from "../image/pull.ts";
 import { copyImage, resolveImage } from "../copy.ts";
 import { listTags } from "../registry/tags.ts";
 import { isIndexMediaType } from "../image/media_types.ts";
+import { serveRegistry } from "../server/serve.ts";
 import type { ImageManifest } from "../image/manifest.ts";
 import {
   type CommandContext,
@@ -277,6 +278,52 @@ const tags: Command = {
   },
 };
 
+const serve: Command = {
+  name: "serve",
+  summary: "run the embedded registry until Ctrl-C",
+  usage: "oci serve [--port N] [--hostname H] [--root DIR]",
+  examples: [
+    "oci serve --port 5000",
+    "oci serve --port 5000 --root ./registry   # content kept as OCI image layouts",
+  ],
+  flags: {
+    port: { type: "string" },
+    hostname: { type: "string" },
+    root: { type: "string" },
+  },
+  positionals: 0,
+  async run(context, _args, values) {
+    const port = values.port === undefined ? 5000 : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new UsageError(
+        `--port must be 0..65535, got "${values.port}"`,
+        "serve",
+      );
+    }
+    const server = await serveRegistry({
+      port,
+      hostname: values.hostname === undefined
+        ? "127.0.0.1"
+        : String(values.hostname),
+      root: values.root === undefined ? undefined : String(values.root),
+      signal: context.signal,
+    });
+    context.result(
+      { url: server.url, host: server.host, root: values.root ?? null },
+      `Serving an OCI registry at ${server.url}${
+        values.root === undefined
+          ? " (in memory)"
+          : ` (layouts in ${values.root})`
+      }; Ctrl-C stops it`,
+    );
+    await new Promise<void>((resolve) => {
+      if (context.signal.aborted) resolve();
+      context.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await server.shutdown().catch(() => {});
+  },
+};
+
 /** Every command, by name. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
   push,
@@ -284,4 +331,5 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   copy,
   inspect,
   tags,
+  serve,
 };

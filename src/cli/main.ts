@@ -135,6 +135,7 @@ export async function main(args: string[]): Promise<number> {
       controller.signal,
     );
     await command.run(context, parsed.positionals, values);
+    // A server stopped by Ctrl-C has done its job.
     return EXIT.ok;
   } catch (error) {
     if (error instanceof UsageError) {

@@ -659,6 +659,16 @@ export function createRegistry(
         `${request.method} is not allowed here`,
       );
     }
+    const last = url.searchParams.get("last");
+    const nText = url.searchParams.get("n");
+    const n = nText === null ? undefined : Number(nText);
+    if (n !== undefined && (!Number.isInteger(n) || n < 0)) {
+      return errorResponse(
+        400,
+        "PAGINATION_NUMBER_INVALID",
+        `n="${nText}" is not a number`,
+      );
+    }
     const all = await storage.listTags(name);
     if (all === undefined) {
       return errorResponse(
@@ -667,19 +677,10 @@ export function createRegistry(
         `repository ${name} is not known`,
       );
     }
-    const last = url.searchParams.get("last");
-    const nText = url.searchParams.get("n");
+
     let tags = last === null ? all : all.filter((tag) => tag > last);
     const headers: Record<string, string> = { ...API_HEADERS };
-    if (nText !== null) {
-      const n = Number(nText);
-      if (!Number.isInteger(n) || n < 0) {
-        return errorResponse(
-          400,
-          "PAGINATION_NUMBER_INVALID",
-          `n="${nText}" is not a number`,
-        );
-      }
+    if (n !== undefined) {
       if (tags.length > n) {
         tags = tags.slice(0, n);
         if (n > 0) {

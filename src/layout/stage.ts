@@ -7,16 +7,32 @@ import type { Descriptor } from "../image/manifest.ts";
 import type { ImageReference } from "../reference/reference.ts";
 import { fetchBlob, type FetchBlobOptions } from "../registry/blobs.ts";
 import type { OciLayout } from "./layout.ts";
+import { DigestMismatchError } from "../reference/digest.ts";
+import { RegistryError } from "../transport/errors.ts";
+
+/** Options of {@linkcode stageBlob}. */
+export interface StageBlobOptions extends FetchBlobOptions {
+  /** Re-hash a cached copy before trusting it. */
+  readonly verify?: boolean;
+  /**
+   * Downloads in all when the bytes arrive damaged or cut short.
+   * @default {3}
+   */
+  readonly attempts?: number;
+  /** Told before a download starts again. */
+  readonly onRetry?: (error: unknown, attempt: number) => void;
+}
 
 /**
  * Makes sure a blob of a repository is in the layout: a good copy already there (right size)
  * costs no request; otherwise the blob is downloaded, verified while it streams into a
- * temporary file, and renamed into place. A damaged copy (wrong size) is replaced.
+ * temporary file, and renamed into place. A damaged copy (wrong size) is replaced. A download
+ * whose bytes do not match, or that is cut short, is thrown away and fetched again.
  *
  * @param layout The stage.
  * @param ref The repository to download from.
  * @param descriptor The blob.
- * @param options Transport, signal, progress, log, and `verify` to re-hash a cached copy.
+ * @param options Transport, signal, progress, log, `verify` to re-hash a cached copy, attempts.
  * @returns The blob's path in the layout.
  * @throws {DigestMismatchError} When the download does not match; nothing is kept.
  *
@@ -29,18 +45,33 @@ export async function stageBlob(
   layout: OciLayout,
   ref: ImageReference,
   descriptor: Descriptor,
-  options: FetchBlobOptions & { verify?: boolean } = {},
+  options: StageBlobOptions = {},
 ): Promise<string> {
   const cached = await layout.hasBlob(descriptor.digest, {
     size: descriptor.size,
     verify: options.verify,
   });
   if (cached) return layout.blobPath(descriptor.digest);
-  const stream = await fetchBlob(ref, descriptor.digest, {
-    ...options,
-    size: descriptor.size,
-  });
-  return await layout.writeBlob(descriptor.digest, stream, {
-    size: descriptor.size,
-  });
+  const attempts = Math.max(1, options.attempts ?? 3);
+  for (let attempt = 1;; attempt++) {
+    try {
+      const stream = await fetchBlob(ref, descriptor.digest, {
+        ...options,
+        size: descriptor.size,
+      });
+      return await layout.writeBlob(descriptor.digest, stream, {
+        size: descriptor.size,
+      });
+    } catch (error) {
+      // Bytes that arrived wrong or cut short are fetched again; the registry's own refusals
+      // (RegistryError) were already retried by the opener where that made sense.
+      const transient = error instanceof DigestMismatchError ||
+        (error instanceof TypeError && !options.signal?.aborted) ||
+        (error instanceof Error &&
+          /connection|reset|truncat|body/i.test(error.message) &&
+          !(error instanceof RegistryError));
+      if (!transient || attempt >= attempts) throw error;
+      options.onRetry?.(error, attempt);
+    }
+  }
 }

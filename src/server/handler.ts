@@ -56,6 +56,107 @@ export interface RegistryServerOptions {
    * @default {4194304}
    */
   readonly maxManifestSize?: number;
+  /** Fault injection (for testing): a seeded share of requests fails on purpose. */
+  readonly faults?: FaultOptions;
+}
+
+/** Faults the registry injects, for testing clients' retries and verification. */
+export interface FaultOptions {
+  /** Share of requests that fail, 0 to 1. */
+  readonly rate: number;
+  /** Seed of the pseudo-random choice, so that a run can be repeated. @default {1} */
+  readonly seed?: number;
+  /**
+   * Which faults to pick from: `429` and `503` answer with `Retry-After: 0`, `reset` errors the
+   * response body at once (the connection drops), `truncate` cuts a blob body in half, `flip`
+   * changes one byte of a blob body.
+   * @default {["429", "503", "reset", "truncate", "flip"]}
+   */
+  readonly kinds?: readonly ("429" | "503" | "reset" | "truncate" | "flip")[];
+  /** Told about every fault injected. */
+  readonly onFault?: (kind: string, request: Request) => void;
+}
+
+/** A small seeded generator (mulberry32): the same seed gives the same faults. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Wraps a handler so that a seeded share of its answers are faults. */
+function withFaults(
+  handler: (request: Request) => Promise<Response>,
+  faults: FaultOptions,
+): (request: Request) => Promise<Response> {
+  const random = seededRandom(faults.seed ?? 1);
+  const kinds = faults.kinds ?? ["429", "503", "reset", "truncate", "flip"];
+  return async function faulty(request: Request): Promise<Response> {
+    if (random() >= faults.rate) return await handler(request);
+    const kind = kinds[Math.floor(random() * kinds.length)];
+    const isBlobGet = request.method === "GET" &&
+      /\/blobs\/sha256:/.test(new URL(request.url).pathname);
+    if (kind === "429" || kind === "503") {
+      faults.onFault?.(kind, request);
+      await request.body?.cancel();
+      return errorResponseWithRetry(Number(kind));
+    }
+    const response = await handler(request);
+    if (response.body === null || (kind !== "reset" && !isBlobGet)) {
+      return response;
+    }
+    faults.onFault?.(kind, request);
+    const reader = response.body.getReader();
+    let sent = 0;
+    const length = Number(response.headers.get("content-length") ?? 0);
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (kind === "reset") {
+          await reader.cancel();
+          controller.error(new Error("injected connection reset"));
+          return;
+        }
+        const { value, done } = await reader.read();
+        if (done) return controller.close();
+        if (kind === "truncate" && sent + value.byteLength >= length / 2) {
+          controller.enqueue(
+            value.subarray(0, Math.max(0, Math.floor(length / 2) - sent)),
+          );
+          await reader.cancel();
+          controller.error(new Error("injected truncation"));
+          return;
+        }
+        if (kind === "flip" && sent === 0 && value.byteLength > 0) {
+          const copy = value.slice();
+          copy[0] ^= 0xff;
+          sent += value.byteLength;
+          return controller.enqueue(copy);
+        }
+        sent += value.byteLength;
+        controller.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    return new Response(body, {
+      status: response.status,
+      headers: response.headers,
+    });
+  };
+}
+
+function errorResponseWithRetry(status: number): Response {
+  const response = errorResponse(
+    status,
+    status === 429 ? "TOOMANYREQUESTS" : "UNAVAILABLE",
+    "injected fault",
+  );
+  response.headers.set("retry-after", "0");
+  return response;
 }
 
 const API_HEADERS = { "docker-distribution-api-version": "registry/2.0" };
@@ -749,7 +850,9 @@ export function createRegistry(
     );
   }
 
-  return async function registry(request: Request): Promise<Response> {
+  const handler = async function registry(
+    request: Request,
+  ): Promise<Response> {
     const url = new URL(request.url);
     try {
       if (url.pathname === "/v2/" || url.pathname === "/v2") {
@@ -802,4 +905,5 @@ export function createRegistry(
       );
     }
   };
+  return options.faults ? withFaults(handler, options.faults) : handler;
 }

@@ -422,6 +422,7 @@ registryTest(
       assert.equal((await Deno.stat(`${work}/out/random.bin`)).size, 256 << 20);
     });
   },
+  { backends: ["distribution"] },
 );
 
 Deno.test({

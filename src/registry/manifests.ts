@@ -232,8 +232,20 @@ export async function fetchManifest(
     headers: { accept: ALL_MANIFEST_MEDIA_TYPES.join(", ") },
     signal: options.signal,
   });
-  const response = await ensureStatus(request, await transport(request), 200);
-  const bytes = await readLimited(request, response, MAX_MANIFEST_SIZE);
+  // A body cut off in transit is read again (the opener retries only whole responses).
+  let response: Response;
+  let bytes: Uint8Array;
+  for (let attempt = 1;; attempt++) {
+    response = await ensureStatus(request, await transport(request.clone()), 200);
+    try {
+      bytes = await readLimited(request, response, MAX_MANIFEST_SIZE);
+      break;
+    } catch (error) {
+      if (error instanceof RegistryError || attempt >= 3 || options.signal?.aborted) {
+        throw error;
+      }
+    }
+  }
   const refuse = (reason: string, cause?: unknown) =>
     new RegistryError({
       method: "GET",

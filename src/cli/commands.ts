@@ -15,6 +15,7 @@ import { copyImage, resolveImage } from "../copy.ts";
 import { listTags } from "../registry/tags.ts";
 import { isIndexMediaType } from "../image/media_types.ts";
 import { serveRegistry } from "../server/serve.ts";
+import type { RegistryAuthOptions } from "../server/auth.ts";
 import type { ImageManifest } from "../image/manifest.ts";
 import {
   type CommandContext,
@@ -281,15 +282,19 @@ const tags: Command = {
 const serve: Command = {
   name: "serve",
   summary: "run the embedded registry until Ctrl-C",
-  usage: "oci serve [--port N] [--hostname H] [--root DIR]",
+  usage:
+    "oci serve [--port N] [--hostname H] [--root DIR] [--auth FILE [--token]]",
   examples: [
     "oci serve --port 5000",
     "oci serve --port 5000 --root ./registry   # content kept as OCI image layouts",
+    "oci serve --auth users.txt --token        # users.txt: user:{PBKDF2}… lines; Bearer tokens from /token",
   ],
   flags: {
     port: { type: "string" },
     hostname: { type: "string" },
     root: { type: "string" },
+    auth: { type: "string" },
+    token: { type: "boolean" },
   },
   positionals: 0,
   async run(context, _args, values) {
@@ -300,7 +305,27 @@ const serve: Command = {
         "serve",
       );
     }
+    let auth: RegistryAuthOptions | undefined;
+    if (values.auth !== undefined) {
+      const users: Record<string, string> = {};
+      const text = await Deno.readTextFile(String(values.auth));
+      for (const line of text.split("\n").map((l) => l.trim())) {
+        if (line === "" || line.startsWith("#")) continue;
+        const colon = line.indexOf(":");
+        if (colon <= 0) {
+          throw new UsageError(
+            `${values.auth}: every line must be user:{PBKDF2}…, {SHA}… or {PLAIN}…`,
+            "serve",
+          );
+        }
+        users[line.slice(0, colon)] = line.slice(colon + 1);
+      }
+      auth = { users, ...(values.token ? { token: {} } : {}) };
+    } else if (values.token) {
+      throw new UsageError("--token needs --auth FILE", "serve");
+    }
     const server = await serveRegistry({
+      auth,
       port,
       hostname: values.hostname === undefined
         ? "127.0.0.1"

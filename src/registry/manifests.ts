@@ -236,12 +236,19 @@ export async function fetchManifest(
   let response: Response;
   let bytes: Uint8Array;
   for (let attempt = 1;; attempt++) {
-    response = await ensureStatus(request, await transport(request.clone()), 200);
+    response = await ensureStatus(
+      request,
+      await transport(request.clone()),
+      200,
+    );
     try {
       bytes = await readLimited(request, response, MAX_MANIFEST_SIZE);
       break;
     } catch (error) {
-      if (error instanceof RegistryError || attempt >= 3 || options.signal?.aborted) {
+      if (
+        error instanceof RegistryError || attempt >= 3 ||
+        options.signal?.aborted
+      ) {
         throw error;
       }
     }

@@ -18,6 +18,7 @@ import type {
   ImageManifest,
 } from "../image/manifest.ts";
 import { memoryStorage } from "./memory_storage.ts";
+import type { RegistryAuth } from "./auth.ts";
 import type { RegistryStorage, UploadSession } from "./storage.ts";
 
 /** Options of {@linkcode createRegistry}. Those marked "for testing" model real registries' quirks. */
@@ -58,6 +59,8 @@ export interface RegistryServerOptions {
   readonly maxManifestSize?: number;
   /** Fault injection (for testing): a seeded share of requests fails on purpose. */
   readonly faults?: FaultOptions;
+  /** Authentication (from `createRegistryAuth`); without it every request is allowed. */
+  readonly auth?: RegistryAuth;
 }
 
 /** Faults the registry injects, for testing clients' retries and verification. */
@@ -855,6 +858,22 @@ export function createRegistry(
   ): Promise<Response> {
     const url = new URL(request.url);
     try {
+      if (options.auth !== undefined) {
+        if (url.pathname === "/token") return await options.auth.token(request);
+        const target = route(url.pathname);
+        const denied = await options.auth.check(request, {
+          repository: target?.name,
+          action: request.method === "GET" || request.method === "HEAD"
+            ? "pull"
+            : request.method === "DELETE"
+            ? "delete"
+            : "push",
+        });
+        if (denied !== undefined) {
+          await request.body?.cancel();
+          return denied;
+        }
+      }
       if (url.pathname === "/v2/" || url.pathname === "/v2") {
         await request.body?.cancel();
         return request.method === "GET" || request.method === "HEAD"

@@ -17,3 +17,4 @@ export * from "./memory_storage.ts";
 export * from "./layout_storage.ts";
 export * from "./handler.ts";
 export * from "./serve.ts";
+export * from "./auth.ts";

@@ -5,9 +5,13 @@
  */
 import { createRegistry, type RegistryServerOptions } from "./handler.ts";
 import { layoutStorage } from "./layout_storage.ts";
+import { createRegistryAuth, type RegistryAuthOptions } from "./auth.ts";
 
 /** Options of {@linkcode serveRegistry}. */
-export interface ServeRegistryOptions extends RegistryServerOptions {
+export interface ServeRegistryOptions
+  extends Omit<RegistryServerOptions, "auth"> {
+  /** Users (htpasswd-style entries) and, optionally, Bearer tokens from `/token`. */
+  readonly auth?: RegistryAuthOptions;
   /** Interface to listen on. @default {"127.0.0.1"} */
   readonly hostname?: string;
   /** Port; 0 picks a free one. @default {0} */
@@ -51,7 +55,10 @@ export async function serveRegistry(
     (options.root !== undefined
       ? await layoutStorage(options.root)
       : undefined);
-  const handler = createRegistry({ ...options, storage });
+  const auth = options.auth === undefined
+    ? undefined
+    : await createRegistryAuth(options.auth);
+  const handler = createRegistry({ ...options, storage, auth });
   const server = Deno.serve({
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,

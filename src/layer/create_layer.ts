@@ -6,6 +6,7 @@
  */
 import { basename, join } from "node:path";
 import { DigestStream } from "../reference/digest.ts";
+import { randomSuffix } from "../layout/files.ts";
 import type { OciLayout } from "../layout/layout.ts";
 import { createTarPacker, type TarHeader } from "./tar.ts";
 
@@ -142,7 +143,7 @@ export async function createLayer(
   await Deno.mkdir(blobsDir, { recursive: true });
   const temp = join(
     blobsDir,
-    `.layer-${crypto.getRandomValues(new Uint32Array(2)).join("-")}.tmp`,
+    `.layer-${randomSuffix()}.tmp`,
   );
   const file = await Deno.open(temp, { write: true, createNew: true });
   const writing = readable.pipeThrough(uncompressed)

@@ -6,6 +6,7 @@
  */
 import { dirname, join } from "node:path";
 import { DigestStream } from "../reference/digest.ts";
+import { randomSuffix } from "../layout/files.ts";
 import { createTarDecoder, type TarHeader } from "./tar.ts";
 
 /**
@@ -88,7 +89,7 @@ async function lstatOrUndefined(
 function tempName(path: string): string {
   return join(
     dirname(path),
-    `.oci-tmp-${crypto.getRandomValues(new Uint32Array(2)).join("-")}`,
+    `.oci-tmp-${randomSuffix()}`,
   );
 }
 

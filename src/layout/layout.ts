@@ -8,37 +8,13 @@ import { join } from "node:path";
 import { createVerifyStream, parseDigest } from "../reference/digest.ts";
 import { DigestStream } from "../reference/digest.ts";
 import type { Descriptor, ImageIndex } from "../image/manifest.ts";
+import { randomSuffix, statOrUndefined, writeFileAtomic } from "./files.ts";
 import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
 
 /** The annotation that names an image in a layout's `index.json`. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 
 const LAYOUT_VERSION = '{"imageLayoutVersion":"1.0.0"}';
-
-function randomSuffix(): string {
-  return crypto.getRandomValues(new Uint32Array(2)).join("-");
-}
-
-async function exists(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.stat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
-/** Writes a file atomically: a temporary file beside it, synced, then renamed over it. */
-async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const temp = `${path}.tmp-${randomSuffix()}`;
-  try {
-    await Deno.writeFile(temp, bytes);
-    await Deno.rename(temp, path);
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {});
-    throw error;
-  }
-}
 
 /**
  * An OCI image layout directory. Blobs are written to a temporary file, verified while they
@@ -98,7 +74,7 @@ export class OciLayout {
     options: { size?: number; verify?: boolean } = {},
   ): Promise<boolean> {
     const path = this.blobPath(digest);
-    const info = await exists(path);
+    const info = await statOrUndefined(path);
     if (info === undefined) return false;
     let good = options.size === undefined || info.size === options.size;
     if (good && options.verify) {
@@ -252,7 +228,7 @@ export class OciLayout {
 export async function openLayout(root: string): Promise<OciLayout> {
   await Deno.mkdir(join(root, "blobs", "sha256"), { recursive: true });
   const marker = join(root, "oci-layout");
-  if (await exists(marker)) {
+  if (await statOrUndefined(marker)) {
     const text = await Deno.readTextFile(marker);
     let version: unknown;
     try {
@@ -271,7 +247,7 @@ export async function openLayout(root: string): Promise<OciLayout> {
     await writeFileAtomic(marker, new TextEncoder().encode(LAYOUT_VERSION));
   }
   const indexPath = join(root, "index.json");
-  if (!(await exists(indexPath))) {
+  if (!(await statOrUndefined(indexPath))) {
     const index: ImageIndex = {
       schemaVersion: 2,
       mediaType: OCI_INDEX_MEDIA_TYPE,

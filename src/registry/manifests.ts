@@ -36,6 +36,7 @@ import {
   type Platform,
 } from "../image/platform.ts";
 import { fetchBlob, type RegistryOptions } from "./blobs.ts";
+import { readAtMost } from "../bytes.ts";
 import type { OciLayout } from "../layout/layout.ts";
 import { stageBlob } from "../layout/stage.ts";
 
@@ -179,30 +180,17 @@ async function readLimited(
   response: Response,
   limit: number,
 ): Promise<Uint8Array> {
-  const tooLarge = () =>
-    new RegistryError({
+  const length = response.headers.get("content-length");
+  const bytes = length !== null && Number(length) > limit
+    ? (await response.body?.cancel(), undefined)
+    : await readAtMost(response.body, limit);
+  if (bytes === undefined) {
+    throw new RegistryError({
       method: request.method,
       url: request.url,
       status: response.status,
       reason: `the manifest is larger than ${limit} bytes`,
     });
-  const length = response.headers.get("content-length");
-  if (length !== null && Number(length) > limit) {
-    await response.body?.cancel();
-    throw tooLarge();
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body ?? []) {
-    size += chunk.byteLength;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
   }
   return bytes;
 }

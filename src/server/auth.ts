@@ -137,7 +137,9 @@ interface Access {
 
 /** What a request needs: a repository and an action, or nothing for `/v2/`. */
 export interface Need {
+  /** The repository, or undefined for `/v2/` and the token endpoint. */
   readonly repository?: string;
+  /** What the request does to it. */
   readonly action: "pull" | "push" | "delete";
 }
 

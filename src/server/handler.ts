@@ -18,6 +18,7 @@ import type {
   ImageManifest,
 } from "../image/manifest.ts";
 import { memoryStorage } from "./memory_storage.ts";
+import { readAtMost } from "../bytes.ts";
 import type { RegistryAuth } from "./auth.ts";
 import type { RegistryStorage, UploadSession } from "./storage.ts";
 
@@ -163,6 +164,15 @@ function errorResponseWithRetry(status: number): Response {
 }
 
 const API_HEADERS = { "docker-distribution-api-version": "registry/2.0" };
+
+/** The answer to a method an endpoint does not have. */
+function methodNotAllowed(request: Request): Response {
+  return errorResponse(
+    405,
+    "UNSUPPORTED",
+    `${request.method} is not allowed here`,
+  );
+}
 
 /** An OCI error answer: status, code, message. */
 function errorResponse(
@@ -323,11 +333,7 @@ export function createRegistry(
     name: string,
   ): Promise<Response> {
     if (request.method !== "POST") {
-      return errorResponse(
-        405,
-        "UNSUPPORTED",
-        `${request.method} is not allowed here`,
-      );
+      return methodNotAllowed(request);
     }
     const mount = url.searchParams.get("mount");
     const from = url.searchParams.get("from");
@@ -437,11 +443,7 @@ export function createRegistry(
       }
       default:
         await request.body?.cancel();
-        return errorResponse(
-          405,
-          "UNSUPPORTED",
-          `${request.method} is not allowed here`,
-        );
+        return methodNotAllowed(request);
     }
   }
 
@@ -466,11 +468,7 @@ export function createRegistry(
         : errorResponse(404, "BLOB_UNKNOWN", `blob ${digest} is not known`);
     }
     if (request.method !== "GET" && request.method !== "HEAD") {
-      return errorResponse(
-        405,
-        "UNSUPPORTED",
-        `${request.method} is not allowed here`,
-      );
+      return methodNotAllowed(request);
     }
     const size = await storage.blobSize(name, digest);
     if (size === undefined) {
@@ -528,25 +526,6 @@ export function createRegistry(
     });
   }
 
-  async function readLimited(
-    request: Request,
-  ): Promise<Uint8Array | undefined> {
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of request.body ?? []) {
-      size += chunk.byteLength;
-      if (size > maxManifestSize) return undefined;
-      chunks.push(chunk);
-    }
-    const bytes = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    return bytes;
-  }
-
   async function putManifest(
     request: Request,
     name: string,
@@ -570,7 +549,7 @@ export function createRegistry(
         `manifests are limited to ${maxManifestSize} bytes`,
       );
     }
-    const bytes = await readLimited(request);
+    const bytes = await readAtMost(request.body, maxManifestSize);
     if (bytes === undefined) {
       return errorResponse(
         413,
@@ -721,11 +700,7 @@ export function createRegistry(
         );
     }
     if (request.method !== "GET" && request.method !== "HEAD") {
-      return errorResponse(
-        405,
-        "UNSUPPORTED",
-        `${request.method} is not allowed here`,
-      );
+      return methodNotAllowed(request);
     }
     const manifest = await storage.getManifest(name, reference);
     if (manifest === undefined) {
@@ -757,11 +732,7 @@ export function createRegistry(
     name: string,
   ): Promise<Response> {
     if (request.method !== "GET") {
-      return errorResponse(
-        405,
-        "UNSUPPORTED",
-        `${request.method} is not allowed here`,
-      );
+      return methodNotAllowed(request);
     }
     const last = url.searchParams.get("last");
     const nText = url.searchParams.get("n");
@@ -804,11 +775,7 @@ export function createRegistry(
     digest: string,
   ): Promise<Response> {
     if (request.method !== "GET") {
-      return errorResponse(
-        405,
-        "UNSUPPORTED",
-        `${request.method} is not allowed here`,
-      );
+      return methodNotAllowed(request);
     }
     if (!validDigest(digest)) {
       return errorResponse(
@@ -878,11 +845,7 @@ export function createRegistry(
         await request.body?.cancel();
         return request.method === "GET" || request.method === "HEAD"
           ? Response.json({}, { headers: API_HEADERS })
-          : errorResponse(
-            405,
-            "UNSUPPORTED",
-            `${request.method} is not allowed here`,
-          );
+          : methodNotAllowed(request);
       }
       const found = route(url.pathname);
       if (found === undefined) {

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
 import { parseDigest } from "../reference/digest.ts";
 import { REF_NAME_ANNOTATION } from "../layout/layout.ts";
+import { statOrUndefined, writeFileAtomic } from "../layout/files.ts";
 import type { Descriptor, ImageIndex } from "../image/manifest.ts";
 import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
 import type {
@@ -18,32 +19,6 @@ import type {
   StoredManifest,
   UploadSession,
 } from "./storage.ts";
-
-function randomName(): string {
-  return crypto.randomUUID();
-}
-
-async function statOrUndefined(
-  path: string,
-): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.stat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const temp = `${path}.tmp-${randomName()}`;
-  try {
-    await Deno.writeFile(temp, bytes);
-    await Deno.rename(temp, path);
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {});
-    throw error;
-  }
-}
 
 /**
  * Keeps the registry's content in OCI image layouts under a directory.
@@ -113,7 +88,7 @@ export async function layoutStorage(root: string): Promise<RegistryStorage> {
       let index = await readIndex(repository);
       if (index === undefined) {
         await Deno.mkdir(dir, { recursive: true });
-        await writeAtomic(
+        await writeFileAtomic(
           join(dir, "oci-layout"),
           new TextEncoder().encode('{"imageLayoutVersion":"1.0.0"}'),
         );
@@ -128,7 +103,7 @@ export async function layoutStorage(root: string): Promise<RegistryStorage> {
         };
       }
       const { index: next, result } = change(index);
-      await writeAtomic(
+      await writeFileAtomic(
         join(dir, "index.json"),
         new TextEncoder().encode(JSON.stringify(next)),
       );
@@ -208,7 +183,7 @@ export async function layoutStorage(root: string): Promise<RegistryStorage> {
       }
     },
     async startUpload() {
-      const temp = join(uploadsDir, randomName());
+      const temp = join(uploadsDir, crypto.randomUUID());
       const file = await Deno.open(temp, { write: true, createNew: true });
       const hash = createHash("sha256");
       let size = 0;
@@ -260,7 +235,7 @@ export async function layoutStorage(root: string): Promise<RegistryStorage> {
     async putManifest(repository, manifest, tag) {
       const path = blobPath(manifest.digest);
       if (!(await statOrUndefined(path))) {
-        await writeAtomic(path, manifest.bytes);
+        await writeFileAtomic(path, manifest.bytes);
       }
       await withIndex(repository, (index) => {
         const descriptor: Descriptor = {

@@ -4,21 +4,12 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { concatBytes } from "../bytes.ts";
 import type {
   RegistryStorage,
   StoredManifest,
   UploadSession,
 } from "./storage.ts";
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
 
 /**
  * Keeps blobs, uploads and manifests in memory.
@@ -96,7 +87,7 @@ export function memoryStorage(): RegistryStorage {
           return `sha256:${hash.copy().digest("hex")}`;
         },
         commit(repository, digest) {
-          if (!blobs.has(digest)) blobs.set(digest, concat(chunks, size));
+          if (!blobs.has(digest)) blobs.set(digest, concatBytes(chunks));
           link(repository, digest);
           chunks.length = 0;
           return Promise.resolve();

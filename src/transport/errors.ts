@@ -4,6 +4,8 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
+
 /** One entry of an OCI error body: `{"errors": [{"code", "message", "detail"}]}`. */
 export interface RegistryErrorCode {
   /** The registry's code, e.g. `BLOB_UNKNOWN`, `MANIFEST_INVALID`, `UNAUTHORIZED`. */
@@ -165,13 +167,9 @@ async function readErrorBody(response: Response): Promise<string> {
   } finally {
     await reader.cancel().catch(() => {});
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes.subarray(0, MAX_ERROR_BODY));
+  return new TextDecoder().decode(
+    concatBytes(chunks).subarray(0, MAX_ERROR_BODY),
+  );
 }
 
 /**

@@ -5,7 +5,7 @@
 import { startDistribution } from "./distribution.ts";
 import { requirePeer } from "./peers.ts";
 import { serveRegistry } from "../../src/server/serve.ts";
-import type { RegistryServerOptions } from "../../src/server/handler.ts";
+import type { ServeRegistryOptions } from "../../src/server/serve.ts";
 
 /** A running registry of any backend. */
 export interface TestRegistry extends AsyncDisposable {
@@ -27,7 +27,7 @@ export const BACKENDS: readonly Backend[] = [
 /** Starts a registry of a backend. */
 export async function startRegistry(
   backend: Backend,
-  options: RegistryServerOptions = {},
+  options: ServeRegistryOptions = {},
 ): Promise<TestRegistry> {
   if (backend === "distribution") return await startDistribution();
   const root = backend === "embedded-layout"

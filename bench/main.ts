@@ -1,0 +1,541 @@
+/**
+ * `deno task bench`: each case against its peer in the same run (alternating, 3 rounds,
+ * median), on a real CNCF distribution registry and our embedded one on loopback. Prints a
+ * table and writes `bench/results.json`. `--quick` uses small inputs (under 2 minutes).
+ *
+ * Needs `docker-registry`, `skopeo`, `curl`, `openssl`, GNU `tar`, `gzip` and `/usr/bin/time`
+ * (Debian: `apt-get install -y docker-registry skopeo curl time`).
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { startDistribution } from "../tests/support/distribution.ts";
+import {
+  type BlobSource,
+  bytesSource,
+  digestOf,
+  encodeManifest,
+  fileSource,
+  layoutStore,
+  OCI_CONFIG_MEDIA_TYPE,
+  OCI_LAYER_GZIP_MEDIA_TYPE,
+  OCI_MANIFEST_MEDIA_TYPE,
+} from "../mod.ts";
+import {
+  formatTable,
+  measure,
+  type Measurement,
+  median,
+  parseOpensslDigest,
+  type Row,
+  writeRandomGzip,
+  writeTree,
+} from "./lib.ts";
+
+const quick = Deno.args.includes("--quick");
+const ROUNDS = 3;
+const MiB = 1024 * 1024;
+const LAYER_SIZE = (quick ? 96 : 1024) * MiB;
+const TREE_SIZE = (quick ? 64 : 700) * MiB;
+const LAYERS = 10;
+const DENO = Deno.execPath();
+const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
+const OURS = fileURLToPath(new URL("./ours.ts", import.meta.url));
+const RESULTS = fileURLToPath(new URL("./results.json", import.meta.url));
+const DENO_FLAGS = [
+  "run",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+];
+const work = await Deno.makeTempDir({ prefix: "oci-bench-" });
+const log = (line: string) => console.error(line);
+
+function oci(...args: string[]): [string, string[]] {
+  return [DENO, [...DENO_FLAGS, CLI, ...args, "-q"]];
+}
+function ours(...args: string[]): [string, string[]] {
+  return [DENO, [...DENO_FLAGS, OURS, ...args]];
+}
+function skopeo(...args: string[]): [string, string[]] {
+  return ["skopeo", ["--insecure-policy", ...args]];
+}
+function sh(script: string): [string, string[]] {
+  return ["sh", ["-c", script]];
+}
+
+/** Builds an OCI layout holding one image whose layers are the given gzip files. */
+async function layoutWith(dir: string, layers: string[]): Promise<string> {
+  const store = await layoutStore(dir);
+  const descriptors = [];
+  const diffIds = [];
+  for (const path of layers) {
+    const source: BlobSource = await fileSource(path);
+    const bytes = await Deno.readFile(path);
+    const descriptor = {
+      mediaType: OCI_LAYER_GZIP_MEDIA_TYPE,
+      digest: digestOf(bytes),
+      size: bytes.byteLength,
+    };
+    await store.pushBlob(descriptor, source);
+    descriptors.push(descriptor);
+    diffIds.push(descriptor.digest);
+  }
+  const config = new TextEncoder().encode(JSON.stringify({
+    architecture: "amd64",
+    os: "linux",
+    rootfs: { type: "layers", diff_ids: diffIds },
+  }));
+  const configDescriptor = {
+    mediaType: OCI_CONFIG_MEDIA_TYPE,
+    digest: digestOf(config),
+    size: config.byteLength,
+  };
+  await store.pushBlob(configDescriptor, bytesSource(config));
+  const manifest = encodeManifest({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST_MEDIA_TYPE,
+    config: configDescriptor,
+    layers: descriptors,
+  });
+  await store.pushManifest(manifest.bytes, {
+    mediaType: OCI_MANIFEST_MEDIA_TYPE,
+    digest: manifest.digest,
+    size: manifest.size,
+  }, "v1");
+  return descriptors[0].digest;
+}
+
+/** Runs our command and the peer's alternately, `ROUNDS` times, with fresh state per run. */
+async function compare(
+  name: string,
+  run: {
+    before?: () => Promise<void>;
+    ours: () => Promise<[string, string[]]>;
+    peer: () => Promise<[string, string[]]>;
+    after?: () => Promise<void>;
+  },
+): Promise<{ ours: Measurement[]; peer: Measurement[] }> {
+  const result = { ours: [] as Measurement[], peer: [] as Measurement[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (
+      const side of round % 2
+        ? ["peer", "ours"] as const
+        : ["ours", "peer"] as const
+    ) {
+      await run.before?.();
+      try {
+        const [command, args] = await run[side]();
+        result[side].push(await measure(command, args));
+      } finally {
+        await run.after?.();
+      }
+    }
+  }
+  log(
+    `${name}: ours ${
+      median(result.ours.map((m) => m.seconds)).toFixed(2)
+    } s, peer ${median(result.peer.map((m) => m.seconds)).toFixed(2)} s`,
+  );
+  return result;
+}
+
+const rows: Row[] = [];
+function row(
+  name: string,
+  result: { ours: Measurement[]; peer: Measurement[] },
+  peerName: string,
+  target: number,
+  targetText = `≥ ${target}`,
+) {
+  const o = median(result.ours.map((m) => m.seconds));
+  const p = median(result.peer.map((m) => m.seconds));
+  rows.push({
+    case: name,
+    ours: o,
+    peer: p,
+    peerName,
+    unit: "s",
+    target: targetText,
+    ratio: p / o,
+    met: p / o >= target,
+    oursRssMiB: Math.max(...result.ours.map((m) => m.peakRssMiB)),
+    peerRssMiB: Math.max(...result.peer.map((m) => m.peakRssMiB)),
+  });
+}
+
+try {
+  log(
+    `Generating inputs in ${work} (layer ${LAYER_SIZE / MiB} MiB, tree ${
+      TREE_SIZE / MiB
+    } MiB)…`,
+  );
+  const layer = `${work}/layer.gz`;
+  await writeRandomGzip(layer, LAYER_SIZE);
+  log("  one big layer written");
+  const layerDigest = await layoutWith(`${work}/one`, [layer]);
+  log("  layout with one layer written");
+  const layerSize = (await Deno.stat(layer)).size;
+  const small: string[] = [];
+  for (let i = 0; i < LAYERS; i++) {
+    small.push(`${work}/small${i}.gz`);
+    await writeRandomGzip(small[i], Math.floor(LAYER_SIZE / LAYERS));
+  }
+  await layoutWith(`${work}/ten`, small);
+  log("  ten small layers written");
+  await writeTree(`${work}/tree`, TREE_SIZE);
+  log("  tree written");
+
+  let registry: Awaited<ReturnType<typeof startDistribution>> | undefined;
+  const fresh = {
+    before: async () => {
+      registry = await startDistribution();
+    },
+    after: async () => {
+      await registry?.stop();
+      await Deno.remove(`${work}/out`, { recursive: true }).catch(() => {});
+    },
+  };
+
+  // Push one layer from a layout to distribution.
+  const push = await compare("push to distribution", {
+    ...fresh,
+    ours: () =>
+      Promise.resolve(
+        oci("copy", `layout:${work}/one:v1`, `${registry!.host}/bench/push:v1`),
+      ),
+    peer: () =>
+      Promise.resolve(
+        skopeo(
+          "copy",
+          "--dest-tls-verify=false",
+          `oci:${work}/one:v1`,
+          `docker://${registry!.host}/bench/push:v1`,
+        ),
+      ),
+  });
+  row(
+    `push ${LAYER_SIZE / MiB} MiB layer, layout → distribution`,
+    push,
+    "skopeo",
+    1.05,
+  );
+  const curlPut = (host: string) =>
+    sh(
+      `loc=$(curl -s -D - -o /dev/null -X POST http://${host}/v2/bench/curl/blobs/uploads/ | tr -d '\\r' | sed -n 's/^[Ll]ocation: //p'); ` +
+        `case "$loc" in http*) ;; *) loc="http://${host}$loc";; esac; ` +
+        `curl -s -f -o /dev/null -T ${layer} -X PUT "$loc&digest=${layerDigest}"`,
+    );
+  const pushCurl = await compare("push vs curl -T", {
+    ...fresh,
+    ours: () =>
+      Promise.resolve(
+        oci("copy", `layout:${work}/one:v1`, `${registry!.host}/bench/push:v1`),
+      ),
+    peer: () => Promise.resolve(curlPut(registry!.host)),
+  });
+  row(
+    `push ${LAYER_SIZE / MiB} MiB layer, layout → distribution`,
+    pushCurl,
+    "curl -T",
+    0.95,
+  );
+
+  // Push to our embedded registry on disk, against curl -T to distribution.
+  let embedded: Deno.ChildProcess | undefined;
+  let embeddedHost = "";
+  const startEmbedded = async () => {
+    const root = `${work}/embedded`;
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+    embedded = new Deno.Command(DENO, {
+      args: [
+        ...DENO_FLAGS,
+        CLI,
+        "serve",
+        "--port",
+        "0",
+        "--root",
+        root,
+        "--json",
+      ],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = embedded.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let text = "";
+    while (!text.includes("\n")) text += (await reader.read()).value ?? "";
+    reader.releaseLock();
+    embeddedHost = JSON.parse(text.split("\n")[0]).host;
+  };
+  const stopEmbedded = async () => {
+    embedded?.kill("SIGINT");
+    await embedded?.stdout.cancel().catch(() => {});
+    await embedded?.status;
+  };
+  const pushEmbedded = await compare("push to embedded", {
+    before: async () => {
+      await fresh.before();
+      await startEmbedded();
+    },
+    after: async () => {
+      await stopEmbedded();
+      await fresh.after();
+    },
+    ours: () =>
+      Promise.resolve(
+        oci("copy", `layout:${work}/one:v1`, `${embeddedHost}/bench/push:v1`),
+      ),
+    peer: () => Promise.resolve(curlPut(registry!.host)),
+  });
+  row(
+    `push ${LAYER_SIZE / MiB} MiB layer to our embedded registry (--root)`,
+    pushEmbedded,
+    "curl -T to distribution",
+    1.5,
+  );
+
+  // Pull into a layout with digest verification.
+  const source = await startDistribution();
+  try {
+    await measure(
+      ...oci("copy", `layout:${work}/one:v1`, `${source.host}/bench/one:v1`),
+    );
+    await measure(
+      ...oci("copy", `layout:${work}/ten:v1`, `${source.host}/bench/ten:v1`),
+    );
+    const cleanOut = {
+      after: () =>
+        Deno.remove(`${work}/out`, { recursive: true }).catch(() => {}),
+    };
+    const pull = await compare("pull from distribution", {
+      ...cleanOut,
+      ours: () =>
+        Promise.resolve(
+          oci("copy", `${source.host}/bench/one:v1`, `layout:${work}/out:v1`),
+        ),
+      peer: () =>
+        Promise.resolve(
+          skopeo(
+            "copy",
+            "--src-tls-verify=false",
+            `docker://${source.host}/bench/one:v1`,
+            `oci:${work}/out:v1`,
+          ),
+        ),
+    });
+    row(
+      `pull ${LAYER_SIZE / MiB} MiB image into a layout, verified`,
+      pull,
+      "skopeo",
+      3.0,
+    );
+
+    const download = await compare("raw blob download", {
+      ...cleanOut,
+      ours: () =>
+        Promise.resolve(
+          ours(
+            "fetch-blob",
+            `${source.host}/bench/one`,
+            layerDigest,
+            String(layerSize),
+            `${work}/blob.out`,
+          ),
+        ),
+      peer: () =>
+        Promise.resolve(
+          sh(
+            `curl -s -f -o ${work}/blob.out http://${source.host}/v2/bench/one/blobs/${layerDigest} && openssl dgst -sha256 -r ${work}/blob.out`,
+          ),
+        ),
+    });
+    for (const m of download.peer) {
+      if (parseOpensslDigest(m.stdout) !== layerDigest) {
+        throw new Error("curl fetched the wrong bytes");
+      }
+    }
+    row(
+      `raw ${LAYER_SIZE / MiB} MiB blob download with verification`,
+      download,
+      "curl + openssl dgst",
+      1.0,
+    );
+
+    // Two registries: copy a 10-layer image.
+    const copyTen = await compare("registry → registry copy", {
+      ...fresh,
+      ours: () =>
+        Promise.resolve(
+          oci(
+            "copy",
+            `${source.host}/bench/ten:v1`,
+            `${registry!.host}/bench/ten:v1`,
+          ),
+        ),
+      peer: () =>
+        Promise.resolve(
+          skopeo(
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            `docker://${source.host}/bench/ten:v1`,
+            `docker://${registry!.host}/bench/ten:v1`,
+          ),
+        ),
+    });
+    row(
+      `registry → registry copy, ${LAYERS} layers × ${
+        LAYER_SIZE / LAYERS / MiB
+      } MiB`,
+      copyTen,
+      "skopeo",
+      1.5,
+    );
+
+    // Same registry: mount, no blob bytes sent.
+    const verbose = await new Deno.Command(DENO, {
+      args: [
+        ...DENO_FLAGS,
+        CLI,
+        "copy",
+        `${source.host}/bench/ten:v1`,
+        `${source.host}/bench/mounted2:v1`,
+        "--verbose",
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const lines = new TextDecoder().decode(verbose.stderr).split("\n");
+    const blobPuts = lines.filter((l) =>
+      /^PUT .*\/blobs\/uploads\//.test(l)
+    ).length;
+    const mounts = lines.filter((l) => /^POST .*mount=.* 201 /.test(l)).length;
+    rows.push({
+      case: `same-registry copy of the ${LAYERS}-layer image (blob uploads)`,
+      ours: blobPuts,
+      peer: 0,
+      peerName: "skopeo mounts",
+      unit: "requests",
+      target: `0 blob PUTs (${mounts} mounts)`,
+      ratio: NaN,
+      met: blobPuts === 0 && mounts >= LAYERS,
+    });
+
+    // Pull through our embedded registry, against skopeo pulling from distribution.
+    await startEmbedded();
+    try {
+      await measure(
+        ...oci("copy", `layout:${work}/one:v1`, `${embeddedHost}/bench/one:v1`),
+      );
+      const viaEmbedded = await compare("pull via embedded", {
+        ...cleanOut,
+        ours: () =>
+          Promise.resolve(
+            oci(
+              "copy",
+              `${embeddedHost}/bench/one:v1`,
+              `layout:${work}/out:v1`,
+            ),
+          ),
+        peer: () =>
+          Promise.resolve(
+            skopeo(
+              "copy",
+              "--src-tls-verify=false",
+              `docker://${source.host}/bench/one:v1`,
+              `oci:${work}/out:v1`,
+            ),
+          ),
+      });
+      row(
+        `pull ${LAYER_SIZE / MiB} MiB through our embedded registry`,
+        viaEmbedded,
+        "skopeo from distribution",
+        4.0,
+      );
+    } finally {
+      await stopEmbedded();
+    }
+  } finally {
+    await source.stop();
+  }
+
+  // Local work: hashing, building and extracting layers.
+  const sha = await compare("sha256", {
+    ours: () => Promise.resolve(ours("sha256", layer)),
+    peer: () => Promise.resolve(["openssl", ["dgst", "-sha256", "-r", layer]]),
+  });
+  if (sha.ours[0].stdout.trim() !== parseOpensslDigest(sha.peer[0].stdout)) {
+    throw new Error("our sha256 differs from openssl's");
+  }
+  row(
+    `streaming SHA-256 of ${LAYER_SIZE / MiB} MiB`,
+    sha,
+    "openssl dgst",
+    0.75,
+  );
+
+  const build = await compare("build layer", {
+    after: () =>
+      Deno.remove(`${work}/stage`, { recursive: true }).catch(() => {}),
+    ours: () =>
+      Promise.resolve(ours("create-layer", `${work}/tree`, `${work}/stage`)),
+    peer: () =>
+      Promise.resolve(
+        sh(
+          `tar -C ${work}/tree -c --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner . | gzip -6 > ${work}/tree.tar.gz`,
+        ),
+      ),
+  });
+  row(
+    `build a layer from a ${
+      TREE_SIZE / MiB
+    } MiB tree (tar + gzip, both digests)`,
+    build,
+    "tar | gzip -6",
+    2.0,
+  );
+  const built = JSON.parse(build.ours[0].stdout);
+  await Deno.mkdir(`${work}/stage`, { recursive: true });
+
+  const ourLayer = `${work}/our-layer.tar.gz`;
+  await measure(...ours("create-layer", `${work}/tree`, `${work}/stage`));
+  await Deno.copyFile(built.path, ourLayer);
+  const extract = await compare("extract", {
+    after: () => Deno.remove(`${work}/x`, { recursive: true }).catch(() => {}),
+    ours: () => Promise.resolve(ours("extract", ourLayer, `${work}/x`)),
+    peer: () =>
+      Deno.mkdir(`${work}/x`, { recursive: true }).then(() =>
+        ["tar", ["-xzf", ourLayer, "-C", `${work}/x`]] as [string, string[]]
+      ),
+  });
+  row(`extract that layer`, extract, "tar -xzf", 1.0);
+
+  const table = formatTable(rows);
+  console.log(`\n${table}\n`);
+  console.log(
+    `Machine: ${Deno.build.target}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}; ${ROUNDS} rounds, median${
+      quick ? "; --quick inputs" : ""
+    }.`,
+  );
+  await Deno.writeTextFile(
+    RESULTS,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        quick,
+        rounds: ROUNDS,
+        layerSize: LAYER_SIZE,
+        treeSize: TREE_SIZE,
+        rows,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
+} finally {
+  await Deno.remove(work, { recursive: true }).catch(() => {});
+}

@@ -1,0 +1,56 @@
+/**
+ * Our side of the single-operation benchmark cases, as a process (like the peers): sha256 of a
+ * file, a verified blob download to a file, building a layer, extracting it.
+ *
+ * @module
+ */
+import {
+  createLayer,
+  createOpener,
+  DigestStream,
+  extractLayer,
+  fetchBlob,
+  openLayout,
+  parseReference,
+} from "../mod.ts";
+
+const [command, ...args] = Deno.args;
+switch (command) {
+  case "sha256": {
+    const hasher = new DigestStream();
+    await (await Deno.open(args[0])).readable.pipeThrough(hasher).pipeTo(
+      new WritableStream(),
+    );
+    console.log((await hasher.result).digest);
+    break;
+  }
+  case "fetch-blob": {
+    const [ref, digest, size, out] = args;
+    const transport = createOpener({
+      credentials: () => Promise.resolve(undefined),
+    });
+    const stream = await fetchBlob(parseReference(ref), digest, {
+      transport,
+      size: Number(size),
+    });
+    await stream.pipeTo((await Deno.create(out)).writable);
+    console.log(digest);
+    break;
+  }
+  case "create-layer": {
+    const layer = await createLayer(args[0], await openLayout(args[1]));
+    console.log(JSON.stringify(layer));
+    break;
+  }
+  case "extract": {
+    const result = await extractLayer(
+      (await Deno.open(args[0])).readable,
+      args[1],
+    );
+    console.log(result.uncompressedDigest);
+    break;
+  }
+  default:
+    console.error(`unknown case ${command}`);
+    Deno.exit(2);
+}

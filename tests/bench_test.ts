@@ -1,0 +1,106 @@
+// The benchmark's untimed pieces, so that `deno task bench` does not rot: inputs, parsers, table.
+import assert from "node:assert/strict";
+import { gunzipSync } from "node:zlib";
+import {
+  formatTable,
+  measure,
+  median,
+  parseOpensslDigest,
+  parseTimeOutput,
+  writeRandomGzip,
+  writeTree,
+} from "../bench/lib.ts";
+import { digestOf } from "../src/reference/digest.ts";
+import { requirePeer } from "./support/peers.ts";
+
+Deno.test("bench parses GNU time and openssl outputs", () => {
+  const time =
+    '\tCommand being timed: "x"\n\tMaximum resident set size (kbytes): 21504\n\tExit status: 0\n';
+  assert.equal(parseTimeOutput(time), 21);
+  assert.throws(() => parseTimeOutput("nothing"), /no peak RSS/);
+  const hex = "a".repeat(64);
+  assert.equal(parseOpensslDigest(`${hex} *file\n`), `sha256:${hex}`);
+  assert.throws(
+    () => parseOpensslDigest("SHA2-256(file)= abc"),
+    /cannot read openssl/,
+  );
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 2, 3]), 2.5);
+});
+
+Deno.test("bench inputs: a gzip of the asked size that gunzips back, and a tree of about the asked size", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeRandomGzip(`${dir}/x.gz`, 100_000.5);
+    const raw = gunzipSync(await Deno.readFile(`${dir}/x.gz`));
+    assert.equal(raw.byteLength, 100_000);
+    await writeTree(`${dir}/tree`, 1_000_000, 20);
+    let total = 0;
+    let files = 0;
+    const walk = async (path: string) => {
+      for await (const entry of Deno.readDir(path)) {
+        if (entry.isDirectory) await walk(`${path}/${entry.name}`);
+        else {
+          total += (await Deno.stat(`${path}/${entry.name}`)).size;
+          files++;
+        }
+      }
+    };
+    await walk(`${dir}/tree`);
+    assert.equal(files, 20);
+    assert.ok(total >= 1_000_000 && total < 1_000_100, String(total));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "bench measures a peer command and reads its digest",
+  ...requirePeer("openssl", "time"),
+  async fn() {
+    const path = await Deno.makeTempFile();
+    try {
+      await Deno.writeTextFile(path, "bench");
+      const result = await measure("openssl", ["dgst", "-sha256", "-r", path]);
+      assert.equal(parseOpensslDigest(result.stdout), digestOf("bench"));
+      assert.ok(result.peakRssMiB > 0 && result.seconds > 0);
+    } finally {
+      await Deno.remove(path);
+    }
+  },
+});
+
+Deno.test("bench table lists every row with its ratio and target", () => {
+  const table = formatTable([
+    {
+      case: "sha256",
+      ours: 1,
+      peer: 0.9,
+      peerName: "openssl",
+      unit: "s",
+      target: "≥ 0.75",
+      ratio: 0.9,
+      met: true,
+      oursRssMiB: 70,
+      peerRssMiB: 6,
+    },
+    {
+      case: "mount",
+      ours: 0,
+      peer: 0,
+      peerName: "skopeo",
+      unit: "requests",
+      target: "0",
+      ratio: NaN,
+      met: true,
+    },
+  ]);
+  assert.match(
+    table,
+    /\| sha256 \| 1\.00 s \| 0\.90 s \(openssl\) \| 0\.90 \| ≥ 0\.75 \| yes \| 70 \/ 6 \|/,
+  );
+  assert.match(
+    table,
+    /\| mount \| 0 requests \| 0 requests \(skopeo\) \| – \| 0 \| yes \| – \|/,
+  );
+});

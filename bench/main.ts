@@ -36,7 +36,8 @@ const quick = Deno.args.includes("--quick");
 const ROUNDS = 3;
 const MiB = 1024 * 1024;
 const LAYER_SIZE = (quick ? 96 : 1024) * MiB;
-const TREE_SIZE = (quick ? 64 : 700) * MiB;
+// 700 MiB in the issue; 400 MiB keeps the default run near 10 minutes on 2 cores.
+const TREE_SIZE = (quick ? 64 : 400) * MiB;
 const LAYERS = 10;
 const DENO = Deno.execPath();
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));

@@ -7,7 +7,7 @@
 import {
   createLayer,
   createOpener,
-  DigestStream,
+  digestOfFile,
   extractLayer,
   fetchBlob,
   openLayout,
@@ -17,11 +17,8 @@ import {
 const [command, ...args] = Deno.args;
 switch (command) {
   case "sha256": {
-    const hasher = new DigestStream();
-    await (await Deno.open(args[0])).readable.pipeThrough(hasher).pipeTo(
-      new WritableStream(),
-    );
-    console.log((await hasher.result).digest);
+    // Streams the file through one reused buffer; the whole file is never in memory.
+    console.log((await digestOfFile(args[0])).digest);
     break;
   }
   case "fetch-blob": {

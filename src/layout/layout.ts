@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { createVerifyStream, parseDigest } from "../reference/digest.ts";
-import { DigestStream } from "../reference/digest.ts";
+import { digestOfFile } from "../reference/digest.ts";
 import type { Descriptor, ImageIndex } from "../image/manifest.ts";
 import { randomSuffix, statOrUndefined, writeFileAtomic } from "./files.ts";
 import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
@@ -78,11 +78,8 @@ export class OciLayout {
     if (info === undefined) return false;
     let good = options.size === undefined || info.size === options.size;
     if (good && options.verify) {
-      const hasher = new DigestStream(parseDigest(digest).algorithm);
-      await (await Deno.open(path)).readable.pipeThrough(hasher).pipeTo(
-        new WritableStream(),
-      );
-      good = (await hasher.result).digest === digest;
+      const actual = await digestOfFile(path, parseDigest(digest).algorithm);
+      good = actual.digest === digest;
     }
     if (!good) await Deno.remove(path).catch(() => {});
     return good;

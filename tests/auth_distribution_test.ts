@@ -125,7 +125,8 @@ Deno.test({
     }
     assert.equal(unauthorized(), 1);
     assert.equal(tokens.requests.length, 1);
-    assert.deepEqual(tokens.requests[0], {
+    const { scopes, user, status } = tokens.requests[0];
+    assert.deepEqual({ scopes, user, status }, {
       scopes: ["repository:app:pull"],
       user: undefined,
       status: 200,

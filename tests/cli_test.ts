@@ -6,6 +6,16 @@ import { requirePeer } from "./support/peers.ts";
 import { registryTest } from "./support/registries.ts";
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
+/** `deno run` with the permissions the `oci` task grants, then the CLI. */
+const RUN_CLI = [
+  "run",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+  CLI,
+];
 
 interface Run {
   code: number;
@@ -19,13 +29,7 @@ async function oci(
 ): Promise<Run> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-run",
-      CLI,
+      ...RUN_CLI,
       ...args,
     ],
     stdin: options.stdin === undefined ? "null" : "piped",
@@ -367,13 +371,7 @@ registryTest(
       });
 
       const args = [
-        "run",
-        "--allow-net",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        "--allow-run",
-        CLI,
+        ...RUN_CLI,
         "pull",
         `${registry.host}/big/app:v1`,
         `${work}/out`,
@@ -433,13 +431,7 @@ Deno.test({
     await withWork(async (work) => {
       const child = new Deno.Command(Deno.execPath(), {
         args: [
-          "run",
-          "--allow-net",
-          "--allow-read",
-          "--allow-write",
-          "--allow-env",
-          "--allow-run",
-          CLI,
+          ...RUN_CLI,
           "serve",
           "--port",
           "0",

@@ -515,3 +515,41 @@ Deno.test("deno task demo runs the main job on the embedded registry and verifie
   assert.match(stdout, /Verified +5 files, modes and links identical/);
   assert.match(stdout, /Requests +\d+ \(/);
 });
+
+Deno.test("oci --verbose against a Bearer registry never prints the password or a token", async () => {
+  const { serveRegistry } = await import("../src/server/serve.ts");
+  await using registry = await serveRegistry({
+    auth: { users: { ci: "{PLAIN}pass-SECRET" }, token: {} },
+  });
+  await withWork(async (work) => {
+    await Deno.writeTextFile(`${work}/f`, "f");
+    const run = ok(
+      await oci(
+        [
+          "push",
+          `${work}/f`,
+          `${registry.host}/secret/app:v1`,
+          "--cache",
+          `${work}/c`,
+          "--verbose",
+          "--username",
+          "ci",
+          "--password-stdin",
+        ],
+        { stdin: "pass-SECRET\n", env: { HOME: work } },
+      ),
+    );
+    const output = run.stdout + run.stderr;
+    assert.match(
+      run.stderr,
+      /^GET http:\/\/127\.0\.0\.1:\d+\/token\?/m,
+      "token requests are logged",
+    );
+    assert.ok(!output.includes("SECRET"), "no password");
+    assert.ok(!output.includes("eyJ"), "no token");
+    assert.ok(
+      !/authorization|bearer /i.test(output),
+      "no Authorization header",
+    );
+  });
+});

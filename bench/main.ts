@@ -307,6 +307,16 @@ try {
     await measure(
       ...oci("copy", `layout:${work}/ten:v1`, `${source.host}/bench/ten:v1`),
     );
+    /** skopeo pulling the 1 GiB image from distribution into a layout: the pull peer. */
+    const skopeoPull = () =>
+      Promise.resolve(
+        skopeo(
+          "copy",
+          "--src-tls-verify=false",
+          `docker://${source.host}/bench/one:v1`,
+          `oci:${work}/out:v1`,
+        ),
+      );
     const cleanOut = {
       after: () =>
         Deno.remove(`${work}/out`, { recursive: true }).catch(() => {}),
@@ -317,15 +327,7 @@ try {
         Promise.resolve(
           oci("copy", `${source.host}/bench/one:v1`, `layout:${work}/out:v1`),
         ),
-      peer: () =>
-        Promise.resolve(
-          skopeo(
-            "copy",
-            "--src-tls-verify=false",
-            `docker://${source.host}/bench/one:v1`,
-            `oci:${work}/out:v1`,
-          ),
-        ),
+      peer: skopeoPull,
     });
     row(
       `pull ${LAYER_SIZE / MiB} MiB image into a layout, verified`,
@@ -441,15 +443,7 @@ try {
               `layout:${work}/out:v1`,
             ),
           ),
-        peer: () =>
-          Promise.resolve(
-            skopeo(
-              "copy",
-              "--src-tls-verify=false",
-              `docker://${source.host}/bench/one:v1`,
-              `oci:${work}/out:v1`,
-            ),
-          ),
+        peer: skopeoPull,
       });
       row(
         `pull ${LAYER_SIZE / MiB} MiB through our embedded registry`,

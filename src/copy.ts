@@ -15,13 +15,12 @@ import { isIndexMediaType } from "./image/media_types.ts";
 import {
   formatPlatform,
   hostPlatform,
-  matchPlatform,
   type Platform,
 } from "./image/platform.ts";
 import {
   type FetchedManifest,
   MAX_MANIFEST_SIZE,
-  PlatformNotFoundError,
+  selectPlatform,
 } from "./registry/manifests.ts";
 import { type BlobSource, fileSource } from "./transport/request_body.ts";
 import type { OciLayout } from "./layout/layout.ts";
@@ -200,17 +199,11 @@ export async function resolveImage(
         `Cannot resolve ${store.name}:${reference}: maximum depth ${maxDepth} of nested indexes reached`,
       );
     }
-    const entries = (fetched.document as ImageIndex).manifests;
-    const match = entries.find((e) =>
-      e.platform !== undefined && matchPlatform(platform, e.platform)
+    const match = selectPlatform(
+      fetched.document as ImageIndex,
+      platform,
+      `${store.name}:${reference}`,
     );
-    if (match === undefined) {
-      throw new PlatformNotFoundError(
-        `${store.name}:${reference}`,
-        platform,
-        entries.flatMap((e) => e.platform ? [e.platform] : []),
-      );
-    }
     index = fetched;
     fetched = await store.fetchManifest(match.digest);
   }
@@ -225,7 +218,7 @@ export async function resolveImage(
  * @param target The store that needs its layers.
  * @param reference The base image's tag or digest in `source`.
  * @param options Platform, concurrency and log.
- * @returns The base manifest and its config.
+ * @returns The base manifest, its config, and the manifest's descriptor.
  *
  * @example
  * ```ts ignore
@@ -237,7 +230,9 @@ export async function copyMissingLayers(
   target: Store,
   reference: string,
   options: Omit<CopyOptions, "platform" | "tag"> & { platform?: Platform } = {},
-): Promise<{ manifest: ImageManifest; config: ImageConfig }> {
+): Promise<
+  { manifest: ImageManifest; config: ImageConfig; descriptor: Descriptor }
+> {
   const { manifest } = await resolveImage(
     source,
     reference,
@@ -249,6 +244,7 @@ export async function copyMissingLayers(
   return {
     manifest: document,
     config: await readConfig(source, document.config),
+    descriptor: manifest.descriptor,
   };
 }
 

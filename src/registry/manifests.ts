@@ -103,30 +103,57 @@ export async function uploadManifest(
       }: its mediaType "${manifest.mediaType}" is not a manifest or index type`,
     );
   }
-  const transport = options.transport ?? defaultOpener();
   const { bytes, digest, size } = encodeManifest(manifest);
-  const target = options.tag === false || ref.tag === undefined
-    ? manifestUrl(ref, digest)
-    : manifestUrl(ref, ref.tag);
-  const request = createRequest(target, {
+  const descriptor = { mediaType: manifest.mediaType, digest, size };
+  const reference = options.tag === false || ref.tag === undefined
+    ? digest
+    : ref.tag;
+  await putManifestBytes(ref, bytes, descriptor, reference, options);
+  return descriptor;
+}
+
+/**
+ * PUTs a manifest's exact bytes under a tag or its digest, with `Content-Type` = its media
+ * type, and checks the `Docker-Content-Digest` the registry answers.
+ *
+ * @param ref The repository.
+ * @param bytes The manifest's bytes, as they will be stored.
+ * @param descriptor Their media type and digest.
+ * @param reference The tag, or the digest.
+ * @param options Transport and signal.
+ * @throws {RegistryError} When the registry refuses it or stores other bytes.
+ *
+ * @example
+ * ```ts ignore
+ * await putManifestBytes(ref, fetched.bytes, fetched.descriptor, "v1");
+ * ```
+ */
+export async function putManifestBytes(
+  ref: ImageReference,
+  bytes: Uint8Array,
+  descriptor: Descriptor,
+  reference: string,
+  options: RegistryOptions = {},
+): Promise<void> {
+  const transport = options.transport ?? defaultOpener();
+  const request = createRequest(manifestUrl(ref, reference), {
     method: "PUT",
-    headers: { "content-type": manifest.mediaType },
+    headers: { "content-type": descriptor.mediaType },
     body: bytes,
     signal: options.signal,
   });
   const response = await ensureStatus(request, await transport(request), 201);
   await response.body?.cancel();
   const returned = response.headers.get("docker-content-digest");
-  if (returned !== null && returned !== digest) {
+  if (returned !== null && returned !== descriptor.digest) {
     throw new RegistryError({
       method: "PUT",
       url: request.url,
       status: response.status,
       reason:
-        `the registry stored the manifest as ${returned}, but ${digest} was sent`,
+        `the registry stored the manifest as ${returned}, but ${descriptor.digest} was sent`,
     });
   }
-  return { mediaType: manifest.mediaType, digest, size };
 }
 
 /** A manifest or index as fetched: its descriptor, its exact bytes and the parsed document. */
@@ -309,6 +336,45 @@ export async function fetchManifest(
   };
 }
 
+/**
+ * Picks the entry of an index that serves a platform (see `matchPlatform`).
+ *
+ * @param index The index.
+ * @param platform The platform wanted.
+ * @param image The image's name, for the error.
+ * @returns The first matching entry.
+ * @throws {PlatformNotFoundError} When no entry matches; it lists the platforms there are.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { selectPlatform } from "./manifests.ts";
+ * const index = {
+ *   schemaVersion: 2 as const,
+ *   mediaType: "application/vnd.oci.image.index.v1+json",
+ *   manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: "sha256:1", size: 1, platform: { os: "linux", architecture: "arm64" } }],
+ * };
+ * assert.equal(selectPlatform(index, { os: "linux", architecture: "aarch64" }, "app").digest, "sha256:1");
+ * ```
+ */
+export function selectPlatform(
+  index: ImageIndex,
+  platform: Platform,
+  image: string,
+): Descriptor {
+  const match = index.manifests.find((entry) =>
+    entry.platform !== undefined && matchPlatform(platform, entry.platform)
+  );
+  if (match === undefined) {
+    throw new PlatformNotFoundError(
+      image,
+      platform,
+      index.manifests.flatMap((e) => e.platform ? [e.platform] : []),
+    );
+  }
+  return match;
+}
+
 /** Options of {@linkcode getManifest}. */
 export interface GetManifestOptions extends RegistryOptions {
   /**
@@ -377,17 +443,11 @@ export async function getManifest(
           }`,
       });
     }
-    const entries = (fetched.document as ImageIndex).manifests;
-    const match = entries.find((entry) =>
-      entry.platform !== undefined && matchPlatform(platform, entry.platform)
+    const match = selectPlatform(
+      fetched.document as ImageIndex,
+      platform,
+      formatReference(current),
     );
-    if (match === undefined) {
-      throw new PlatformNotFoundError(
-        formatReference(current),
-        platform,
-        entries.flatMap((e) => e.platform ? [e.platform] : []),
-      );
-    }
     parent = fetched;
     current = withDigest(current, match.digest);
   }

@@ -5,7 +5,6 @@
  */
 import {
   type ImageReference,
-  manifestUrl,
   withDigest,
   withTag,
 } from "../reference/reference.ts";
@@ -16,11 +15,8 @@ import {
   type RegistryOptions,
   uploadBlob,
 } from "../registry/blobs.ts";
-import { fetchManifest } from "../registry/manifests.ts";
+import { fetchManifest, putManifestBytes } from "../registry/manifests.ts";
 import type { ProgressOptions } from "../registry/progress.ts";
-import { ensureStatus } from "../transport/errors.ts";
-import { defaultOpener } from "../transport/opener.ts";
-import { createRequest } from "../transport/request_body.ts";
 import type { Store } from "./store.ts";
 
 function isDigest(reference: string): boolean {
@@ -85,21 +81,13 @@ export function registryStore(
       return fetchManifest(target, options);
     },
     async pushManifest(bytes, descriptor, tag) {
-      const transport = options.transport ?? defaultOpener();
-      for (const reference of tag ? [tag] : [descriptor.digest]) {
-        const request = createRequest(manifestUrl(repository, reference), {
-          method: "PUT",
-          headers: { "content-type": descriptor.mediaType },
-          body: bytes,
-          signal: options.signal,
-        });
-        const response = await ensureStatus(
-          request,
-          await transport(request),
-          201,
-        );
-        await response.body?.cancel();
-      }
+      await putManifestBytes(
+        repository,
+        bytes,
+        descriptor,
+        tag ?? descriptor.digest,
+        options,
+      );
     },
   };
 }

@@ -12,7 +12,7 @@ import { digestOf } from "../reference/digest.ts";
 import { type RegistryOptions, uploadBlob } from "../registry/blobs.ts";
 import { uploadManifest } from "../registry/manifests.ts";
 import type { ProgressOptions } from "../registry/progress.ts";
-import { copyBlobs, resolveImage } from "../copy.ts";
+import { copyMissingLayers } from "../copy.ts";
 import { registryStore } from "../store/registry_store.ts";
 import type { Layer } from "../layer/create_layer.ts";
 import type {
@@ -100,25 +100,21 @@ export async function pushImage(
     "org.opencontainers.image.created": created,
   };
   if (options.base !== undefined) {
-    const source = registryStore(options.base, options);
-    const target = registryStore(ref, options);
     const reference = options.base.digest ?? options.base.tag ?? "latest";
-    const { manifest } = await resolveImage(
-      source,
+    const base = await copyMissingLayers(
+      registryStore(options.base, options),
+      registryStore(ref, options),
       reference,
-      options.platform ?? hostPlatform(),
+      { platform: options.platform ?? hostPlatform(), log: options.log },
     );
-    baseManifest = manifest.document as ImageManifest;
-    await copyBlobs(source, target, baseManifest.layers, options);
-    baseConfig = JSON.parse(
-      await new Response(await source.fetchBlob(baseManifest.config)).text(),
-    ) as ImageConfig;
+    baseManifest = base.manifest;
+    baseConfig = base.config;
     annotations["org.opencontainers.image.base.name"] = formatReference({
       ...options.base,
       digest: undefined,
     });
     annotations["org.opencontainers.image.base.digest"] =
-      manifest.descriptor.digest;
+      base.descriptor.digest;
   }
   for (const layer of options.layers) {
     await uploadBlob(ref, layer.path, layer.compressedDigest, options);

@@ -52,6 +52,17 @@ function scripted(
   };
 }
 
+/** A registry without the blob that starts every upload at `location` and accepts the PUT. */
+function uploadingRegistry(location: string) {
+  return scripted((request) => {
+    if (request.method === "HEAD") return new Response(null, { status: 404 });
+    if (request.method === "POST") {
+      return new Response(null, { status: 202, headers: { location } });
+    }
+    return new Response(null, { status: 201 });
+  });
+}
+
 Deno.test("uploadBlob() completes in one POST when the registry accepts ?digest=", async () => {
   const bytes = new TextEncoder().encode("small");
   const digest = digestOf(bytes);
@@ -90,13 +101,7 @@ for (
   Deno.test(`uploadBlob() PUTs to a ${kind} Location, keeping its query and adding digest=`, async () => {
     const bytes = new TextEncoder().encode("payload");
     const digest = digestOf(bytes);
-    const { log, transport } = scripted((request) => {
-      if (request.method === "HEAD") return new Response(null, { status: 404 });
-      if (request.method === "POST") {
-        return new Response(null, { status: 202, headers: { location } });
-      }
-      return new Response(null, { status: 201 });
-    });
+    const { log, transport } = uploadingRegistry(location);
     await uploadBlob(REF, bytes, digest, { transport });
     const put = log.find((l) => l.method === "PUT")!;
     const base = kind === "relative"
@@ -113,16 +118,7 @@ for (
 Deno.test("uploadBlob() falls back to POST+PUT when a single POST answers 202", async () => {
   const bytes = new TextEncoder().encode("tiny");
   const digest = digestOf(bytes);
-  const { log, transport } = scripted((request) => {
-    if (request.method === "HEAD") return new Response(null, { status: 404 });
-    if (request.method === "POST") {
-      return new Response(null, {
-        status: 202,
-        headers: { location: "/v2/app/blobs/uploads/u1" },
-      });
-    }
-    return new Response(null, { status: 201 });
-  });
+  const { log, transport } = uploadingRegistry("/v2/app/blobs/uploads/u1");
   assert.equal(
     await uploadBlob(REF, bytes, digest, { transport, smallBlobSize: 1024 }),
     true,
@@ -134,16 +130,7 @@ Deno.test("uploadBlob() falls back to POST+PUT when a single POST answers 202", 
 Deno.test("uploadBlob() falls back to the upload when a mount answers 202", async () => {
   const bytes = new TextEncoder().encode("layer");
   const digest = digestOf(bytes);
-  const { log, transport } = scripted((request) => {
-    if (request.method === "HEAD") return new Response(null, { status: 404 });
-    if (request.method === "POST") {
-      return new Response(null, {
-        status: 202,
-        headers: { location: "/v2/app/blobs/uploads/m1" },
-      });
-    }
-    return new Response(null, { status: 201 });
-  });
+  const { log, transport } = uploadingRegistry("/v2/app/blobs/uploads/m1");
   assert.equal(
     await uploadBlob(REF, bytes, digest, {
       transport,

@@ -25,6 +25,7 @@ import {
 import { type BlobSource, fileSource } from "./transport/request_body.ts";
 import type { OciLayout } from "./layout/layout.ts";
 import type { Store } from "./store/store.ts";
+import { retryTransient } from "./transport/transient.ts";
 
 /** Options of {@linkcode copyImage}. */
 export interface CopyOptions {
@@ -52,6 +53,16 @@ export interface CopyOptions {
    * there), then uploaded from it. Without one, bytes stream straight from source to target.
    */
   readonly cache?: OciLayout;
+  /**
+   * Copies of one blob in all when one fails in a way another may not (connection lost, bytes
+   * damaged on the way, upload session lost); each starts from the source again.
+   * @default {3}
+   */
+  readonly attempts?: number;
+  /** Told before a blob's copy starts again. */
+  readonly onRetry?: (error: unknown, attempt: number) => void;
+  /** Cancels the copy between attempts. */
+  readonly signal?: AbortSignal;
 }
 
 /** What a copy did. */
@@ -124,7 +135,10 @@ export async function copyBlobs(
   source: Store,
   target: Store,
   blobs: readonly Descriptor[],
-  options: Pick<CopyOptions, "concurrency" | "log" | "cache"> = {},
+  options: Pick<
+    CopyOptions,
+    "concurrency" | "log" | "cache" | "attempts" | "onRetry" | "signal"
+  > = {},
 ): Promise<{ copied: number; skipped: number }> {
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   const present = await Promise.all(unique.map((b) => target.hasBlob(b)));
@@ -139,18 +153,25 @@ export async function copyBlobs(
       return streamingSource(source, descriptor);
     }
     if (!(await cache.hasBlob(descriptor.digest, { size: descriptor.size }))) {
-      await cache.writeBlob(
-        descriptor.digest,
-        await source.fetchBlob(descriptor),
-        { size: descriptor.size },
-      );
+      await retryTransient(async () => {
+        await cache.writeBlob(
+          descriptor.digest,
+          await source.fetchBlob(descriptor),
+          { size: descriptor.size },
+        );
+      }, options);
     }
     return await fileSource(cache.blobPath(descriptor.digest));
   };
   await eachLimited(missing, options.concurrency ?? 4, async (descriptor) => {
-    await target.pushBlob(descriptor, await sourceOf(descriptor), {
-      mountFrom,
-    });
+    const blobSource = await sourceOf(descriptor);
+    await retryTransient(async (attempt) => {
+      // A failed attempt may have landed before its answer was lost.
+      if (attempt > 1 && await target.hasBlob(descriptor).catch(() => false)) {
+        return;
+      }
+      await target.pushBlob(descriptor, blobSource, { mountFrom });
+    }, options);
     options.log?.(`Copied ${descriptor.digest} to ${target.name}`);
   });
   return { copied: missing.length, skipped: unique.length - missing.length };

@@ -29,6 +29,13 @@ export interface PullImageOptions extends RegistryOptions, ProgressOptions {
   readonly cache: OciLayout | string;
   /** Told about skipped entries. */
   readonly onWarning?: (message: string) => void;
+  /**
+   * Downloads of a blob in all when its bytes arrive damaged or cut short.
+   * @default {3}
+   */
+  readonly attempts?: number;
+  /** Told before a blob's download starts again. */
+  readonly onRetry?: (error: unknown, attempt: number) => void;
 }
 
 /** What {@linkcode pullImage} did. */

@@ -56,6 +56,8 @@ export interface PushImageOptions extends RegistryOptions, ProgressOptions {
    * @default {true}
    */
   readonly tag?: boolean;
+  /** Told before a blob's upload starts again in a new session. */
+  readonly onRetry?: (error: unknown, attempt: number) => void;
 }
 
 function defaultCreated(): string {

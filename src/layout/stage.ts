@@ -7,8 +7,7 @@ import type { Descriptor } from "../image/manifest.ts";
 import type { ImageReference } from "../reference/reference.ts";
 import { fetchBlob, type FetchBlobOptions } from "../registry/blobs.ts";
 import type { OciLayout } from "./layout.ts";
-import { DigestMismatchError } from "../reference/digest.ts";
-import { RegistryError } from "../transport/errors.ts";
+import { retryTransient } from "../transport/transient.ts";
 
 /** Options of {@linkcode stageBlob}. */
 export interface StageBlobOptions extends FetchBlobOptions {
@@ -52,26 +51,15 @@ export async function stageBlob(
     verify: options.verify,
   });
   if (cached) return layout.blobPath(descriptor.digest);
-  const attempts = Math.max(1, options.attempts ?? 3);
-  for (let attempt = 1;; attempt++) {
-    try {
-      const stream = await fetchBlob(ref, descriptor.digest, {
-        ...options,
-        size: descriptor.size,
-      });
-      return await layout.writeBlob(descriptor.digest, stream, {
-        size: descriptor.size,
-      });
-    } catch (error) {
-      // Bytes that arrived wrong or cut short are fetched again; the registry's own refusals
-      // (RegistryError) were already retried by the opener where that made sense.
-      const transient = error instanceof DigestMismatchError ||
-        (error instanceof TypeError && !options.signal?.aborted) ||
-        (error instanceof Error &&
-          /connection|reset|truncat|body/i.test(error.message) &&
-          !(error instanceof RegistryError));
-      if (!transient || attempt >= attempts) throw error;
-      options.onRetry?.(error, attempt);
-    }
-  }
+  // Bytes that arrived wrong or cut short, and failures that outlasted the opener's own
+  // retries, start the download again; refusals (401, 403, 404) do not.
+  return await retryTransient(async () => {
+    const stream = await fetchBlob(ref, descriptor.digest, {
+      ...options,
+      size: descriptor.size,
+    });
+    return await layout.writeBlob(descriptor.digest, stream, {
+      size: descriptor.size,
+    });
+  }, options);
 }

@@ -13,6 +13,7 @@ import {
 } from "../reference/reference.ts";
 import { ensureStatus, RegistryError } from "../transport/errors.ts";
 import { defaultOpener } from "../transport/opener.ts";
+import { retryTransient } from "../transport/transient.ts";
 import {
   type BlobSource,
   bytesSource,
@@ -90,6 +91,15 @@ export interface UploadBlobOptions extends RegistryOptions, ProgressOptions {
   readonly smallBlobSize?: number;
   /** Another repository of the same registry that has the blob: mount it from there. */
   readonly mountFrom?: string;
+  /**
+   * Uploads in all, each in a new upload session, when one fails in a way another may not
+   * (connection lost, session lost, bytes damaged on the way, 5xx after the opener's retries).
+   * Before starting again, a HEAD checks whether the failed attempt landed after all.
+   * @default {3}
+   */
+  readonly attempts?: number;
+  /** Told before an upload starts again in a new session. */
+  readonly onRetry?: (error: unknown, attempt: number) => void;
 }
 
 async function toSource(input: BlobInput): Promise<BlobSource> {
@@ -132,9 +142,28 @@ export async function uploadBlob(
 ): Promise<boolean> {
   parseDigest(digest);
   const transport = options.transport ?? defaultOpener();
-  const { signal } = options;
   if (!options.force && await blobExists(ref, digest, options)) return false;
   const source = await toSource(input);
+  return await retryTransient(async (attempt) => {
+    // The answer of a failed attempt may have been lost after the registry stored the blob.
+    if (
+      attempt > 1 && await blobExists(ref, digest, options).catch(() => false)
+    ) {
+      return true;
+    }
+    return await uploadOnce(ref, source, digest, options, transport);
+  }, options);
+}
+
+/** One upload session: mount, single POST, or POST then PUT. */
+async function uploadOnce(
+  ref: ImageReference,
+  source: BlobSource,
+  digest: string,
+  options: UploadBlobOptions,
+  transport: Transport,
+): Promise<boolean> {
+  const { signal } = options;
   const started = performance.now();
   /** Sends one request of the upload; the answer's body is not needed. */
   const send = async (request: Request, ...expected: number[]) => {

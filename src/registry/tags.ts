@@ -9,6 +9,7 @@ import {
   tagsUrl,
 } from "../reference/reference.ts";
 import { ensureStatus, RegistryError } from "../transport/errors.ts";
+import { retryTransient } from "../transport/transient.ts";
 import { defaultOpener } from "../transport/opener.ts";
 import type { RegistryOptions } from "./blobs.ts";
 
@@ -18,6 +19,8 @@ export interface ListTagsOptions extends RegistryOptions {
   readonly pageSize?: number;
   /** Bound on pages followed, against a registry whose `Link` never ends. @default {10000} */
   readonly maxPages?: number;
+  /** Told before a page whose body was cut off is fetched again. */
+  readonly onRetry?: (error: unknown, attempt: number) => void;
 }
 
 /**
@@ -76,8 +79,15 @@ export async function listTags(
         reason: `more than ${maxPages} pages of tags`,
       });
     }
-    const response = await ensureStatus(request, await transport(request), 200);
-    const body = await response.json() as { tags?: unknown };
+    // A body cut off in transit is read again (the opener retries only whole responses).
+    const { response, body } = await retryTransient(async () => {
+      const response = await ensureStatus(
+        request,
+        await transport(request.clone()),
+        200,
+      );
+      return { response, body: await response.json() as { tags?: unknown } };
+    }, options);
     if (
       body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags)
     ) {

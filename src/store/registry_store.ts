@@ -72,6 +72,8 @@ export function registryStore(
         ...options,
         force: true,
         mountFrom: pushOptions.mountFrom,
+        // copyBlobs starts a failed copy again, source included.
+        attempts: 1,
       });
     },
     fetchManifest(reference) {

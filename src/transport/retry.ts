@@ -5,6 +5,7 @@
  * @module
  */
 import { isReplayable, replayRequest, type Transport } from "./request_body.ts";
+import { isNetworkError } from "./transient.ts";
 
 /** What a retry is about to do, for logs and tests. */
 export interface RetryEvent {
@@ -115,20 +116,6 @@ function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     signal.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-/** Errors that mean the request never got an answer and may succeed when sent again. */
-function isNetworkError(error: unknown): boolean {
-  if (error instanceof DOMException && error.name === "AbortError") {
-    return false;
-  }
-  return error instanceof TypeError ||
-    error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionRefused ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.UnexpectedEof ||
-    error instanceof Deno.errors.TimedOut;
 }
 
 /**

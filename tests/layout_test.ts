@@ -140,3 +140,50 @@ Deno.test("readIndex() names the file when index.json is not JSON", async () => 
     );
   });
 });
+
+Deno.test("openLayout removes what a killed writer left and keeps what a live writer holds", async () => {
+  const { createTemporary } = await import("../src/layout/files.ts");
+  const dir = await Deno.makeTempDir({ prefix: "oci-layout-" });
+  try {
+    await openLayout(dir);
+    const hex = "ab".repeat(32);
+    const abandoned = `${dir}/blobs/sha256/${hex}.tmp-11-22`;
+    await Deno.writeTextFile(abandoned, "half a blob");
+    await Deno.writeTextFile(`${dir}/index.json.tmp-33-44`, "{");
+    const live = await createTemporary(
+      `${dir}/blobs/sha256/${"cd".repeat(32)}`,
+    );
+    // Another process opens the layout: it must not touch the live writer's file.
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { openLayout } from ${
+          JSON.stringify(
+            new URL("../src/layout/layout.ts", import.meta.url).href,
+          )
+        }; await openLayout(${JSON.stringify(dir)});`,
+      ],
+    }).output();
+    assert.equal(child.code, 0, new TextDecoder().decode(child.stderr));
+    const names = [];
+    for await (const entry of Deno.readDir(`${dir}/blobs/sha256`)) {
+      names.push(entry.name);
+    }
+    assert.deepEqual(names, [live.temp.split("/").pop()]);
+    await assert.rejects(
+      Deno.stat(`${dir}/index.json.tmp-33-44`),
+      Deno.errors.NotFound,
+    );
+    live.file.close();
+    live.lock.close();
+    // Once its writer is gone, the same file is abandoned too.
+    await openLayout(dir);
+    const after = [];
+    for await (const entry of Deno.readDir(`${dir}/blobs/sha256`)) {
+      after.push(entry.name);
+    }
+    assert.deepEqual(after, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

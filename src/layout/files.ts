@@ -65,12 +65,119 @@ export async function writeFileAtomic(
   path: string,
   bytes: Uint8Array,
 ): Promise<void> {
-  const temp = `${path}.tmp-${randomSuffix()}`;
+  const { temp, file, lock } = await createTemporary(path);
   try {
-    await Deno.writeFile(temp, bytes);
+    for (let offset = 0; offset < bytes.length;) {
+      offset += await file.write(bytes.subarray(offset));
+    }
+    file.close();
     await Deno.rename(temp, path);
   } catch (error) {
+    try {
+      file.close();
+    } catch {
+      // Already closed.
+    }
     await Deno.remove(temp).catch(() => {});
     throw error;
+  } finally {
+    lock.close();
   }
+}
+
+/** A temporary file being written, see {@linkcode createTemporary}. */
+export interface Temporary {
+  /** Its path: the target's path with `.tmp-<random>` appended. */
+  readonly temp: string;
+  /** Open for writing. */
+  readonly file: Deno.FsFile;
+  /**
+   * A second descriptor holding an exclusive lock on the file: close it after the rename (or
+   * the removal). It can also `syncData()` the file, which works per file, not per descriptor.
+   */
+  readonly lock: Deno.FsFile;
+}
+
+const TEMPORARY_NAME_REGEXP = /\.tmp-\d+-\d+$/;
+
+/**
+ * Creates a temporary file beside `path` and locks it for as long as the writer lives, so that
+ * {@linkcode removeAbandonedTemporaries} can tell a live writer's file from one left by a
+ * process that was killed (the kernel drops a dead process's locks).
+ *
+ * @param path The file the temporary one will be renamed to.
+ * @returns The temporary path, a descriptor to write, and the lock to close after the rename.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createTemporary } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * const { temp, file, lock } = await createTemporary(`${dir}/blob`);
+ * await file.write(new TextEncoder().encode("x"));
+ * file.close();
+ * await Deno.rename(temp, `${dir}/blob`);
+ * lock.close();
+ * assert.equal(await Deno.readTextFile(`${dir}/blob`), "x");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function createTemporary(path: string): Promise<Temporary> {
+  for (;;) {
+    const temp = `${path}.tmp-${randomSuffix()}`;
+    const file = await Deno.open(temp, { write: true, createNew: true });
+    const lock = await Deno.open(temp, { read: true });
+    await lock.lock(true);
+    // A cleaner may have taken the file for abandoned between its creation and the lock: keep
+    // it only if it is still there under its name.
+    const still = await statOrUndefined(temp);
+    if (still !== undefined && still.ino === (await lock.stat()).ino) {
+      return { temp, file, lock };
+    }
+    file.close();
+    lock.close();
+  }
+}
+
+/**
+ * Removes the temporary files (`*.tmp-<random>`) of a directory that no live writer holds:
+ * what a killed process (SIGKILL, power loss) left behind. Files being written by this or any
+ * other process are locked and kept.
+ *
+ * @param dir The directory.
+ * @returns The paths removed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { removeAbandonedTemporaries } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/blob.tmp-1-2`, "half");
+ * assert.deepEqual(await removeAbandonedTemporaries(dir), [`${dir}/blob.tmp-1-2`]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function removeAbandonedTemporaries(
+  dir: string,
+): Promise<string[]> {
+  const removed: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.isFile || !TEMPORARY_NAME_REGEXP.test(entry.name)) continue;
+    const path = `${dir}/${entry.name}`;
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true });
+    } catch {
+      continue; // renamed or removed meanwhile
+    }
+    try {
+      if (await file.tryLock(true)) {
+        await Deno.remove(path).catch(() => {});
+        removed.push(path);
+      }
+    } finally {
+      file.close();
+    }
+  }
+  return removed;
 }

@@ -8,7 +8,12 @@ import { join } from "node:path";
 import { createVerifyStream, parseDigest } from "../reference/digest.ts";
 import { digestOfFile } from "../reference/digest.ts";
 import type { Descriptor, ImageIndex } from "../image/manifest.ts";
-import { randomSuffix, statOrUndefined, writeFileAtomic } from "./files.ts";
+import {
+  createTemporary,
+  removeAbandonedTemporaries,
+  statOrUndefined,
+  writeFileAtomic,
+} from "./files.ts";
 import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
 
 /** The annotation that names an image in a layout's `index.json`. */
@@ -104,17 +109,15 @@ export class OciLayout {
   ): Promise<string> {
     const path = this.blobPath(digest);
     await Deno.mkdir(join(path, ".."), { recursive: true });
-    const temp = `${path}.tmp-${randomSuffix()}`;
-    const file = await Deno.open(temp, { write: true, createNew: true });
+    const { temp, file, lock } = await createTemporary(path);
     try {
       // pipeTo overlaps disk writes with reading and hashing (a write loop that awaits each
       // write was 30 % slower per GiB); it closes the file when the stream ends.
       await stream.pipeThrough(createVerifyStream(digest, options)).pipeTo(
         file.writable,
       );
-      // fsync works per file, not per descriptor: sync through a second one before the rename.
-      using synced = await Deno.open(temp, { read: true });
-      await synced.syncData();
+      // fsync works per file, not per descriptor: sync through the lock's before the rename.
+      await lock.syncData();
       await Deno.rename(temp, path);
       return path;
     } catch (error) {
@@ -126,6 +129,8 @@ export class OciLayout {
       await Deno.remove(temp).catch(() => {});
       await stream.cancel().catch(() => {});
       throw error;
+    } finally {
+      lock.close();
     }
   }
 
@@ -223,6 +228,9 @@ export class OciLayout {
  */
 export async function openLayout(root: string): Promise<OciLayout> {
   await Deno.mkdir(join(root, "blobs", "sha256"), { recursive: true });
+  // What a killed writer left behind (live writers hold a lock on their files).
+  await removeAbandonedTemporaries(join(root, "blobs", "sha256"));
+  await removeAbandonedTemporaries(root);
   const marker = join(root, "oci-layout");
   if (await statOrUndefined(marker)) {
     const text = await Deno.readTextFile(marker);

@@ -461,6 +461,9 @@ async function runCredentialHelper(
   } catch (error) {
     const reason = error instanceof Deno.errors.NotFound
       ? "it is not installed or not on PATH"
+      : error instanceof Deno.errors.NotCapable ||
+          error instanceof Deno.errors.PermissionDenied
+      ? `Deno may not run it: grant --allow-run=${program}`
       : error instanceof Error
       ? error.message
       : String(error);

@@ -750,3 +750,65 @@ Deno.test("layoutStorage keeps a repository as an OCI layout with tags in index.
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("a single POST upload whose body fails leaves no upload file behind", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const registry = createRegistry({ storage: await layoutStorage(root) });
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 2) controller.enqueue(new Uint8Array(1000));
+        else controller.error(new Error("the client went away"));
+      },
+    });
+    const response = await call(
+      registry,
+      "POST",
+      `/v2/app/blobs/uploads/?digest=${digestOf("never")}`,
+      { body },
+    );
+    await response.body?.cancel();
+    assert.equal(response.status, 500);
+    const uploads = [];
+    for await (const e of Deno.readDir(`${root}/.uploads`)) {
+      uploads.push(e.name);
+    }
+    assert.deepEqual(uploads, []);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("an upload session left idle past uploadTimeout is dropped with its bytes", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const registry = createRegistry({
+      storage: await layoutStorage(root),
+      uploadTimeout: 50,
+    });
+    const abandoned = await call(registry, "POST", "/v2/app/blobs/uploads/");
+    const location = abandoned.headers.get("location")!;
+    const patch = await call(registry, "PATCH", location, { body: "partial" });
+    assert.equal(patch.status, 202);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Starting another upload sweeps the idle one.
+    const next = await call(registry, "POST", "/v2/app/blobs/uploads/");
+    assert.equal(next.status, 202);
+    assert.equal((await call(registry, "GET", location)).status, 404);
+    const uploads = [];
+    for await (const e of Deno.readDir(`${root}/.uploads`)) {
+      uploads.push(e.name);
+    }
+    assert.equal(uploads.length, 1, "only the new session's file is left");
+    const done = await call(
+      registry,
+      "PUT",
+      `${next.headers.get("location")!}?digest=${digestOf("whole")}`,
+      { body: "whole" },
+    );
+    assert.equal(done.status, 201);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

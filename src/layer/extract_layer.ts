@@ -36,6 +36,56 @@ export class UnsafeEntryError extends Error {
   }
 }
 
+/**
+ * A layer that is not a well-formed (gzipped) tar: gzip garbage, a damaged or truncated header,
+ * an entry whose body ends before its declared size. Names the entry being read when it broke,
+ * or the last complete one before a damaged header.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LayerFormatError } from "./extract_layer.ts";
+ * const error = new LayerFormatError("the archive ends inside it", { entry: "usr/bin/tool" });
+ * assert.equal(error.entry, "usr/bin/tool");
+ * assert.match(error.message, /^Cannot extract layer entry "usr\/bin\/tool": the archive ends inside it/);
+ * ```
+ */
+export class LayerFormatError extends Error {
+  /** The entry being read when the archive broke, if one was. */
+  readonly entry: string | undefined;
+  /** The last entry read completely before the damage, if any. */
+  readonly after: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param reason What is wrong with the archive.
+   * @param options The entry being read or the last complete one, and the underlying error.
+   */
+  constructor(
+    reason: string,
+    options: { entry?: string; after?: string; cause?: unknown } = {},
+  ) {
+    const where = options.entry !== undefined
+      ? ` entry "${options.entry}"`
+      : options.after !== undefined
+      ? ` (after entry "${options.after}")`
+      : "";
+    super(`Cannot extract layer${where}: ${reason}`, { cause: options.cause });
+    this.name = "LayerFormatError";
+    this.entry = options.entry;
+    this.after = options.after;
+  }
+}
+
+/** Errors of the file system (disk full, permissions), which are not the archive's fault. */
+function isFileSystemError(error: unknown): boolean {
+  return Object.values(Deno.errors).some((type) => error instanceof type);
+}
+
+/** Longest path component most file systems store (NAME_MAX). */
+const MAX_COMPONENT_BYTES = 255;
+
 /** Options of {@linkcode extractLayer}. */
 export interface ExtractLayerOptions {
   /**
@@ -71,6 +121,13 @@ function componentsOf(name: string): string[] {
   }
   if (parts.some((p) => p.includes("\0"))) {
     throw new UnsafeEntryError(name, "the name contains a NUL byte");
+  }
+  const encoder = new TextEncoder();
+  if (parts.some((p) => encoder.encode(p).byteLength > MAX_COMPONENT_BYTES)) {
+    throw new UnsafeEntryError(
+      name,
+      `a path component is longer than ${MAX_COMPONENT_BYTES} bytes`,
+    );
   }
   return parts;
 }
@@ -108,6 +165,8 @@ function tempName(path: string): string {
  * @param options Compression and warning callback.
  * @returns The uncompressed digest and the number of entries.
  * @throws {UnsafeEntryError} For an entry that would escape the directory.
+ * @throws {LayerFormatError} When the bytes are not a well-formed (gzipped) tar; it names the
+ * entry being read, or the last complete one.
  *
  * @example
  * ```ts ignore
@@ -139,6 +198,9 @@ export async function extractLayer(
   const created = new Set<string>();
   const directoryModes = new Map<string, number>();
   let count = 0;
+  /** The entry being extracted, and the last one finished, for errors. */
+  let current: string | undefined;
+  let previous: string | undefined;
 
   /** Makes sure each parent of `parts` is a real directory inside the root (never a symlink). */
   async function ensureParents(name: string, parts: string[]): Promise<string> {
@@ -174,11 +236,13 @@ export async function extractLayer(
   const reader = entriesStream.getReader();
   try {
     for (;;) {
+      if (current !== undefined) [previous, current] = [current, undefined];
       options.signal?.throwIfAborted();
       const { value: entry, done } = await reader.read();
       if (done) break;
       const header: TarHeader = entry.header;
       const name = header.name;
+      current = name;
       const parts = componentsOf(name);
       const type = header.type ?? "file";
       if (parts.length === 0) {
@@ -239,6 +303,12 @@ export async function extractLayer(
       } else if (type === "symlink") {
         await entry.body.cancel();
         const linkname = header.linkname ?? "";
+        if (linkname === "" || linkname.includes("\0")) {
+          throw new UnsafeEntryError(
+            name,
+            "its symlink target is empty or contains a NUL byte",
+          );
+        }
         if (!linkname.startsWith("/")) {
           const climbed = [...parts.slice(0, -1), ...linkname.split("/")];
           let depth = 0;
@@ -260,10 +330,14 @@ export async function extractLayer(
         await entry.body.cancel();
         const linkname = header.linkname ?? "";
         const targetParts = componentsOf(linkname);
-        let current = root;
+        if (targetParts.length === 0) {
+          throw new UnsafeEntryError(name, "its hardlink target is empty");
+        }
+        let linked = root;
+        let info: Deno.FileInfo | undefined;
         for (const part of targetParts) {
-          current = join(current, part);
-          const info = await lstatOrUndefined(current);
+          linked = join(linked, part);
+          info = await lstatOrUndefined(linked);
           if (info?.isSymlink) {
             throw new UnsafeEntryError(
               name,
@@ -277,8 +351,14 @@ export async function extractLayer(
             );
           }
         }
+        if (!info?.isFile) {
+          throw new UnsafeEntryError(
+            name,
+            `its hardlink target "${linkname}" is not a regular file`,
+          );
+        }
         await clearPath(path);
-        await Deno.link(current, path);
+        await Deno.link(linked, path);
         created.add(path);
       } else {
         await entry.body.cancel();
@@ -291,16 +371,20 @@ export async function extractLayer(
     }
   } catch (error) {
     await reader.cancel().catch(() => {});
-    if (error instanceof UnsafeEntryError) throw error;
-    if (error instanceof TypeError || error instanceof RangeError) {
-      throw new SyntaxError(
-        `Cannot extract layer into ${target}: the archive is damaged: ${
-          (error as Error).message
-        }`,
-        { cause: error },
-      );
+    if (
+      error instanceof UnsafeEntryError || error instanceof LayerFormatError ||
+      options.signal?.aborted || isFileSystemError(error)
+    ) {
+      throw error;
     }
-    throw error;
+    // Whatever else broke came from the bytes: gunzip, the tar headers, or a body cut short.
+    const what = (error as Error)?.message ?? String(error);
+    throw new LayerFormatError(
+      current !== undefined
+        ? `the archive is damaged or ends inside this entry: ${what}`
+        : `the archive is damaged: ${what}`,
+      { entry: current, after: previous, cause: error },
+    );
   }
   for (const [path, mode] of [...directoryModes].reverse()) {
     await Deno.chmod(path, mode);

@@ -140,6 +140,8 @@ const MIRROR_URL_REGEXP = /^(oci|oci\+http):\/\/(.*)$/s;
 /** Distribution's limit on the length of a name, registry included. */
 const MAX_NAME_LENGTH = 255;
 const MAX_TAG_LENGTH = 128;
+/** Longest part of an input quoted in an error message. */
+const MAX_QUOTED_INPUT = 512;
 
 /**
  * Thrown when a string is not a valid image reference (or tag, or mirror URL). The message
@@ -171,7 +173,14 @@ export class ReferenceSyntaxError extends SyntaxError {
    * @param options The cause, when another error explains it (e.g. a `DigestError`).
    */
   constructor(input: string, reason: string, options?: { cause?: unknown }) {
-    super(`Cannot parse image reference "${input}": ${reason}`, options);
+    // A huge input is quoted only in part: the message must stay readable.
+    const quoted = input.length > MAX_QUOTED_INPUT
+      ? `"${input.slice(0, MAX_QUOTED_INPUT)}…" (${input.length} characters)`
+      : `"${input}"`;
+    const why = reason.length > 2 * MAX_QUOTED_INPUT
+      ? `${reason.slice(0, 2 * MAX_QUOTED_INPUT)}…`
+      : reason;
+    super(`Cannot parse image reference ${quoted}: ${why}`, options);
     this.name = "ReferenceSyntaxError";
     this.input = input;
     this.reason = reason;

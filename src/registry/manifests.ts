@@ -10,6 +10,7 @@ import {
   parseDigest,
 } from "../reference/digest.ts";
 import {
+  blobUrl,
   formatReference,
   type ImageReference,
   manifestUrl,
@@ -202,6 +203,103 @@ export class PlatformNotFoundError extends Error {
   }
 }
 
+/** The OCI digest grammar: `algorithm:encoded` (image-spec descriptor.md). */
+const DIGEST_GRAMMAR_REGEXP = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+
+/** A value for an error message: JSON, cut short. */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+/** Why a platform object is not one, or undefined when it is. */
+function platformProblem(value: unknown, where: string): string | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return `${where} is ${shown(value)}, not an object`;
+  }
+  const platform = value as Record<string, unknown>;
+  for (const field of ["os", "architecture"]) {
+    if (typeof platform[field] !== "string") {
+      return `${where}.${field} is ${shown(platform[field])}, not a string`;
+    }
+  }
+  for (const field of ["variant", "os.version"]) {
+    if (platform[field] !== undefined && typeof platform[field] !== "string") {
+      return `${where}.${field} is ${shown(platform[field])}, not a string`;
+    }
+  }
+  const features = platform["os.features"];
+  if (
+    features !== undefined &&
+    (!Array.isArray(features) || features.some((f) => typeof f !== "string"))
+  ) {
+    return `${where}["os.features"] is ${
+      shown(features)
+    }, not an array of strings`;
+  }
+  return undefined;
+}
+
+/**
+ * Why a value is not a descriptor (image-spec descriptor.md), or undefined when it is. Fields
+ * the spec does not define are allowed and ignored.
+ */
+function descriptorProblem(value: unknown, where: string): string | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return `${where} is ${shown(value)}, not a descriptor object`;
+  }
+  const descriptor = value as Record<string, unknown>;
+  if (typeof descriptor.mediaType !== "string" || descriptor.mediaType === "") {
+    return `${where}.mediaType is ${
+      shown(descriptor.mediaType)
+    }, not a media type`;
+  }
+  const digest = descriptor.digest;
+  if (typeof digest !== "string" || !DIGEST_GRAMMAR_REGEXP.test(digest)) {
+    return `${where}.digest is ${shown(digest)}, not a digest`;
+  }
+  if (digest.startsWith("sha256:") || digest.startsWith("sha512:")) {
+    try {
+      parseDigest(digest);
+    } catch (error) {
+      return `${where}.digest is not valid: ${(error as Error).message}`;
+    }
+  }
+  const size = descriptor.size;
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
+    return `${where}.size is ${shown(size)}, not a non-negative integer`;
+  }
+  if (descriptor.platform !== undefined) {
+    return platformProblem(descriptor.platform, `${where}.platform`);
+  }
+  return undefined;
+}
+
+/** Why a parsed manifest or index has the wrong shape, or undefined when it is usable. */
+function documentProblem(
+  document: ImageManifest | ImageIndex,
+  index: boolean,
+): string | undefined {
+  const fields = document as unknown as Record<string, unknown>;
+  const descriptors: [unknown, string][] = index
+    ? (fields.manifests as unknown[]).map((d, i) => [d, `manifests[${i}]`])
+    : [
+      [fields.config, "config"],
+      ...(fields.layers as unknown[]).map((d, i): [unknown, string] => [
+        d,
+        `layers[${i}]`,
+      ]),
+    ];
+  if (fields.subject !== undefined) {
+    descriptors.push([fields.subject, "subject"]);
+  }
+  for (const [descriptor, where] of descriptors) {
+    const problem = descriptorProblem(descriptor, where);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
 async function readLimited(
   request: Request,
   response: Response,
@@ -329,6 +427,14 @@ export async function fetchManifest(
   ) {
     throw refuse("the manifest has no config descriptor or no layers array");
   }
+  const problem = documentProblem(document, isIndexMediaType(mediaType));
+  if (problem !== undefined) {
+    throw refuse(
+      `the ${
+        isIndexMediaType(mediaType) ? "index" : "manifest"
+      } is malformed: ${problem}`,
+    );
+  }
   return {
     descriptor: { mediaType, digest, size: bytes.byteLength },
     bytes,
@@ -362,14 +468,21 @@ export function selectPlatform(
   platform: Platform,
   image: string,
 ): Descriptor {
-  const match = index.manifests.find((entry) =>
-    entry.platform !== undefined && matchPlatform(platform, entry.platform)
+  // Entries without a usable platform (or not objects at all) serve no platform.
+  const entries = (Array.isArray(index.manifests) ? index.manifests : [])
+    .filter((entry) =>
+      typeof entry === "object" && entry !== null &&
+      entry.platform !== undefined &&
+      platformProblem(entry.platform, "platform") === undefined
+    );
+  const match = entries.find((entry) =>
+    matchPlatform(platform, entry.platform!)
   );
   if (match === undefined) {
     throw new PlatformNotFoundError(
       image,
       platform,
-      index.manifests.flatMap((e) => e.platform ? [e.platform] : []),
+      entries.map((e) => e.platform!),
     );
   }
   return match;
@@ -471,9 +584,19 @@ export async function fetchJsonBlob<T>(
   descriptor: Descriptor,
   options: RegistryOptions = {},
 ): Promise<T> {
+  const refuse = (reason: string, cause?: unknown) =>
+    new RegistryError({
+      method: "GET",
+      url: blobUrl(ref, descriptor.digest),
+      status: 200,
+      reason: `Cannot read blob ${descriptor.digest} of ${
+        formatReference(ref)
+      } as JSON: ${reason}`,
+      cause,
+    });
   if (descriptor.size > MAX_MANIFEST_SIZE) {
-    throw new RangeError(
-      `Cannot read ${descriptor.digest} as JSON: ${descriptor.size} bytes is more than ${MAX_MANIFEST_SIZE}`,
+    throw refuse(
+      `its size ${descriptor.size} is more than ${MAX_MANIFEST_SIZE} bytes`,
     );
   }
   const stream = await fetchBlob(ref, descriptor.digest, {
@@ -484,12 +607,7 @@ export async function fetchJsonBlob<T>(
   try {
     return JSON.parse(text) as T;
   } catch (error) {
-    throw new SyntaxError(
-      `Cannot parse blob ${descriptor.digest} of ${
-        formatReference(ref)
-      } as JSON`,
-      { cause: error },
-    );
+    throw refuse("it is not valid JSON", error);
   }
 }
 
@@ -518,9 +636,19 @@ export async function getManifestAndConfig(
       config: await fetchJsonBlob<ImageConfig>(ref, descriptor, options),
     };
   }
+  const refuse = (reason: string, cause?: unknown) =>
+    new RegistryError({
+      method: "GET",
+      url: blobUrl(ref, descriptor.digest),
+      status: 200,
+      reason: `Cannot read config ${descriptor.digest} of ${
+        formatReference(ref)
+      }: ${reason}`,
+      cause,
+    });
   if (descriptor.size > MAX_MANIFEST_SIZE) {
-    throw new RangeError(
-      `Cannot read config ${descriptor.digest}: ${descriptor.size} bytes is more than ${MAX_MANIFEST_SIZE}`,
+    throw refuse(
+      `its size ${descriptor.size} is more than ${MAX_MANIFEST_SIZE} bytes`,
     );
   }
   const path = await stageBlob(options.stage, ref, descriptor, options);
@@ -528,11 +656,6 @@ export async function getManifestAndConfig(
   try {
     return { manifest, config: JSON.parse(text) as ImageConfig };
   } catch (error) {
-    throw new SyntaxError(
-      `Cannot parse config ${descriptor.digest} of ${
-        formatReference(ref)
-      } as JSON`,
-      { cause: error },
-    );
+    throw refuse("it is not valid JSON", error);
   }
 }

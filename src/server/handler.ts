@@ -62,6 +62,12 @@ export interface RegistryServerOptions {
   readonly faults?: FaultOptions;
   /** Authentication (from `createRegistryAuth`); without it every request is allowed. */
   readonly auth?: RegistryAuth;
+  /**
+   * Milliseconds after which an upload session nobody has sent a request to is dropped with its
+   * bytes (checked when an upload starts), so that clients that go away leave nothing behind.
+   * @default {3600000}
+   */
+  readonly uploadTimeout?: number;
 }
 
 /** Faults the registry injects, for testing clients' retries and verification. */
@@ -258,7 +264,22 @@ export function createRegistry(
   const allowDelete = options.delete ?? true;
   const singlePost = options.singlePost ?? true;
   const maxManifestSize = options.maxManifestSize ?? 4 * 1024 * 1024;
-  const uploads = new Map<string, { name: string; session: UploadSession }>();
+  const uploadTimeout = options.uploadTimeout ?? 60 * 60 * 1000;
+  const uploads = new Map<
+    string,
+    { name: string; session: UploadSession; touched: number; busy: number }
+  >();
+
+  /** Drops the sessions idle for longer than `uploadTimeout`. */
+  async function expireUploads(): Promise<void> {
+    const now = Date.now();
+    for (const [id, upload] of uploads) {
+      if (upload.busy === 0 && now - upload.touched > uploadTimeout) {
+        uploads.delete(id);
+        await upload.session.cancel().catch(() => {});
+      }
+    }
+  }
 
   function location(request: Request, path: string): string {
     return options.absoluteLocation ? new URL(path, request.url).href : path;
@@ -269,7 +290,13 @@ export function createRegistry(
     name: string,
   ): Promise<Response> {
     const id = crypto.randomUUID();
-    uploads.set(id, { name, session: await storage.startUpload() });
+    await expireUploads();
+    uploads.set(id, {
+      name,
+      session: await storage.startUpload(),
+      touched: Date.now(),
+      busy: 0,
+    });
     await request.body?.cancel();
     return new Response(null, {
       status: 202,
@@ -315,7 +342,13 @@ export function createRegistry(
         { expected: digest, actual },
       );
     }
-    await session.commit(name, digest);
+    try {
+      await session.commit(name, digest);
+    } catch (error) {
+      // The session is no longer reachable: drop its bytes.
+      await session.cancel();
+      throw error;
+    }
     return new Response(null, {
       status: 201,
       headers: {
@@ -361,7 +394,13 @@ export function createRegistry(
     const digest = url.searchParams.get("digest");
     if (digest !== null && singlePost) {
       const session = await storage.startUpload();
-      if (request.body) await session.append(request.body);
+      try {
+        if (request.body) await session.append(request.body);
+      } catch (error) {
+        // No one can resume a single-request upload: drop its bytes.
+        await session.cancel();
+        throw error;
+      }
       return await finishUpload(request, name, session, digest);
     }
     return await startSession(request, name);
@@ -382,7 +421,23 @@ export function createRegistry(
         `upload ${id} is not known`,
       );
     }
-    const { session } = upload;
+    upload.busy++;
+    try {
+      return await uploadRequest(request, url, name, id, upload.session);
+    } finally {
+      upload.busy--;
+      upload.touched = Date.now();
+    }
+  }
+
+  /** One request to a known upload session: status, cancel, a chunk, or the final PUT. */
+  async function uploadRequest(
+    request: Request,
+    url: URL,
+    name: string,
+    id: string,
+    session: UploadSession,
+  ): Promise<Response> {
     const statusHeaders = () => ({
       ...API_HEADERS,
       location: location(request, `/v2/${name}/blobs/uploads/${id}`),

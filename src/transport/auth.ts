@@ -13,10 +13,15 @@ import {
 } from "./credentials.ts";
 import { RegistryError, type RegistryErrorCode } from "./errors.ts";
 import { registryErrorOf } from "./errors.ts";
+import { readAtMost } from "../bytes.ts";
 import { isReplayable, replayRequest, type Transport } from "./request_body.ts";
 
 /** Seconds a token lives when the token server does not say (Docker's token spec). */
 const DEFAULT_TOKEN_LIFETIME = 60;
+/** Largest token response read: a misbehaving token server cannot fill the memory. */
+const MAX_TOKEN_RESPONSE = 1024 * 1024;
+/** What a token may hold to be sent in an `Authorization` header: visible ASCII. */
+const TOKEN_VALUE_REGEXP = /^[\x21-\x7e]+$/;
 
 /** What the auth layer did, for logs and tests. Never holds a secret. */
 export interface AuthEvent {
@@ -332,6 +337,16 @@ export function withAuth(
         cause: error,
       });
     }
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      throw new AuthenticationError({
+        registry,
+        scope,
+        reason: `the token realm "${realm}" is not an http or https URL`,
+        method: "GET",
+        url: realm,
+        status: 401,
+      });
+    }
     const refuse = (reason: string, status = 401, cause?: unknown) =>
       new AuthenticationError({
         registry,
@@ -392,9 +407,28 @@ export function withAuth(
         codes: error.codes,
       });
     }
+    const length = response.headers.get("content-length");
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = length !== null && Number(length) > MAX_TOKEN_RESPONSE
+        ? (await response.body?.cancel(), undefined)
+        : await readAtMost(response.body, MAX_TOKEN_RESPONSE);
+    } catch (error) {
+      throw refuse(
+        "the token response could not be read",
+        response.status,
+        error,
+      );
+    }
+    if (bytes === undefined) {
+      throw refuse(
+        `the token response is larger than ${MAX_TOKEN_RESPONSE} bytes`,
+        response.status,
+      );
+    }
     let body: unknown;
     try {
-      body = await response.json();
+      body = JSON.parse(new TextDecoder().decode(bytes));
     } catch (error) {
       throw refuse("the token response is not JSON", response.status, error);
     }
@@ -408,6 +442,12 @@ export function withAuth(
     if (typeof value !== "string" || value === "") {
       throw refuse(
         'the token response has no "token" or "access_token" string',
+        response.status,
+      );
+    }
+    if (!TOKEN_VALUE_REGEXP.test(value)) {
+      throw refuse(
+        "the token in the token response has characters that cannot be sent in an Authorization header (only visible ASCII can)",
         response.status,
       );
     }

@@ -46,14 +46,21 @@ export class ChallengeSyntaxError extends SyntaxError {
    * @param expected What the parser expected there, e.g. `a closing quote`.
    */
   constructor(input: string, position: number, expected: string) {
+    // A huge header is quoted only in part: the message must stay readable.
+    const quoted = input.length > MAX_QUOTED_HEADER
+      ? `"${input.slice(0, MAX_QUOTED_HEADER)}…" (${input.length} characters)`
+      : `"${input}"`;
     super(
-      `Cannot parse WWW-Authenticate header "${input}": expected ${expected} at position ${position}`,
+      `Cannot parse WWW-Authenticate header ${quoted}: expected ${expected} at position ${position}`,
     );
     this.name = "ChallengeSyntaxError";
     this.input = input;
     this.position = position;
   }
 }
+
+/** Longest part of a header quoted in an error message. */
+const MAX_QUOTED_HEADER = 256;
 
 /** One or more tchar (RFC 7230 §3.2.6). */
 const TOKEN_REGEXP = /[!#$%&'*+\-.^_`|~0-9A-Za-z]+/y;

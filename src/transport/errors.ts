@@ -60,6 +60,66 @@ export function redactUrl(url: string | URL): string {
   return text;
 }
 
+/** Credentials as they travel: auth schemes with their value, JWTs, token fields. */
+const SECRET_TEXT_REGEXPS: readonly [RegExp, string][] = [
+  // A credential after its scheme has digits or base64 signs, which prose and a challenge's
+  // parameters (`Basic realm="…"`) do not.
+  [
+    /\b(Basic|Bearer)\s+(?![a-z_]+=)(?=[A-Za-z._~-]*[0-9+/=])[A-Za-z0-9+/._~-]{8,}=*/gi,
+    "$1 REDACTED",
+  ],
+  [/\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, "REDACTED"],
+  [
+    /("(?:access_token|refresh_token|token|password|secret|authorization)"\s*:\s*")[^"]*/gi,
+    "$1REDACTED",
+  ],
+  [
+    /([?&](?:access_token|refresh_token|token|password)=)[^&\s"]+/gi,
+    "$1REDACTED",
+  ],
+];
+
+/**
+ * Removes what looks like a credential from text a registry sent back (an error body may repeat
+ * the `Authorization` header, a token, or a password field): `Basic …`/`Bearer …` values, JWTs,
+ * and `token`/`password`/`authorization` fields.
+ *
+ * @param text The text.
+ * @returns The text with credentials replaced by `REDACTED`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { redactSecrets } from "./errors.ts";
+ * assert.equal(redactSecrets("you sent Basic YWxpY2U6cHc="), "you sent Basic REDACTED");
+ * assert.equal(redactSecrets('Basic realm="registry"'), 'Basic realm="registry"');
+ * assert.equal(redactSecrets('{"token":"abc.def"}'), '{"token":"REDACTED"}');
+ * ```
+ */
+export function redactSecrets(text: string): string {
+  let redacted = text;
+  for (const [regexp, replacement] of SECRET_TEXT_REGEXPS) {
+    redacted = redacted.replace(regexp, replacement);
+  }
+  return redacted;
+}
+
+/** {@linkcode redactSecrets} through every string of a JSON-like value. */
+function redactDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return redactSecrets(value);
+  if (depth > 8 || typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      /^(authorization|token|access_token|refresh_token|password|secret)$/i
+          .test(k)
+        ? "REDACTED"
+        : redactDeep(v, depth + 1),
+    ]),
+  );
+}
+
 /**
  * A registry answered with a status the caller did not expect. Carries the method, the redacted
  * URL, the status and the registry's own error codes.
@@ -108,15 +168,21 @@ export class RegistryError extends Error {
     cause?: unknown;
   }) {
     const statusText = init.statusText ?? "";
-    const codes = init.codes ?? [];
+    // A registry may repeat what it was sent (an Authorization header, a token) in its error
+    // body: nothing of the kind is kept in the message or the fields.
+    const codes = (init.codes ?? []).map((c) => ({
+      ...c,
+      message: redactSecrets(c.message),
+      ...(c.detail !== undefined ? { detail: redactDeep(c.detail) } : {}),
+    }));
     const url = redactUrl(init.url);
     let text = `${init.method} ${url}: ${init.status}${
       statusText ? ` ${statusText}` : ""
     }`;
-    if (init.reason) text += `: ${init.reason}`;
+    if (init.reason) text += `: ${redactSecrets(init.reason)}`;
     if (codes.length > 0) {
       text += `: ${codes.map((c) => `${c.code}: ${c.message}`).join("; ")}`;
-    } else if (init.body) text += `: ${init.body}`;
+    } else if (init.body) text += `: ${redactSecrets(init.body)}`;
     super(text, { cause: init.cause });
     this.name = "RegistryError";
     this.method = init.method;
@@ -207,6 +273,15 @@ export function parseErrorBody(text: string): RegistryErrorCode[] {
   });
 }
 
+/** An error body as one line: HTML tags dropped, control characters and whitespace runs as one space. */
+function readableBody(text: string): string {
+  // `[^<>]*` keeps this linear on bodies full of unclosed "<".
+  const html = /^\s*<(?:!doctype|html|head|body|title|\?xml)/i.test(text);
+  const visible = html ? text.replace(/<[^<>]*>/g, " ") : text;
+  // deno-lint-ignore no-control-regex
+  return visible.replace(/[\s\u0000-\u001f\u007f]+/g, " ").trim();
+}
+
 /**
  * Builds a {@linkcode RegistryError} from a response, reading (and closing) its body.
  *
@@ -232,7 +307,7 @@ export async function registryErrorOf(
   const text = request.method === "HEAD" ? "" : await readErrorBody(response);
   if (request.method === "HEAD") await response.body?.cancel();
   const codes = parseErrorBody(text);
-  const body = text.trim().replace(/\s+/g, " ");
+  const body = readableBody(text);
   return new RegistryError({
     method: request.method,
     url: request.url,

@@ -1,0 +1,341 @@
+// Secrets audit: the real `oci` process with --verbose against registries with Basic and Bearer
+// auth, and against a hostile registry that echoes credentials back in its error bodies. No
+// password, Basic credential, issued token or Authorization header may appear in anything the
+// CLI prints, nor in the message, cause, fields or inspection of a thrown error.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { createRegistry } from "../../src/server/handler.ts";
+import { createRegistryAuth } from "../../src/server/auth.ts";
+import { createOpener } from "../../src/transport/opener.ts";
+import { staticCredentials } from "../../src/transport/credentials.ts";
+import { parseReference } from "../../src/reference/reference.ts";
+import { listTags } from "../../src/registry/tags.ts";
+import { fetchManifest } from "../../src/registry/manifests.ts";
+import { uploadBlob } from "../../src/registry/blobs.ts";
+import { digestOf } from "../../src/reference/digest.ts";
+import { reportSummary } from "./summary.ts";
+
+const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
+const USER = "alice";
+const PASSWORD = `pw-${crypto.randomUUID()}`;
+
+/** A registry with auth, served so that every token it issues is recorded. */
+async function recordingRegistry(token: boolean) {
+  const tokens: string[] = [];
+  const handler = createRegistry({
+    auth: await createRegistryAuth({
+      users: { [USER]: `{PLAIN}${PASSWORD}` },
+      ...(token ? { token: {} } : {}),
+    }),
+  });
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      const response = await handler(request);
+      if (new URL(request.url).pathname === "/token" && response.ok) {
+        const body = await response.clone().json();
+        for (const key of ["token", "access_token"]) {
+          if (typeof body[key] === "string") tokens.push(body[key]);
+        }
+      }
+      return response;
+    },
+  );
+  return {
+    host: `127.0.0.1:${server.addr.port}`,
+    tokens,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+/** A registry that asks for Basic, then answers every request with an error body that repeats
+ * the Authorization header it got (and a header that does too). */
+function echoingRegistry() {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      const authorization = request.headers.get("authorization");
+      if (!authorization) {
+        return new Response(null, {
+          status: 401,
+          headers: { "www-authenticate": 'Basic realm="echo"' },
+        });
+      }
+      const status = request.method === "GET" ? 500 : 400;
+      return new Response(
+        JSON.stringify({
+          errors: [{
+            code: "DENIED",
+            message: `you sent ${authorization}`,
+            detail: { authorization },
+          }],
+        }),
+        {
+          status: request.url.includes("/tags/") ? 403 : status,
+          headers: {
+            "content-type": "application/json",
+            "x-echo": authorization,
+          },
+        },
+      );
+    },
+  );
+  return {
+    host: `127.0.0.1:${server.addr.port}`,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+async function oci(
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number; text: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      CLI,
+      ...args,
+    ],
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", OCI_USERNAME: "", OCI_PASSWORD: "" },
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  return {
+    code: out.code,
+    text: new TextDecoder().decode(out.stdout) +
+      new TextDecoder().decode(out.stderr),
+  };
+}
+
+/** Everything an error could show: message, stack, causes, own fields, inspection. */
+function everythingAbout(error: unknown): string {
+  const parts: string[] = [Deno.inspect(error, { depth: 10 })];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && depth < 8; depth++) {
+    if (!(current instanceof Error)) {
+      parts.push(String(current));
+      break;
+    }
+    parts.push(String(current), current.stack ?? "");
+    try {
+      parts.push(JSON.stringify(current));
+    } catch { /* cyclic */ }
+    current = current.cause;
+  }
+  return parts.join("\n");
+}
+
+Deno.test("no password, token or Authorization header reaches output or errors", async () => {
+  const secrets = () => [
+    PASSWORD,
+    btoa(`${USER}:${PASSWORD}`),
+    ...bearer.tokens,
+    ...basic.tokens,
+  ];
+  await using bearer = await recordingRegistry(true);
+  await using basic = await recordingRegistry(false);
+  await using echo = echoingRegistry();
+  const work = await Deno.makeTempDir({ prefix: "oci-secrets-" });
+  const outputs: { what: string; text: string }[] = [];
+  let operations = 0;
+  const run = async (what: string, args: string[], login = true) => {
+    operations++;
+    const result = await oci(
+      login ? [...args, "--username", USER, "--password-stdin"] : args,
+      login ? PASSWORD : undefined,
+    );
+    outputs.push({ what, text: result.text });
+    return result;
+  };
+  try {
+    await Deno.mkdir(`${work}/src`);
+    await Deno.writeTextFile(`${work}/src/file.txt`, "secret-free content\n");
+    for (const registry of [bearer, basic]) {
+      const ref = `${registry.host}/team/app`;
+      const cache = `${work}/cache-${registry.host.split(":")[1]}`;
+      assert.equal(
+        (await run("push", [
+          "push",
+          `${work}/src`,
+          `${ref}:v1`,
+          "--cache",
+          cache,
+          "-v",
+        ])).code,
+        0,
+      );
+      assert.equal((await run("tags", ["tags", ref, "-v"])).code, 0);
+      assert.equal(
+        (await run("copy", [
+          "copy",
+          `${ref}:v1`,
+          `${registry.host}/team/copy:v1`,
+          "-v",
+        ])).code,
+        0,
+      );
+      assert.equal(
+        (await run("pull", [
+          "pull",
+          `${ref}:v1`,
+          `${work}/out`,
+          "--cache",
+          cache,
+          "-v",
+        ])).code,
+        0,
+      );
+      assert.equal(
+        (await run("inspect", ["inspect", `${ref}:v1`, "-v", "--json"])).code,
+        0,
+      );
+      // Failures: an unknown tag, and a wrong password.
+      assert.equal(
+        (await run("missing", ["inspect", `${ref}:nope`, "-v"])).code,
+        1,
+      );
+      operations++;
+      const wrong = await oci(
+        ["tags", ref, "-v", "--username", USER, "--password-stdin"],
+        `${PASSWORD}-wrong`,
+      );
+      assert.equal(wrong.code, 1);
+      outputs.push({
+        what: "wrong password",
+        text: wrong.text.replaceAll(`${PASSWORD}-wrong`, "<the wrong one>"),
+      });
+    }
+    assert.ok(bearer.tokens.length > 0, "the Bearer registry issued tokens");
+    // A registry that echoes the credentials back: errors must not repeat them.
+    assert.equal(
+      (await run("echo tags", ["tags", `${echo.host}/team/app`, "-v"])).code,
+      1,
+    );
+    assert.equal(
+      (await run("echo inspect", ["inspect", `${echo.host}/team/app:v1`, "-v"]))
+        .code,
+      1,
+    );
+
+    // The library's thrown errors, against the same registries.
+    const errors: unknown[] = [];
+    const open = createOpener({
+      credentials: staticCredentials({ username: USER, password: PASSWORD }),
+      retry: { attempts: 2, baseDelay: 1 },
+    });
+    const wrong = createOpener({
+      credentials: staticCredentials({
+        username: USER,
+        password: `${PASSWORD}x`,
+      }),
+      retry: false,
+    });
+    const attempts: [string, () => Promise<unknown>][] = [
+      [
+        "echo tags",
+        () => listTags(parseReference(`${echo.host}/a`), { transport: open }),
+      ],
+      [
+        "echo manifest",
+        () =>
+          fetchManifest(parseReference(`${echo.host}/a:v1`), {
+            transport: open,
+          }),
+      ],
+      [
+        "echo upload",
+        () =>
+          uploadBlob(
+            parseReference(`${echo.host}/a`),
+            new Uint8Array([1]),
+            digestOf(new Uint8Array([1])),
+            {
+              transport: open,
+              force: true,
+            },
+          ),
+      ],
+      [
+        "bearer unknown tag",
+        () =>
+          fetchManifest(parseReference(`${bearer.host}/team/app:nope`), {
+            transport: open,
+          }),
+      ],
+      [
+        "bearer wrong password",
+        () =>
+          listTags(parseReference(`${bearer.host}/team/app`), {
+            transport: wrong,
+          }),
+      ],
+      [
+        "basic wrong password",
+        () =>
+          listTags(parseReference(`${basic.host}/team/app`), {
+            transport: wrong,
+          }),
+      ],
+    ];
+    for (const [what, attempt] of attempts) {
+      operations++;
+      try {
+        await attempt();
+        assert.fail(`${what} should have failed`);
+      } catch (error) {
+        if (error instanceof assert.AssertionError) throw error;
+        errors.push(error);
+        outputs.push({
+          what: `thrown by ${what}`,
+          text: everythingAbout(error),
+        });
+      }
+    }
+
+    const hits: string[] = [];
+    for (const { what, text } of outputs) {
+      for (const secret of secrets()) {
+        if (text.includes(secret)) hits.push(`${what}: contains a secret`);
+      }
+      if (/authorization"?\s*[:=]\s*"?(?!REDACTED)[A-Za-z0-9]/i.test(text)) {
+        hits.push(`${what}: prints an Authorization header`);
+      }
+      if (/\b(Basic|Bearer) (?!REDACTED)[A-Za-z0-9+/=._-]{8,}/.test(text)) {
+        hits.push(
+          `${what}: prints a credential: ${
+            text.match(/\b(Basic|Bearer) (?!REDACTED)[A-Za-z0-9+/=._-]{8,}/)![0]
+              .slice(
+                0,
+                12,
+              )
+          }…`,
+        );
+      }
+    }
+    await reportSummary("secrets", {
+      operations,
+      faults: 0,
+      retries: 0,
+      failures: 0,
+      corrupt: 0,
+      leaked: hits.length,
+      extra: { outputs: outputs.length, tokensIssued: bearer.tokens.length },
+    });
+    assert.deepEqual(hits, []);
+    // The errors are still useful: they name the request and the registry's code.
+    assert.match(String(errors[0]), /tags\/list: 403.*DENIED/);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});

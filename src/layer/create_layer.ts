@@ -6,7 +6,7 @@
  */
 import { basename, join } from "node:path";
 import { DigestStream } from "../reference/digest.ts";
-import { randomSuffix } from "../layout/files.ts";
+import { createTemporary } from "../layout/files.ts";
 import type { OciLayout } from "../layout/layout.ts";
 import { createTarPacker, type TarHeader } from "./tar.ts";
 
@@ -141,11 +141,8 @@ export async function createLayer(
   const { readable, controller } = createTarPacker();
   const blobsDir = join(stage.root, "blobs", "sha256");
   await Deno.mkdir(blobsDir, { recursive: true });
-  const temp = join(
-    blobsDir,
-    `.layer-${randomSuffix()}.tmp`,
-  );
-  const file = await Deno.open(temp, { write: true, createNew: true });
+  // Locked while written, so that a killed run's leftover is removed when the stage is opened.
+  const { temp, file, lock } = await createTemporary(join(blobsDir, "layer"));
   const writing = readable.pipeThrough(uncompressed)
     .pipeThrough(
       new CompressionStream("gzip") as unknown as TransformStream<
@@ -181,13 +178,18 @@ export async function createLayer(
     controller.error(error);
     await writing.catch(() => {});
     await Deno.remove(temp).catch(() => {});
+    lock.close();
     throw error;
   }
-  const { digest: compressedDigest, size } = await compressed.result;
-  const { digest: uncompressedDigest } = await uncompressed.result;
-  const path = stage.blobPath(compressedDigest);
-  await Deno.rename(temp, path);
-  return { path, compressedDigest, uncompressedDigest, size };
+  try {
+    const { digest: compressedDigest, size } = await compressed.result;
+    const { digest: uncompressedDigest } = await uncompressed.result;
+    const path = stage.blobPath(compressedDigest);
+    await Deno.rename(temp, path);
+    return { path, compressedDigest, uncompressedDigest, size };
+  } finally {
+    lock.close();
+  }
 }
 
 /** The tar header of an entry, or undefined for what a layer cannot hold. */

@@ -6,7 +6,10 @@
  */
 import { dirname, join } from "node:path";
 import { DigestStream } from "../reference/digest.ts";
-import { randomSuffix } from "../layout/files.ts";
+import {
+  createTemporary,
+  removeAbandonedTemporaries,
+} from "../layout/files.ts";
 import { createTarDecoder, type TarHeader } from "./tar.ts";
 
 /**
@@ -143,13 +146,6 @@ async function lstatOrUndefined(
   }
 }
 
-function tempName(path: string): string {
-  return join(
-    dirname(path),
-    `.oci-tmp-${randomSuffix()}`,
-  );
-}
-
 /**
  * Extracts a layer into a directory, streaming: gunzip, hash (for `diff_ids`), untar. Entries
  * that would escape the directory are refused with an {@linkcode UnsafeEntryError} before
@@ -196,6 +192,8 @@ export async function extractLayer(
   );
   /** Paths this layer created: an opaque whiteout keeps them. */
   const created = new Set<string>();
+  /** Directories already cleared of abandoned temporary files. */
+  const swept = new Set<string>();
   const directoryModes = new Map<string, number>();
   let count = 0;
   /** The entry being extracted, and the last one finished, for errors. */
@@ -282,10 +280,14 @@ export async function extractLayer(
         directoryModes.set(path, mode);
         created.add(path);
       } else if (type === "file") {
-        const temp = tempName(path);
-        const file = await Deno.open(temp, {
-          write: true,
-          createNew: true,
+        // Files a killed extraction left in this directory go before the first new one.
+        const dir = dirname(path);
+        if (!swept.has(dir)) {
+          swept.add(dir);
+          await removeAbandonedTemporaries(dir);
+        }
+        const { temp, file, lock } = await createTemporary(path, {
+          hidden: true,
           mode: 0o600,
         });
         try {
@@ -298,6 +300,8 @@ export async function extractLayer(
         } catch (error) {
           await Deno.remove(temp).catch(() => {});
           throw error;
+        } finally {
+          lock.close();
         }
         created.add(path);
       } else if (type === "symlink") {

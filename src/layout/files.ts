@@ -98,7 +98,23 @@ export interface Temporary {
   readonly lock: Deno.FsFile;
 }
 
-const TEMPORARY_NAME_REGEXP = /\.tmp-\d+-\d+$/;
+const TEMPORARY_NAME_REGEXP = /(?:\.tmp-\d+-\d+|^\.oci-tmp-\d+-\d+)$/;
+
+/** Options of {@linkcode createTemporary}. */
+export interface CreateTemporaryOptions {
+  /**
+   * Name it `.oci-tmp-<random>` in the target's directory instead of `<target>.tmp-<random>`
+   * (for trees extracted from layers, where a visible name could clash with an entry's).
+   */
+  readonly hidden?: boolean;
+  /** Permission bits it is created with (before the umask). */
+  readonly mode?: number;
+}
+
+function dirnameOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash <= 0 ? (slash === 0 ? "" : ".") : path.slice(0, slash);
+}
 
 /**
  * Creates a temporary file beside `path` and locks it for as long as the writer lives, so that
@@ -106,6 +122,7 @@ const TEMPORARY_NAME_REGEXP = /\.tmp-\d+-\d+$/;
  * process that was killed (the kernel drops a dead process's locks).
  *
  * @param path The file the temporary one will be renamed to.
+ * @param options A hidden name, and the mode.
  * @returns The temporary path, a descriptor to write, and the lock to close after the rename.
  *
  * @example
@@ -122,10 +139,19 @@ const TEMPORARY_NAME_REGEXP = /\.tmp-\d+-\d+$/;
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function createTemporary(path: string): Promise<Temporary> {
+export async function createTemporary(
+  path: string,
+  options: CreateTemporaryOptions = {},
+): Promise<Temporary> {
   for (;;) {
-    const temp = `${path}.tmp-${randomSuffix()}`;
-    const file = await Deno.open(temp, { write: true, createNew: true });
+    const temp = options.hidden
+      ? `${dirnameOf(path)}/.oci-tmp-${randomSuffix()}`
+      : `${path}.tmp-${randomSuffix()}`;
+    const file = await Deno.open(temp, {
+      write: true,
+      createNew: true,
+      ...(options.mode === undefined ? {} : { mode: options.mode }),
+    });
     const lock = await Deno.open(temp, { read: true });
     await lock.lock(true);
     // A cleaner may have taken the file for abandoned between its creation and the lock: keep

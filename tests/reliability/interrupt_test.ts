@@ -1,0 +1,301 @@
+// The real `oci` process killed (SIGINT and SIGKILL) at seeded random points of a large push and
+// a large pull against the real distribution registry, then run again: the rerun completes,
+// the stage holds only verified blobs, nothing partial is left in the extraction directory, and
+// the rerun moves only the blobs the killed run had not finished.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { startDistribution } from "../support/distribution.ts";
+import { requirePeer } from "../support/peers.ts";
+import { reportSummary } from "./summary.ts";
+import { createLayer, type Layer } from "../../src/layer/create_layer.ts";
+import { openLayout } from "../../src/layout/layout.ts";
+import { pushImage } from "../../src/image/push.ts";
+import { copyImage } from "../../src/copy.ts";
+import { registryStore } from "../../src/store/registry_store.ts";
+import { layoutStore } from "../../src/store/layout_store.ts";
+import { parseReference } from "../../src/reference/reference.ts";
+import { digestOfFile } from "../../src/reference/digest.ts";
+import { blobExists } from "../../src/registry/blobs.ts";
+import { createOpener } from "../../src/transport/opener.ts";
+import type { ImageManifest } from "../../src/image/manifest.ts";
+
+const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
+const LAYERS = 8;
+const LAYER_SIZE = 16 << 20;
+
+/** mulberry32. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function walk(root: string, relative = ""): Promise<string[]> {
+  const found: string[] = [];
+  let entries: AsyncIterable<Deno.DirEntry>;
+  try {
+    entries = Deno.readDir(`${root}/${relative}`);
+    for await (const entry of entries) {
+      const path = relative ? `${relative}/${entry.name}` : entry.name;
+      if (entry.isDirectory) found.push(...await walk(root, path));
+      else found.push(path);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return found;
+}
+
+/** Runs the CLI, killing it with `signal` after `delay` ms (unless it ended first). */
+async function runOci(
+  args: string[],
+  kill?: { signal: Deno.Signal; delay: number },
+): Promise<{ code: number; signal: string | null; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      CLI,
+      ...args,
+    ],
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  if (kill) {
+    timer = setTimeout(() => {
+      try {
+        child.kill(kill.signal);
+      } catch { /* already gone */ }
+    }, kill.delay);
+  }
+  const out = await child.output();
+  clearTimeout(timer);
+  return {
+    code: out.code,
+    signal: out.signal,
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test({
+  name:
+    "oci killed by SIGINT or SIGKILL mid push and mid pull: the rerun completes and moves only what is missing",
+  ...requirePeer("docker-registry"),
+  async fn() {
+    const rounds = 4;
+    const random = seeded(11);
+    await using registry = await startDistribution();
+    const work = await Deno.makeTempDir({ prefix: "oci-interrupt-" });
+    const figures = {
+      operations: 0,
+      faults: 0,
+      retries: 0,
+      failures: 0,
+      corrupt: 0,
+      leaked: 0,
+    };
+    const extra: Record<string, number> = {
+      killedMidway: 0,
+      finishedFirst: 0,
+      blobsResumed: 0,
+      blobsRedone: 0,
+    };
+    const problems: string[] = [];
+    try {
+      // An image of 8 incompressible 16 MiB layers, in a local layout and in the registry.
+      const sourceStage = await openLayout(`${work}/layers`);
+      const layers: Layer[] = [];
+      const expected = new Map<string, string>();
+      for (let i = 0; i < LAYERS; i++) {
+        const dir = `${work}/tree/l${i}`;
+        await Deno.mkdir(dir, { recursive: true });
+        const file = await Deno.open(`${dir}/data.bin`, {
+          write: true,
+          create: true,
+        });
+        const chunk = new Uint8Array(1 << 16);
+        for (let n = 0; n < LAYER_SIZE; n += chunk.length) {
+          await file.write(crypto.getRandomValues(chunk));
+        }
+        file.close();
+        expected.set(
+          `l${i}/data.bin`,
+          (await digestOfFile(`${dir}/data.bin`)).digest,
+        );
+        layers.push(
+          await createLayer(dir, sourceStage, { prefix: `l${i}` }),
+        );
+      }
+      const transport = createOpener({
+        credentials: () => Promise.resolve(undefined),
+      });
+      const seed = parseReference(`${registry.host}/interrupt/seed:v1`);
+      await pushImage(seed, {
+        layers,
+        transport,
+        platform: { os: "linux", architecture: "amd64" },
+      });
+      await copyImage(
+        registryStore(seed, { transport }),
+        await layoutStore(`${work}/source`),
+        "v1",
+        { platform: { os: "linux", architecture: "amd64" } },
+      );
+      const manifest = await (await layoutStore(`${work}/source`))
+        .fetchManifest("v1");
+      const document = manifest.document as ImageManifest;
+      const blobs = [document.config, ...document.layers];
+      assert.equal(blobs.length, LAYERS + 1);
+
+      const verifyStage = async (root: string, when: string) => {
+        for (const name of await walk(`${root}/blobs/sha256`)) {
+          if (!/^[0-9a-f]{64}$/.test(name)) continue; // a killed writer's temporary
+          const { digest } = await digestOfFile(`${root}/blobs/sha256/${name}`);
+          if (digest !== `sha256:${name}`) {
+            figures.corrupt++;
+            problems.push(`${when}: ${root}/blobs/sha256/${name} is corrupt`);
+          }
+        }
+      };
+      const signals: Deno.Signal[] = ["SIGINT", "SIGKILL"];
+
+      for (let round = 0; round < rounds; round++) {
+        const signal = signals[round % 2];
+        // --- push: layout → registry, killed, then again.
+        const target = `${registry.host}/interrupt/push${round}:v1`;
+        const pushArgs = ["copy", `layout:${work}/source:v1`, target, "-v"];
+        const delay = 250 + Math.floor(random() * 1500);
+        const killed = await runOci(pushArgs, { signal, delay });
+        figures.operations++;
+        figures.faults++;
+        if (killed.code === 0) extra.finishedFirst++;
+        else {
+          extra.killedMidway++;
+          if (signal === "SIGINT") {
+            assert.equal(killed.code, 130, killed.stderr);
+          } else assert.equal(killed.signal, "SIGKILL");
+        }
+        const targetRef = parseReference(target);
+        const present: string[] = [];
+        for (const blob of blobs) {
+          if (await blobExists(targetRef, blob.digest, { transport })) {
+            present.push(blob.digest);
+          }
+        }
+        const rerun = await runOci(pushArgs);
+        figures.operations++;
+        if (rerun.code !== 0) {
+          figures.failures++;
+          problems.push(
+            `push rerun ${round}: exit ${rerun.code}: ${rerun.stderr}`,
+          );
+          continue;
+        }
+        // Blob granularity: the rerun starts an upload only for blobs the registry lacked.
+        const uploads = rerun.stderr.split("\n").filter((line) =>
+          /^POST \S+\/blobs\/uploads\/\S* 202/.test(line)
+        ).length;
+        assert.equal(
+          uploads,
+          blobs.length - present.length,
+          `push round ${round} (${signal} at ${delay} ms): ${present.length} blobs were there, ${uploads} uploads\n${rerun.stderr}`,
+        );
+        extra.blobsResumed += present.length;
+        extra.blobsRedone += uploads;
+        for (const blob of blobs) {
+          assert.ok(await blobExists(targetRef, blob.digest, { transport }));
+        }
+
+        // --- pull: registry → directory through a fresh stage, killed, then again.
+        const cache = `${work}/cache${round}`;
+        const out = `${work}/out${round}`;
+        const pullArgs = [
+          "pull",
+          `${registry.host}/interrupt/seed:v1`,
+          out,
+          "--cache",
+          cache,
+          "-v",
+        ];
+        const pullDelay = 250 + Math.floor(random() * 1500);
+        const pullKilled = await runOci(pullArgs, { signal, delay: pullDelay });
+        figures.operations++;
+        figures.faults++;
+        if (pullKilled.code === 0) {
+          extra.finishedFirst++;
+        } else extra.killedMidway++;
+        await verifyStage(cache, `after ${signal}`);
+        const staged = (await walk(`${cache}/blobs/sha256`)).filter((name) =>
+          /^[0-9a-f]{64}$/.test(name)
+        );
+        const pulled = await runOci(pullArgs);
+        figures.operations++;
+        if (pulled.code !== 0) {
+          figures.failures++;
+          problems.push(
+            `pull rerun ${round}: exit ${pulled.code}: ${pulled.stderr}`,
+          );
+          continue;
+        }
+        // Blob granularity: only the blobs the stage lacked are downloaded again.
+        const downloads = pulled.stderr.split("\n").filter((line) =>
+          /^GET \S+\/blobs\/sha256:[0-9a-f]{64} 200/.test(line)
+        ).length;
+        assert.equal(
+          downloads,
+          blobs.length - staged.filter((name) =>
+            blobs.some((b) =>
+              b.digest === `sha256:${name}`
+            )
+          ).length,
+          `pull round ${round} (${signal} at ${pullDelay} ms)\n${pulled.stderr}`,
+        );
+        await verifyStage(cache, "after the rerun");
+        // The stage holds only verified blobs and layout files: a killed writer's leftovers are gone.
+        for (const name of await walk(cache)) {
+          if (
+            !/^(oci-layout|index\.json|blobs\/sha256\/[0-9a-f]{64})$/.test(name)
+          ) {
+            figures.corrupt++;
+            problems.push(`stage ${cache} holds ${name}`);
+          }
+        }
+        // The extraction directory holds exactly the image's files, whole.
+        const files = (await walk(out)).sort();
+        if (
+          JSON.stringify(files) !== JSON.stringify([...expected.keys()].sort())
+        ) {
+          figures.corrupt++;
+          problems.push(`${out} holds ${files.join(", ")}`);
+        }
+        for (const [path, digest] of expected) {
+          const found = await digestOfFile(`${out}/${path}`).catch(() =>
+            undefined
+          );
+          if (found?.digest !== digest) {
+            figures.corrupt++;
+            problems.push(`${out}/${path} is not the image's file`);
+          }
+        }
+      }
+      await reportSummary("interrupt", { ...figures, extra });
+      assert.deepEqual(problems, []);
+      assert.ok(
+        extra.killedMidway > 0,
+        "no run was killed midway: the delays are too long",
+      );
+    } finally {
+      await Deno.remove(work, { recursive: true }).catch(() => {});
+    }
+  },
+});

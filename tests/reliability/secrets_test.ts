@@ -339,3 +339,59 @@ Deno.test("no password, token or Authorization header reaches output or errors",
     await Deno.remove(work, { recursive: true });
   }
 });
+
+Deno.test("credentials go only to the registry that asked and its token realm, never to a redirect's origin", async () => {
+  const { serveRegistry } = await import("../../src/server/serve.ts");
+  const { fetchBlob } = await import("../../src/registry/blobs.ts");
+  const seenByStorage: (string | null)[] = [];
+  await using storage = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      seenByStorage.push(request.headers.get("authorization"));
+      return new Response("blob from storage");
+    },
+  );
+  const bytes = new TextEncoder().encode("blob from storage");
+  const digest = digestOf(bytes);
+  let leaked = 0;
+  for (const token of [false, true]) {
+    await using registry = await serveRegistry({
+      auth: {
+        users: { [USER]: `{PLAIN}${PASSWORD}` },
+        ...(token ? { token: {} } : {}),
+      },
+      // "localhost" is another origin than the registry's "127.0.0.1".
+      redirectBlob: () => `http://localhost:${storage.addr.port}/signed`,
+    });
+    const sentTo = new Set<string>();
+    const open = createOpener({
+      credentials: staticCredentials({ username: USER, password: PASSWORD }),
+      transport: async (request) => {
+        if (request.headers.has("authorization")) {
+          sentTo.add(new URL(request.url).origin);
+        }
+        return await fetch(request, { redirect: "manual" });
+      },
+    });
+    const ref = parseReference(`${registry.host}/team/app`);
+    await uploadBlob(ref, bytes, digest, { transport: open });
+    const text = await new Response(
+      await fetchBlob(ref, digest, { transport: open }),
+    ).text();
+    assert.equal(text, "blob from storage");
+    // The registry (and its own /token realm) got credentials; the storage origin did not.
+    assert.deepEqual([...sentTo], [`http://${registry.host}`]);
+    leaked += seenByStorage.filter((header) => header !== null).length;
+  }
+  assert.equal(seenByStorage.length, 2);
+  await reportSummary("redirects", {
+    operations: 4,
+    faults: 0,
+    retries: 0,
+    failures: 0,
+    corrupt: 0,
+    leaked,
+    extra: { storageRequests: seenByStorage.length },
+  });
+  assert.equal(leaked, 0);
+});

@@ -28,21 +28,10 @@ import { blobExists } from "../../src/registry/blobs.ts";
 import type { Platform } from "../../src/image/platform.ts";
 import type { ImageManifest } from "../../src/image/manifest.ts";
 import { pseudoRandomBytes } from "../support/images.ts";
+import { seededRandom } from "../support/random.ts";
 
 const PLATFORM: Platform = { os: "linux", architecture: "amd64" };
 const CREATED = "2026-01-01T00:00:00Z";
-
-/** mulberry32, for the choice of operations. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every regular file under a directory, relative path to bytes. */
 async function readTree(
@@ -194,7 +183,7 @@ Deno.test({
         layouts.push(layout);
         return layout;
       };
-      const random = seeded(7);
+      const random = seededRandom(7);
       const failures: { op: string; error: unknown }[] = [];
       const counts: Record<string, number> = {};
       const pullDirs: { dir: string; image: number; ok: boolean }[] = [];

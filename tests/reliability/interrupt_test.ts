@@ -18,22 +18,11 @@ import { digestOfFile } from "../../src/reference/digest.ts";
 import { blobExists } from "../../src/registry/blobs.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import type { ImageManifest } from "../../src/image/manifest.ts";
+import { seededRandom } from "../support/random.ts";
 
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const LAYERS = 8;
 const LAYER_SIZE = 16 << 20;
-
-/** mulberry32. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function walk(root: string, relative = ""): Promise<string[]> {
   const found: string[] = [];
@@ -93,7 +82,7 @@ Deno.test({
   ...requirePeer("docker-registry"),
   async fn() {
     const rounds = 4;
-    const random = seeded(11);
+    const random = seededRandom(11);
     await using registry = await startDistribution();
     const work = await Deno.makeTempDir({ prefix: "oci-interrupt-" });
     const figures = {

@@ -65,6 +65,7 @@ import {
   OCI_MANIFEST_MEDIA_TYPE,
 } from "../../src/image/media_types.ts";
 import { reliabilityScale, reportSummary } from "./summary.ts";
+import { seededRandom } from "../support/random.ts";
 
 const CLIENTS = 50;
 const SECONDS = 60 * reliabilityScale();
@@ -166,18 +167,6 @@ const TAGS = ["t0", "t1", "t2", "t3"];
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
-
-/** mulberry32: each client's choices are repeatable. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(random: () => number, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)];
@@ -362,7 +351,7 @@ class Client {
     readonly host: string,
     readonly ledger: Ledger,
   ) {
-    this.random = seeded(1000 + id);
+    this.random = seededRandom(1000 + id);
     this.transport = createOpener({
       credentials: () => Promise.resolve(undefined),
       retry: { onRetry: ledger.onRetry, baseDelay: 50 },

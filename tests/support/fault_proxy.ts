@@ -9,6 +9,8 @@
  * read whole before forwarding (tests move small images); response bodies stream through.
  */
 
+import { seededRandom } from "./random.ts";
+
 /** What the proxy can do to an exchange. */
 export type ProxyFault =
   | "429"
@@ -63,18 +65,6 @@ export interface FaultProxy extends AsyncDisposable {
   readonly headers: readonly string[];
   /** Stops listening and closes open connections. Safe to call twice. */
   stop(): Promise<void>;
-}
-
-/** mulberry32: a small seeded generator. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const encoder = new TextEncoder();

@@ -4,50 +4,18 @@ import { fileURLToPath } from "node:url";
 import { startDistribution } from "./support/distribution.ts";
 import { requirePeer } from "./support/peers.ts";
 import { registryTest } from "./support/registries.ts";
+import { ALL_PERMISSIONS, CLI, type CliRun, runCli } from "./support/cli.ts";
 
-const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
-/** `deno run` with the permissions the `oci` task grants, then the CLI. */
-const RUN_CLI = [
-  "run",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-run",
-  CLI,
-];
+/** `deno run` with broad grants, then the CLI (tests/permissions_test.ts narrows them). */
+const RUN_CLI = ["run", ...ALL_PERMISSIONS, CLI];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
-async function oci(
+function oci(
   args: string[],
   options: { stdin?: string; env?: Record<string, string> } = {},
 ): Promise<Run> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...RUN_CLI,
-      ...args,
-    ],
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...options.env },
-  }).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin));
-    await writer.close();
-  }
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+  return runCli(args, options);
 }
 
 function ok(run: Run): Run {

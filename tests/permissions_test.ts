@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { serveRegistry } from "../src/server/serve.ts";
+import { type CliRun, runCli } from "./support/cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CLI = `${ROOT}cli.ts`;
 
 /** The `--allow-env=` list of the `oci` task in deno.json: the variables the CLI reads. */
 async function taskEnvFlag(): Promise<string> {
@@ -27,22 +27,12 @@ async function taskEnvFlag(): Promise<string> {
   return flag;
 }
 
-async function oci(
+function oci(
   permissions: string[],
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, CLI, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+): Promise<CliRun> {
+  return runCli(args, { permissions, env });
 }
 
 Deno.test("the CLI pushes, lists, copies and pulls with least permissions", async () => {

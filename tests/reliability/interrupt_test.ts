@@ -3,10 +3,10 @@
 // the stage holds only verified blobs, nothing partial is left in the extraction directory, and
 // the rerun moves only the blobs the killed run had not finished.
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { startDistribution } from "../support/distribution.ts";
 import { requirePeer } from "../support/peers.ts";
 import { reportSummary } from "./summary.ts";
+import { type CliRun, runCli } from "../support/cli.ts";
 import { createLayer, type Layer } from "../../src/layer/create_layer.ts";
 import { openLayout } from "../../src/layout/layout.ts";
 import { pushImage } from "../../src/image/push.ts";
@@ -20,7 +20,6 @@ import { createOpener } from "../../src/transport/opener.ts";
 import type { ImageManifest } from "../../src/image/manifest.ts";
 import { seededRandom } from "../support/random.ts";
 
-const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const LAYERS = 8;
 const LAYER_SIZE = 16 << 20;
 
@@ -41,39 +40,19 @@ async function walk(root: string, relative = ""): Promise<string[]> {
 }
 
 /** Runs the CLI, killing it with `signal` after `delay` ms (unless it ended first). */
-async function runOci(
+function runOci(
   args: string[],
   kill?: { signal: Deno.Signal; delay: number },
-): Promise<{ code: number; signal: string | null; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
+): Promise<CliRun> {
+  return runCli(args, {
+    permissions: [
       "--allow-net=127.0.0.1",
       "--allow-read",
       "--allow-write",
       "--allow-env",
-      CLI,
-      ...args,
     ],
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  if (kill) {
-    timer = setTimeout(() => {
-      try {
-        child.kill(kill.signal);
-      } catch { /* already gone */ }
-    }, kill.delay);
-  }
-  const out = await child.output();
-  clearTimeout(timer);
-  return {
-    code: out.code,
-    signal: out.signal,
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+    kill,
+  });
 }
 
 Deno.test({

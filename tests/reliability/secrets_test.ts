@@ -3,7 +3,6 @@
 // password, Basic credential, issued token or Authorization header may appear in anything the
 // CLI prints, nor in the message, cause, fields or inspection of a thrown error.
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { createRegistry } from "../../src/server/handler.ts";
 import { createRegistryAuth } from "../../src/server/auth.ts";
 import { createOpener } from "../../src/transport/opener.ts";
@@ -14,8 +13,8 @@ import { fetchManifest } from "../../src/registry/manifests.ts";
 import { uploadBlob } from "../../src/registry/blobs.ts";
 import { digestOf } from "../../src/reference/digest.ts";
 import { reportSummary } from "./summary.ts";
+import { runCli } from "../support/cli.ts";
 
-const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const USER = "alice";
 const PASSWORD = `pw-${crypto.randomUUID()}`;
 
@@ -90,32 +89,17 @@ async function oci(
   args: string[],
   stdin?: string,
 ): Promise<{ code: number; text: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
+  const run = await runCli(args, {
+    permissions: [
       "--allow-net=127.0.0.1",
       "--allow-read",
       "--allow-write",
       "--allow-env",
-      CLI,
-      ...args,
     ],
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", OCI_USERNAME: "", OCI_PASSWORD: "" },
-  }).spawn();
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(stdin));
-    await writer.close();
-  }
-  const out = await child.output();
-  return {
-    code: out.code,
-    text: new TextDecoder().decode(out.stdout) +
-      new TextDecoder().decode(out.stderr),
-  };
+    stdin,
+    env: { OCI_USERNAME: "", OCI_PASSWORD: "" },
+  });
+  return { code: run.code, text: run.stdout + run.stderr };
 }
 
 /** Everything an error could show: message, stack, causes, own fields, inspection. */

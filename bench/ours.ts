@@ -30,7 +30,19 @@ switch (command) {
       transport,
       size: Number(size),
     });
-    await stream.pipeTo((await Deno.create(out)).writable);
+    // fetchBlob's stream is a byte stream: read it into one reused 1 MiB buffer (a default
+    // reader would allocate a new chunk per read).
+    using file = await Deno.create(out);
+    const reader = stream.getReader({ mode: "byob" });
+    let buffer = new ArrayBuffer(1 << 20);
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(buffer));
+      if (done) break;
+      for (let offset = 0; offset < value.byteLength;) {
+        offset += await file.write(value.subarray(offset));
+      }
+      buffer = value.buffer as ArrayBuffer;
+    }
     console.log(digest);
     break;
   }

@@ -26,6 +26,7 @@ import { type BlobSource, fileSource } from "./transport/request_body.ts";
 import type { OciLayout } from "./layout/layout.ts";
 import type { Store } from "./store/store.ts";
 import { retryTransient } from "./transport/transient.ts";
+import { openVerifiedStream } from "./reference/digest.ts";
 
 /** Options of {@linkcode copyImage}. */
 export interface CopyOptions {
@@ -99,18 +100,12 @@ function streamingSource(store: Store, descriptor: Descriptor): BlobSource {
   return {
     size: descriptor.size,
     open(): ReadableStream<Uint8Array> {
-      let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-      return new ReadableStream({
-        async pull(controller) {
-          reader ??= (await store.fetchBlob(descriptor)).getReader();
-          const { value, done } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        },
-        async cancel(reason) {
-          await reader?.cancel(reason);
-        },
-      });
+      // Opened on the first read; a byte stream that a layout target does not hash again.
+      return openVerifiedStream(
+        () => store.fetchBlob(descriptor),
+        descriptor.digest,
+        { size: descriptor.size, context: store.name },
+      );
     },
   };
 }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { createBufferFiller } from "../bytes.ts";
 import { createHash } from "node:crypto";
 
 /** The digest algorithms the OCI image spec registers and this library accepts. */
@@ -311,7 +312,7 @@ export function createVerifyStream(
       expectedSize: options.size,
       context: options.context,
     });
-  return new TransformStream({
+  const transform = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       size += chunk.byteLength;
       if (options.size !== undefined && size > options.size) {
@@ -328,4 +329,198 @@ export function createVerifyStream(
       }
     },
   });
+  VERIFIED.set(transform.readable, expected);
+  return transform;
+}
+
+/** Streams that end only when their bytes matched a digest, and that digest. */
+const VERIFIED = new WeakMap<ReadableStream<Uint8Array>, string>();
+
+/** Read size of {@linkcode verifyStream}: 64 KiB chunks cost about 1 s per GiB more. */
+const VERIFY_CHUNK_SIZE = 1 << 20;
+
+/**
+ * Tells whether a stream checks its own bytes against a digest, i.e. it was made by
+ * {@linkcode verifyStream} or is the readable side of {@linkcode createVerifyStream} with that
+ * digest: such a stream closes only when every byte matched, and errors otherwise. A consumer
+ * that stores the bytes under the digest need not hash them again, as long as it keeps nothing
+ * from a stream that errored.
+ *
+ * @param stream The stream.
+ * @param digest The digest the consumer needs.
+ * @returns True when the stream verifies exactly that digest.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestOf, isVerifiedStream, verifyStream } from "./digest.ts";
+ * const digest = digestOf("abc");
+ * const stream = verifyStream(new Response("abc").body!, digest);
+ * assert.ok(isVerifiedStream(stream, digest));
+ * assert.ok(!isVerifiedStream(new Response("abc").body!, digest));
+ * ```
+ */
+export function isVerifiedStream(
+  stream: ReadableStream<Uint8Array>,
+  digest: string,
+): boolean {
+  return VERIFIED.get(stream) === digest;
+}
+
+/** Options of {@linkcode verifyStream}. */
+export interface VerifyStreamOptions {
+  /** The expected size: more bytes are an error at once, fewer at the end. */
+  readonly size?: number;
+  /** Where the bytes come from (e.g. a URL), for the error message. */
+  readonly context?: string;
+  /** Told the number of bytes so far, after each chunk is checked. */
+  readonly onProgress?: (bytes: number) => void;
+  /** Told the digest and size once the bytes matched, just before the stream closes. */
+  readonly onEnd?: (result: DigestResult) => void;
+}
+
+/**
+ * Wraps a byte stream in one that hashes the bytes as they pass and errors with a
+ * {@linkcode DigestMismatchError} when they do not match the digest (too many bytes: at once;
+ * a wrong hash or too few: at the end), so a consumer writing them somewhere can discard them.
+ * Unlike `pipeThrough(createVerifyStream(…))` it is a byte stream that fills whole 1 MiB
+ * chunks: a BYOB reader (`getReader({ mode: "byob" })`) reads straight into its own reused
+ * buffer, with no copy and no allocation per chunk, and a default reader gets 1 MiB chunks
+ * instead of 64 KiB ones. {@linkcode isVerifiedStream} recognises the result.
+ *
+ * @param source The bytes to check (a BYOB-capable byte stream is read without copies).
+ * @param expected The digest they must have.
+ * @param options The expected size, a context for the error, progress and end callbacks.
+ * @returns The checked bytes.
+ * @throws {DigestError} When `expected` is not a digest.
+ *
+ * @example Check bytes while they are read
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestOf, DigestMismatchError, verifyStream } from "./digest.ts";
+ * const good = verifyStream(new Response("abc").body!, digestOf("abc"), { size: 3 });
+ * assert.equal(await new Response(good).text(), "abc");
+ * const bad = verifyStream(new Response("abd").body!, digestOf("abc"));
+ * await assert.rejects(new Response(bad).text(), DigestMismatchError);
+ * ```
+ */
+export function verifyStream(
+  source: ReadableStream<Uint8Array>,
+  expected: string,
+  options: VerifyStreamOptions = {},
+): ReadableStream<Uint8Array> {
+  const { algorithm } = parseDigest(expected);
+  const hash = createHash(algorithm);
+  const chunks = createBufferFiller(source);
+  let size = 0;
+  const mismatch = (digest?: string) =>
+    new DigestMismatchError(expected, { digest, size }, {
+      expectedSize: options.size,
+      context: options.context,
+    });
+  const stream: ReadableStream<Uint8Array> = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: VERIFY_CHUNK_SIZE,
+    async pull(controller: ReadableByteStreamController) {
+      const request = controller.byobRequest!;
+      const view = request.view as Uint8Array<ArrayBuffer>;
+      const filled = await chunks.fill(view);
+      if (filled.byteLength > 0) {
+        size += filled.byteLength;
+        if (options.size !== undefined && size > options.size) {
+          await chunks.cancel().catch(() => {});
+          controller.error(mismatch());
+          return;
+        }
+        hash.update(filled);
+        options.onProgress?.(size);
+        request.respondWithNewView(filled);
+        return;
+      }
+      const digest = `${algorithm}:${hash.digest("hex")}`;
+      if (digest !== expected || (options.size ?? size) !== size) {
+        controller.error(mismatch(digest));
+        return;
+      }
+      options.onEnd?.({ digest, size });
+      controller.close();
+      // After close, a pending read is answered with an empty view of its (maybe moved) buffer.
+      request.respondWithNewView(filled);
+    },
+    cancel(reason) {
+      return chunks.cancel(reason);
+    },
+  });
+  VERIFIED.set(stream, expected);
+  return stream;
+}
+
+/**
+ * A verified stream that opens its source only when first read: for an API that must return a
+ * stream at once (a re-openable upload source, say) while the bytes come from somewhere that
+ * takes a request to open. The source is checked with {@linkcode verifyStream} unless it already
+ * checks itself ({@linkcode isVerifiedStream}); either way the result is a byte stream that
+ * {@linkcode isVerifiedStream} recognises, read without copies by a BYOB reader.
+ *
+ * @param open Opens the bytes; called on the first read, at most once.
+ * @param expected The digest the bytes must have.
+ * @param options The expected size and a context for the error, when the source is checked here.
+ * @returns The checked bytes.
+ * @throws {DigestError} When `expected` is not a digest.
+ *
+ * @example Open only when read
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestOf, isVerifiedStream, openVerifiedStream } from "./digest.ts";
+ * let opened = 0;
+ * const stream = openVerifiedStream(() => {
+ *   opened++;
+ *   return Promise.resolve(new Response("abc").body!);
+ * }, digestOf("abc"));
+ * assert.equal(opened, 0);
+ * assert.ok(isVerifiedStream(stream, digestOf("abc")));
+ * assert.equal(await new Response(stream).text(), "abc");
+ * assert.equal(opened, 1);
+ * ```
+ */
+export function openVerifiedStream(
+  open: () => Promise<ReadableStream<Uint8Array>>,
+  expected: string,
+  options: VerifyStreamOptions = {},
+): ReadableStream<Uint8Array> {
+  parseDigest(expected);
+  let chunks: ReturnType<typeof createBufferFiller> | undefined;
+  let cancelled = false;
+  const stream: ReadableStream<Uint8Array> = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: VERIFY_CHUNK_SIZE,
+    async pull(controller: ReadableByteStreamController) {
+      const request = controller.byobRequest!;
+      if (chunks === undefined) {
+        const source = await open();
+        const checked = isVerifiedStream(source, expected)
+          ? source
+          : verifyStream(source, expected, options);
+        chunks = createBufferFiller(checked);
+        if (cancelled) {
+          await chunks.cancel();
+          return;
+        }
+      }
+      const filled = await chunks.fill(request.view as Uint8Array<ArrayBuffer>);
+      if (filled.byteLength > 0) {
+        request.respondWithNewView(filled);
+        return;
+      }
+      // The checked source ended without an error: every byte matched.
+      controller.close();
+      request.respondWithNewView(filled);
+    },
+    async cancel(reason) {
+      cancelled = true;
+      await chunks?.cancel(reason);
+    },
+  });
+  VERIFIED.set(stream, expected);
+  return stream;
 }

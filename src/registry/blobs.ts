@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createVerifyStream, parseDigest } from "../reference/digest.ts";
+import { parseDigest, verifyStream } from "../reference/digest.ts";
 import {
   blobUrl,
   endpoint,
@@ -319,35 +319,21 @@ export async function fetchBlob(
   const total = options.size ??
     (length !== null && /^\d+$/.test(length) ? Number(length) : undefined);
   const started = performance.now();
-  const verified = (response.body ?? new Response("").body!).pipeThrough(
-    createVerifyStream(digest, {
-      size: options.size,
-      context: url,
-    }),
-  );
-  const counted = options.onProgress
-    ? verified.pipeThrough(
-      createProgressStream(digest, total, options.onProgress),
-    )
-    : verified;
-  if (!options.log) return counted;
-  let size = 0;
-  return counted.pipeThrough(
-    new TransformStream({
-      transform(chunk, controller) {
-        size += chunk.byteLength;
-        controller.enqueue(chunk);
-      },
-      flush() {
-        options.log!(
+  // One stage: checked, counted and logged as 1 MiB chunks pass (each extra stream hop costs).
+  const { onProgress, log } = options;
+  return verifyStream(response.body ?? new Response("").body!, digest, {
+    size: options.size,
+    context: url,
+    onProgress: onProgress && ((done) => onProgress({ digest, done, total })),
+    onEnd: log &&
+      ((result) =>
+        log(
           formatTransfer(
             "Downloaded",
             digest,
-            size,
+            result.size,
             (performance.now() - started) / 1000,
           ),
-        );
-      },
-    }),
-  );
+        )),
+  });
 }

@@ -8,7 +8,7 @@ import {
   digestOf,
   parseDigest,
 } from "../reference/digest.ts";
-import { createVerifyStream } from "../reference/digest.ts";
+import { verifyStream } from "../reference/digest.ts";
 import type { ImageIndex, ImageManifest } from "../image/manifest.ts";
 import { isIndexMediaType, isManifestMediaType } from "../image/media_types.ts";
 import { type OciLayout, openLayout } from "../layout/layout.ts";
@@ -45,11 +45,13 @@ export async function layoutStore(layout: OciLayout | string): Promise<Store> {
       return opened.hasBlob(descriptor.digest, { size: descriptor.size });
     },
     async fetchBlob(descriptor) {
-      return (await opened.readBlob(descriptor.digest)).pipeThrough(
-        createVerifyStream(descriptor.digest, {
+      return verifyStream(
+        await opened.readBlob(descriptor.digest),
+        descriptor.digest,
+        {
           size: descriptor.size,
           context: opened.blobPath(descriptor.digest),
-        }),
+        },
       );
     },
     async pushBlob(descriptor, source) {

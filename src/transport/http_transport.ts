@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { createBufferFiller } from "../bytes.ts";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
@@ -82,20 +83,32 @@ function sendWithContentLength(
   });
 }
 
+/** Upload bodies are read this much at a time, into a few reused buffers. */
+const UPLOAD_CHUNK_SIZE = 1 << 20;
+
 async function writeBody(
   body: ReadableStream<Uint8Array>,
   outgoing: ReturnType<typeof httpRequest>,
   size: number,
 ): Promise<void> {
+  // Buffers go back to the pool once node:http has flushed them, so an upload holds two or
+  // three 1 MiB buffers however large it is (a new chunk per read left the GC behind).
+  const filler = createBufferFiller(body);
+  const pool: ArrayBuffer[] = [];
   let sent = 0;
-  for await (const chunk of body) {
+  for (;;) {
+    const buffer = pool.pop() ?? new ArrayBuffer(UPLOAD_CHUNK_SIZE);
+    const chunk = await filler.fill(new Uint8Array(buffer));
+    if (chunk.byteLength === 0) break;
     sent += chunk.byteLength;
     if (sent > size) {
+      await filler.cancel().catch(() => {});
       throw new RangeError(
         `Cannot upload: the body is longer than its declared size ${size}`,
       );
     }
-    if (!outgoing.write(chunk)) {
+    const flushed = outgoing.write(chunk, () => pool.push(chunk.buffer));
+    if (!flushed) {
       await new Promise<void>((resolve, reject) => {
         const onDrain = () => {
           outgoing.off("error", onError);

@@ -88,6 +88,8 @@ Deno.test({
       target: registry.url,
       rate: 0.1,
       seed: 2026,
+      // Random faults flip ~1 in 60 blob GETs: make sure every run catches some flips.
+      flipEveryBlobGets: 15,
     });
     const work = await Deno.makeTempDir({ prefix: "oci-reliability-" });
     const logs: string[] = [];

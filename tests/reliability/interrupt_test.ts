@@ -136,13 +136,36 @@ Deno.test({
         }
       };
       const signals: Deno.Signal[] = ["SIGINT", "SIGKILL"];
+      // How long whole runs take here, so that kills land between start and end.
+      const timed = async (args: string[]) => {
+        const started = performance.now();
+        const run = await runOci(args);
+        assert.equal(run.code, 0, run.stderr);
+        return performance.now() - started;
+      };
+      const pushTime = await timed([
+        "copy",
+        `layout:${work}/source:v1`,
+        `${registry.host}/interrupt/timing:v1`,
+      ]);
+      const pullTime = await timed([
+        "pull",
+        `${registry.host}/interrupt/seed:v1`,
+        `${work}/timing-out`,
+        "--cache",
+        `${work}/timing-cache`,
+      ]);
+      extra.pushMs = Math.round(pushTime);
+      extra.pullMs = Math.round(pullTime);
+      const killAt = (total: number) =>
+        Math.round(total * (0.2 + 0.7 * random()));
 
       for (let round = 0; round < rounds; round++) {
         const signal = signals[round % 2];
         // --- push: layout → registry, killed, then again.
         const target = `${registry.host}/interrupt/push${round}:v1`;
         const pushArgs = ["copy", `layout:${work}/source:v1`, target, "-v"];
-        const delay = 250 + Math.floor(random() * 1500);
+        const delay = killAt(pushTime);
         const killed = await runOci(pushArgs, { signal, delay });
         figures.operations++;
         figures.faults++;
@@ -195,7 +218,7 @@ Deno.test({
           cache,
           "-v",
         ];
-        const pullDelay = 250 + Math.floor(random() * 1500);
+        const pullDelay = killAt(pullTime);
         const pullKilled = await runOci(pullArgs, { signal, delay: pullDelay });
         figures.operations++;
         figures.faults++;

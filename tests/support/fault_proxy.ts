@@ -42,6 +42,11 @@ export interface FaultProxyOptions {
   kinds?: readonly ProxyFault[];
   /** `Retry-After` values sent with 429 and 503, picked at random. @default {["0", "1"]} */
   retryAfter?: readonly string[];
+  /**
+   * Also flip a byte in every n-th blob GET that no other fault took, so that a run always
+   * tests digest verification however the random faults fall.
+   */
+  flipEveryBlobGets?: number;
 }
 
 /** One spoiled exchange. */
@@ -174,9 +179,13 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
   let stopped = false;
 
   /** Picks a fault for an exchange that applies to it, or none. */
+  let blobGets = 0;
   const pick = (method: string, path: string): ProxyFault | undefined => {
-    if (random() >= options.rate) return undefined;
     const isBlobGet = method === "GET" && /\/blobs\/sha256:/.test(path);
+    if (random() >= options.rate) {
+      if (!isBlobGet || !options.flipEveryBlobGets) return undefined;
+      return ++blobGets % options.flipEveryBlobGets === 0 ? "flip" : undefined;
+    }
     const hasBody = method === "GET";
     const usable = kinds.filter((kind) =>
       kind === "flip" ? isBlobGet : kind === "truncate" ? hasBody : true

@@ -139,7 +139,7 @@ export interface Row {
   ours: number;
   peer: number;
   peerName: string;
-  unit: "s" | "bytes" | "requests";
+  unit: "s" | "bytes" | "requests" | "MiB";
   target: string;
   ratio: number;
   met: boolean;

@@ -10,16 +10,29 @@
  */
 import { fileURLToPath } from "node:url";
 import { startDistribution } from "../tests/support/distribution.ts";
+import { makeImage, pushIndex } from "../tests/support/images.ts";
 import {
   type BlobSource,
   bytesSource,
+  createOpener,
   digestOf,
   encodeManifest,
   fileSource,
+  getManifestAndConfig,
+  httpTransport,
+  type ImageReference,
   layoutStore,
   OCI_CONFIG_MEDIA_TYPE,
   OCI_LAYER_GZIP_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
+  type OciLayout,
+  openLayout,
+  parseReference,
+  type Platform,
+  serveRegistry,
+  stageBlob,
+  staticCredentials,
+  type Transport,
 } from "../mod.ts";
 import {
   formatTable,
@@ -144,6 +157,74 @@ async function compare(
 }
 
 const rows: Row[] = [];
+
+/**
+ * Pulls one platform of a two-platform image from the embedded registry with Bearer token auth
+ * and counts the requests, against the least the spec needs: the index, the manifest, the
+ * config and each layer, plus one 401 and one token request for the one scope.
+ */
+async function countPullRequests(): Promise<Row> {
+  const users = { bench: "{PLAIN}bench" };
+  await using server = await serveRegistry({ auth: { users, token: {} } });
+  const counted: string[] = [];
+  /** A new opener (no token yet) that counts what it sends. */
+  const countingOpener = () =>
+    createOpener({
+      credentials: staticCredentials({ username: "bench", password: "bench" }),
+      transport: (request) => {
+        counted.push(`${request.method} ${new URL(request.url).pathname}`);
+        return httpTransport(request);
+      },
+    });
+  const platforms = [
+    { os: "linux", architecture: "amd64" },
+    { os: "linux", architecture: "arm64", variant: "v8" },
+  ];
+  const images = platforms.map((platform, i) =>
+    makeImage(platform, [1000, 2000, 3000], i + 1)
+  );
+  const ref = parseReference(`${server.host}/bench/multi:v1`);
+  await pushIndex(ref, images, { transport: countingOpener() });
+  counted.length = 0;
+  const stage = await openLayout(`${work}/count-stage`);
+  const target = `${work}/count-out`;
+  const layers = images[1].layers.length;
+  await stageImage(ref, stage, platforms[1], countingOpener());
+  const tokenRequests =
+    counted.filter((l) => l.startsWith("GET /token")).length;
+  const minimum = 3 + layers + 2;
+  await Deno.remove(target, { recursive: true }).catch(() => {});
+  return {
+    case:
+      `pull one platform of a 2-platform image (${layers} layers), Bearer auth: HTTP requests`,
+    ours: counted.length,
+    peer: minimum,
+    peerName: "spec minimum",
+    unit: "requests",
+    target: `= minimum, 1 token request (${tokenRequests})`,
+    ratio: NaN,
+    met: counted.length === minimum && tokenRequests === 1,
+  };
+}
+
+/** The library's pull into the stage: index → manifest → config → layers, each verified. */
+async function stageImage(
+  ref: ImageReference,
+  stage: OciLayout,
+  platform: Platform,
+  transport: Transport,
+): Promise<void> {
+  const { manifest } = await getManifestAndConfig(ref, {
+    platform,
+    stage,
+    transport,
+  });
+  await Promise.all(
+    manifest.document.layers.map((layer) =>
+      stageBlob(stage, ref, layer, { transport })
+    ),
+  );
+}
 function row(
   name: string,
   result: { ours: Measurement[]; peer: Measurement[] },
@@ -345,7 +426,7 @@ try {
             `${source.host}/bench/one`,
             layerDigest,
             String(layerSize),
-            `${work}/blob.out`,
+            `${work}/out`,
           ),
         ),
       peer: () =>
@@ -360,6 +441,7 @@ try {
         throw new Error("curl fetched the wrong bytes");
       }
     }
+    await Deno.remove(`${work}/blob.out`).catch(() => {});
     row(
       `raw ${LAYER_SIZE / MiB} MiB blob download with verification`,
       download,
@@ -508,6 +590,22 @@ try {
       ),
   });
   row(`extract that layer`, extract, "tar -xzf", 1.0);
+
+  rows.push(await countPullRequests());
+  const transfers = rows.filter((r) =>
+    r.unit === "s" && /^(push|pull)/.test(r.case)
+  );
+  const peakRss = Math.max(...transfers.map((r) => r.oursRssMiB ?? 0));
+  rows.push({
+    case: `peak RSS while pushing or pulling ${LAYER_SIZE / MiB} MiB`,
+    ours: Math.round(peakRss),
+    peer: Math.round(Math.max(...transfers.map((r) => r.peerRssMiB ?? 0))),
+    peerName: "skopeo, curl",
+    unit: "MiB",
+    target: "≤ 150 MiB",
+    ratio: NaN,
+    met: peakRss <= 150,
+  });
 
   const table = formatTable(rows);
   console.log(`\n${table}\n`);

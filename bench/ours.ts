@@ -1,6 +1,6 @@
 /**
  * Our side of the single-operation benchmark cases, as a process (like the peers): sha256 of a
- * file, a verified blob download to a file, building a layer, extracting it.
+ * file, a verified blob download into a layout, building a layer, extracting it.
  *
  * @module
  */
@@ -9,9 +9,9 @@ import {
   createOpener,
   digestOfFile,
   extractLayer,
-  fetchBlob,
   openLayout,
   parseReference,
+  stageBlob,
 } from "../mod.ts";
 
 const [command, ...args] = Deno.args;
@@ -22,28 +22,23 @@ switch (command) {
     break;
   }
   case "fetch-blob": {
+    // A verified download into a layout (temporary file, hashed while it arrives, synced,
+    // renamed): what the stage does for every blob.
     const [ref, digest, size, out] = args;
     const transport = createOpener({
       credentials: () => Promise.resolve(undefined),
     });
-    const stream = await fetchBlob(parseReference(ref), digest, {
-      transport,
-      size: Number(size),
-    });
-    // fetchBlob's stream is a byte stream: read it into one reused 1 MiB buffer (a default
-    // reader would allocate a new chunk per read).
-    using file = await Deno.create(out);
-    const reader = stream.getReader({ mode: "byob" });
-    let buffer = new ArrayBuffer(1 << 20);
-    for (;;) {
-      const { value, done } = await reader.read(new Uint8Array(buffer));
-      if (done) break;
-      for (let offset = 0; offset < value.byteLength;) {
-        offset += await file.write(value.subarray(offset));
-      }
-      buffer = value.buffer as ArrayBuffer;
-    }
-    console.log(digest);
+    const path = await stageBlob(
+      await openLayout(out),
+      parseReference(ref),
+      {
+        mediaType: "application/octet-stream",
+        digest,
+        size: Number(size),
+      },
+      { transport },
+    );
+    console.log(`${digest} ${path}`);
     break;
   }
   case "create-layer": {

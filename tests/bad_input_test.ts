@@ -250,7 +250,7 @@ const BAD_CHALLENGES: [string, string | null, RegExp[]][] = [
   ]],
   ["token68", "Negotiate YWJjZA==", [/token68 is not supported/]],
   ["a Bearer challenge without realm", 'Bearer service="registry"', [
-    /unsupported authentication scheme in "Bearer service="registry""/,
+    /the Bearer challenge names no realm to get a token from: "Bearer service="registry""/,
   ]],
   ["a realm that is not a URL", 'Bearer realm="not a url"', [
     /the token realm "not a url" is not a URL/,

@@ -285,8 +285,16 @@ export function withAuth(
       }
       login = { header: value, expiresAt: Infinity };
       cacheKeys = [url.origin];
+    } else if (bearer !== undefined) {
+      return fail(
+        `the Bearer challenge names no realm to get a token from: "${
+          quoteHeader(header)
+        }"`,
+      );
     } else {
-      return fail(`unsupported authentication scheme in "${header}"`);
+      return fail(
+        `unsupported authentication scheme in "${quoteHeader(header)}"`,
+      );
     }
     for (const key of cacheKeys) cache.set(key, login);
     if (!replayable) {
@@ -475,4 +483,11 @@ function withHeader(
 /** A 401 from another origin (after a redirect) is not the registry's challenge. */
 function sameOrigin(response: Response, url: URL): boolean {
   return response.url === "" || new URL(response.url).origin === url.origin;
+}
+
+/** A header for an error message: at most 256 characters of it. */
+function quoteHeader(header: string): string {
+  return header.length > 256
+    ? `${header.slice(0, 256)}… (${header.length} characters)`
+    : header;
 }

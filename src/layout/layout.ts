@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { createBufferFiller } from "../bytes.ts";
+import { createBufferFiller, fileBytes } from "../bytes.ts";
 import {
   digestOfFile,
   isVerifiedStream,
@@ -154,7 +154,8 @@ export class OciLayout {
    * @throws {Deno.errors.NotFound} When the layout does not hold it.
    */
   async readBlob(digest: string): Promise<ReadableStream<Uint8Array>> {
-    return readFileStream(await Deno.open(this.blobPath(digest)));
+    const file = await Deno.open(this.blobPath(digest));
+    return fileBytes(() => Promise.resolve(file));
   }
 
   /**
@@ -281,40 +282,6 @@ async function writeStream(
       `Cannot write blob: ${written} bytes, expected ${size}`,
     );
   }
-}
-
-/** A byte stream over an open file, reading 1 MiB at a time; closes the file at the end. */
-function readFileStream(file: Deno.FsFile): ReadableStream<Uint8Array> {
-  let closed = false;
-  const close = () => {
-    if (!closed) {
-      closed = true;
-      file.close();
-    }
-  };
-  return new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: CHUNK_SIZE,
-    async pull(controller: ReadableByteStreamController) {
-      const request = controller.byobRequest!;
-      try {
-        const read = await file.read(request.view as Uint8Array);
-        if (read === null) {
-          close();
-          controller.close();
-          request.respond(0);
-        } else {
-          request.respond(read);
-        }
-      } catch (error) {
-        close();
-        controller.error(error);
-      }
-    },
-    cancel() {
-      close();
-    },
-  });
 }
 
 /**

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { tapBytes } from "../bytes.ts";
 import { parseDigest, verifyStream } from "../reference/digest.ts";
 import {
   blobUrl,
@@ -21,11 +22,7 @@ import {
   fileSource,
   type Transport,
 } from "../transport/request_body.ts";
-import {
-  createProgressStream,
-  formatTransfer,
-  type ProgressOptions,
-} from "./progress.ts";
+import { formatTransfer, type ProgressOptions } from "./progress.ts";
 
 /** Options every registry operation takes. */
 export interface RegistryOptions {
@@ -255,13 +252,18 @@ function withProgress(
   digest: string,
   options: ProgressOptions,
 ): BlobSource {
-  if (!options.onProgress) return source;
+  const { onProgress } = options;
+  if (!onProgress) return source;
   return {
     size: source.size,
-    open: () =>
-      source.open().pipeThrough(
-        createProgressStream(digest, source.size, options.onProgress),
-      ),
+    open: () => {
+      // A byte stream still, so that the upload reads into its reused buffers.
+      let done = 0;
+      return tapBytes(source.open(), (bytes) => {
+        done += bytes;
+        onProgress({ digest, done, total: source.size });
+      });
+    },
   };
 }
 

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { fileBytes } from "../bytes.ts";
+
 /**
  * Bytes that can be opened more than once, so that a failed upload can start again from the
  * first byte. `size` is sent as `Content-Length`.
@@ -82,20 +84,9 @@ export async function fileSource(path: string | URL): Promise<BlobSource> {
   return {
     size,
     open(): ReadableStream<Uint8Array> {
-      // Opened on first read, so that an unused source holds no file handle. Deno's own file
-      // stream keeps memory flat: its small chunks die young.
-      let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-      return new ReadableStream({
-        async pull(controller) {
-          reader ??= (await Deno.open(path)).readable.getReader();
-          const { value, done } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        },
-        async cancel(reason) {
-          await reader?.cancel(reason);
-        },
-      }, { highWaterMark: 0 });
+      // Opened on first read, so that an unused source holds no file handle; read 1 MiB at a
+      // time into the reader's own buffers.
+      return fileBytes(() => Deno.open(path));
     },
   };
 }

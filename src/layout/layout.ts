@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { createBufferFiller, fileBytes } from "../bytes.ts";
+import { fileBytes } from "../bytes.ts";
 import {
   digestOfFile,
   isVerifiedStream,
@@ -18,6 +18,7 @@ import {
   removeAbandonedTemporaries,
   statOrUndefined,
   writeFileAtomic,
+  writeStreamToFile,
 } from "./files.ts";
 import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
 
@@ -126,7 +127,10 @@ export class OciLayout {
     );
     try {
       // fsync works per file, not per descriptor: the lock's syncs while `file` writes.
-      await writeStream(verified, file, options.size, () => lock.syncData());
+      await writeStreamToFile(verified, file, {
+        size: options.size,
+        sync: () => lock.syncData(),
+      });
       file.close();
       await Deno.rename(temp, path);
       return path;
@@ -218,69 +222,6 @@ export class OciLayout {
     return Object.keys(rest).length
       ? { ...descriptor, annotations: rest }
       : descriptor;
-  }
-}
-
-/** Reads and writes of blobs move this much at a time. */
-const CHUNK_SIZE = 1 << 20;
-
-/** A blob being written is synced each time this much more of it was written. */
-const SYNC_EVERY = 64 << 20;
-
-/**
- * Writes a stream to a file through two reused 1 MiB buffers, one being written while the next
- * fills: a byte stream is read straight into them (BYOB), another stream's chunks are copied
- * in. Syncs the file (with `sync`, through another descriptor so writes go on) every 64 MiB
- * and at the end. Leaves the file open; a failure rejects once no write or sync is running.
- */
-async function writeStream(
-  stream: ReadableStream<Uint8Array>,
-  file: Deno.FsFile,
-  size: number | undefined,
-  sync: () => Promise<void>,
-): Promise<void> {
-  const { fill } = createBufferFiller(stream);
-  const buffers = [new ArrayBuffer(CHUNK_SIZE), new ArrayBuffer(CHUNK_SIZE)];
-  let writing: Promise<void> = Promise.resolve();
-  let written = 0;
-  // Syncing as the file grows leaves little to flush at the end (1 GiB at once took 0.5 s).
-  let syncing: Promise<void> | undefined;
-  let unsynced = 0;
-  const write = async (bytes: Uint8Array) => {
-    for (let offset = 0; offset < bytes.byteLength;) {
-      offset += await file.write(bytes.subarray(offset));
-    }
-  };
-  try {
-    for (let turn = 0;; turn = 1 - turn) {
-      // This buffer's previous write ended before the last write started (awaited below).
-      const bytes = await fill(new Uint8Array(buffers[turn]));
-      buffers[turn] = bytes.buffer;
-      await writing;
-      if (bytes.byteLength === 0) break;
-      written += bytes.byteLength;
-      unsynced += bytes.byteLength;
-      if (unsynced >= SYNC_EVERY && syncing === undefined) {
-        unsynced = 0;
-        syncing = sync().finally(() => syncing = undefined);
-        syncing.catch(() => {});
-      }
-      writing = write(bytes);
-      // Not unhandled while the next buffer fills; awaited before the next write.
-      writing.catch(() => {});
-    }
-    await syncing;
-    await sync();
-  } catch (error) {
-    await writing.catch(() => {});
-    await syncing?.catch(() => {});
-    throw error;
-  }
-  if (size !== undefined && written !== size) {
-    // The stream checked its size already; this guards a stream that says otherwise.
-    throw new RangeError(
-      `Cannot write blob: ${written} bytes, expected ${size}`,
-    );
   }
 }
 

@@ -11,7 +11,11 @@ import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
 import { parseDigest } from "../reference/digest.ts";
 import { REF_NAME_ANNOTATION } from "../layout/layout.ts";
-import { statOrUndefined, writeFileAtomic } from "../layout/files.ts";
+import {
+  statOrUndefined,
+  writeFileAtomic,
+  writeStreamToFile,
+} from "../layout/files.ts";
 import type { Descriptor, ImageIndex } from "../image/manifest.ts";
 import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
 import type {
@@ -199,13 +203,17 @@ export async function layoutStorage(root: string): Promise<RegistryStorage> {
           return size;
         },
         async append(stream) {
-          for await (const chunk of stream) {
-            hash.update(chunk);
-            for (let offset = 0; offset < chunk.byteLength;) {
-              offset += await file.write(chunk.subarray(offset));
-            }
-            size += chunk.byteLength;
-          }
+          // 256 KiB reads (many uploads run at once), hashed as they are read, written while
+          // the next one fills, synced as the file grows (through a second descriptor).
+          using syncer = await Deno.open(temp, { read: true });
+          await writeStreamToFile(stream, file, {
+            chunkSize: 256 << 10,
+            sync: () => syncer.syncData(),
+            onChunk: (chunk) => {
+              hash.update(chunk);
+              size += chunk.byteLength;
+            },
+          });
           return size;
         },
         digest() {

@@ -57,7 +57,7 @@ export interface CopyOptions {
   /**
    * Copies of one blob in all when one fails in a way another may not (connection lost, bytes
    * damaged on the way, upload session lost); each starts from the source again.
-   * @default {3}
+   * @default {5}
    */
   readonly attempts?: number;
   /** Told before a blob's copy starts again. */

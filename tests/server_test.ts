@@ -716,6 +716,13 @@ serverTest(
   },
 );
 
+/** The files in a layout storage's upload directory (unfinished sessions). */
+async function uploadFiles(root: string): Promise<string[]> {
+  const names = [];
+  for await (const e of Deno.readDir(`${root}/.uploads`)) names.push(e.name);
+  return names;
+}
+
 Deno.test("layoutStorage keeps a repository as an OCI layout with tags in index.json", async () => {
   const root = await Deno.makeTempDir();
   try {
@@ -741,11 +748,7 @@ Deno.test("layoutStorage keeps a repository as an OCI layout with tags in index.
       ),
       EMPTY,
     );
-    const uploads = [];
-    for await (const e of Deno.readDir(`${root}/.uploads`)) {
-      uploads.push(e.name);
-    }
-    assert.deepEqual(uploads, []);
+    assert.deepEqual(await uploadFiles(root), []);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
@@ -770,11 +773,7 @@ Deno.test("a single POST upload whose body fails leaves no upload file behind", 
     );
     await response.body?.cancel();
     assert.equal(response.status, 500);
-    const uploads = [];
-    for await (const e of Deno.readDir(`${root}/.uploads`)) {
-      uploads.push(e.name);
-    }
-    assert.deepEqual(uploads, []);
+    assert.deepEqual(await uploadFiles(root), []);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
@@ -796,11 +795,11 @@ Deno.test("an upload session left idle past uploadTimeout is dropped with its by
     const next = await call(registry, "POST", "/v2/app/blobs/uploads/");
     assert.equal(next.status, 202);
     assert.equal((await call(registry, "GET", location)).status, 404);
-    const uploads = [];
-    for await (const e of Deno.readDir(`${root}/.uploads`)) {
-      uploads.push(e.name);
-    }
-    assert.equal(uploads.length, 1, "only the new session's file is left");
+    assert.equal(
+      (await uploadFiles(root)).length,
+      1,
+      "only the new session's file is left",
+    );
     const done = await call(
       registry,
       "PUT",

@@ -31,7 +31,7 @@ export interface PullImageOptions extends RegistryOptions, ProgressOptions {
   readonly onWarning?: (message: string) => void;
   /**
    * Downloads of a blob in all when its bytes arrive damaged or cut short.
-   * @default {3}
+   * @default {5}
    */
   readonly attempts?: number;
   /** Told before a blob's download starts again. */

@@ -15,7 +15,7 @@ export interface StageBlobOptions extends FetchBlobOptions {
   readonly verify?: boolean;
   /**
    * Downloads in all when the bytes arrive damaged or cut short.
-   * @default {3}
+   * @default {5}
    */
   readonly attempts?: number;
   /** Told before a download starts again. */

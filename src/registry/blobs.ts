@@ -92,7 +92,7 @@ export interface UploadBlobOptions extends RegistryOptions, ProgressOptions {
    * Uploads in all, each in a new upload session, when one fails in a way another may not
    * (connection lost, session lost, bytes damaged on the way, 5xx after the opener's retries).
    * Before starting again, a HEAD checks whether the failed attempt landed after all.
-   * @default {3}
+   * @default {5}
    */
   readonly attempts?: number;
   /** Told before an upload starts again in a new session. */

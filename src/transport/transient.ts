@@ -91,8 +91,9 @@ export function isTransientError(
 /** Options of {@linkcode retryTransient}. */
 export interface RetryTransientOptions {
   /**
-   * Attempts in all, the first included.
-   * @default {3}
+   * Attempts in all, the first included. A registry's refusal (a status that outlasted the
+   * opener's retries, a lost upload session) is tried again once only.
+   * @default {5}
    */
   readonly attempts?: number;
   /** Stops retrying once aborted. */
@@ -125,12 +126,19 @@ export async function retryTransient<T>(
   task: (attempt: number) => Promise<T>,
   options: RetryTransientOptions = {},
 ): Promise<T> {
-  const attempts = Math.max(1, options.attempts ?? 3);
+  const attempts = Math.max(1, options.attempts ?? 5);
+  let refusals = 0;
   for (let attempt = 1;; attempt++) {
     try {
       return await task(attempt);
     } catch (error) {
-      if (attempt >= attempts || !isTransientError(error, options.signal)) {
+      // A status that outlasted the opener's own retries (or a lost upload session) gets one
+      // more go; bytes damaged or cut on the way get every attempt.
+      const refused = error instanceof RegistryError && ++refusals > 1;
+      if (
+        attempt >= attempts || refused ||
+        !isTransientError(error, options.signal)
+      ) {
         throw error;
       }
       options.onRetry?.(error, attempt);

@@ -396,7 +396,7 @@ Deno.test({
         },
       });
       for (const { op, error } of failures) {
-        console.log(`failed: ${op}: ${(error as Error).message}`);
+        console.log(`failed: ${op}: ${(error as Error).stack}`);
       }
       assert.deepEqual(problems, []);
       assert.equal(corrupt, 0);

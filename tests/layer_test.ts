@@ -438,26 +438,3 @@ Deno.test("extractLayer() refuses garbage with a clear error", async () => {
     await Deno.remove(target, { recursive: true });
   }
 });
-
-Deno.test("extractLayer() reads a layer made of several gzip members (as cat a.gz b.gz makes)", async () => {
-  const { gzipSync } = await import("node:zlib");
-  const tar = await rawTar([
-    { header: { name: "one.txt", size: 0 }, body: "first" },
-    { header: { name: "two.txt", size: 0 }, body: "second" },
-  ], false);
-  // Split the tar at a block boundary and gzip each part on its own.
-  const split = 1024;
-  const layer = new Uint8Array([
-    ...gzipSync(tar.subarray(0, split)),
-    ...gzipSync(tar.subarray(split)),
-  ]);
-  const target = await tempDir();
-  try {
-    const result = await extractLayer(new Response(layer).body!, target);
-    assert.equal(result.uncompressedDigest, digestOf(tar));
-    assert.equal(await Deno.readTextFile(`${target}/one.txt`), "first");
-    assert.equal(await Deno.readTextFile(`${target}/two.txt`), "second");
-  } finally {
-    await Deno.remove(target, { recursive: true });
-  }
-});

@@ -150,25 +150,50 @@ const BYTE_STREAM_CHUNK_SIZE = 1 << 20;
 
 /**
  * A byte stream that fills each read's buffer with `fill`: a BYOB reader gets its own buffer
- * filled (no copy, no allocation), a default reader gets 1 MiB chunks.
+ * filled (no copy, no allocation), a default reader gets 1 MiB chunks. An empty fill ends the
+ * stream; a fill that throws errors it with what was thrown.
+ *
+ * @param fill Fills the view (whole, unless the bytes end) and returns the filled part.
+ * @param cancel Called when the reader cancels.
+ * @returns The stream.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fillingStream } from "./bytes.ts";
+ * let sent = false;
+ * const stream = fillingStream((view) => {
+ *   if (sent) return Promise.resolve(view.subarray(0, 0));
+ *   sent = true;
+ *   view.set([104, 105]);
+ *   return Promise.resolve(view.subarray(0, 2));
+ * }, () => {});
+ * assert.equal(await new Response(stream).text(), "hi");
+ * ```
  */
-function fillingStream(
+export function fillingStream(
   fill: (view: Uint8Array<ArrayBuffer>) => Promise<Uint8Array<ArrayBuffer>>,
   cancel: (reason: unknown) => Promise<void> | void,
 ): ReadableStream<Uint8Array> {
+  let cancelled = false;
   return new ReadableStream({
     type: "bytes",
     autoAllocateChunkSize: BYTE_STREAM_CHUNK_SIZE,
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest!;
       const filled = await fill(request.view as Uint8Array<ArrayBuffer>);
+      // A reader that cancelled meanwhile wants no answer.
+      if (cancelled) return;
       if (filled.byteLength === 0) {
         controller.close();
       }
       // After close, the pending read is answered with an empty view of its buffer.
       request.respondWithNewView(filled);
     },
-    cancel,
+    cancel(reason) {
+      cancelled = true;
+      return cancel(reason);
+    },
   });
 }
 

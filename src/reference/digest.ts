@@ -3,7 +3,11 @@
  *
  * @module
  */
-import { createBufferFiller } from "../bytes.ts";
+import {
+  type BufferFiller,
+  createBufferFiller,
+  fillingStream,
+} from "../bytes.ts";
 import { createHash } from "node:crypto";
 
 /** The digest algorithms the OCI image spec registers and this library accepts. */
@@ -336,9 +340,6 @@ export function createVerifyStream(
 /** Streams that end only when their bytes matched a digest, and that digest. */
 const VERIFIED = new WeakMap<ReadableStream<Uint8Array>, string>();
 
-/** Read size of {@linkcode verifyStream}: 64 KiB chunks cost about 1 s per GiB more. */
-const VERIFY_CHUNK_SIZE = 1 << 20;
-
 /**
  * Tells whether a stream checks its own bytes against a digest, i.e. it was made by
  * {@linkcode verifyStream} or is the readable side of {@linkcode createVerifyStream} with that
@@ -418,39 +419,25 @@ export function verifyStream(
       expectedSize: options.size,
       context: options.context,
     });
-  const stream: ReadableStream<Uint8Array> = new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: VERIFY_CHUNK_SIZE,
-    async pull(controller: ReadableByteStreamController) {
-      const request = controller.byobRequest!;
-      const view = request.view as Uint8Array<ArrayBuffer>;
-      const filled = await chunks.fill(view);
-      if (filled.byteLength > 0) {
-        size += filled.byteLength;
-        if (options.size !== undefined && size > options.size) {
-          await chunks.cancel().catch(() => {});
-          controller.error(mismatch());
-          return;
-        }
-        hash.update(filled);
-        options.onProgress?.(size);
-        request.respondWithNewView(filled);
-        return;
+  const stream = fillingStream(async (view) => {
+    const filled = await chunks.fill(view);
+    if (filled.byteLength > 0) {
+      size += filled.byteLength;
+      if (options.size !== undefined && size > options.size) {
+        await chunks.cancel().catch(() => {});
+        throw mismatch();
       }
-      const digest = `${algorithm}:${hash.digest("hex")}`;
-      if (digest !== expected || (options.size ?? size) !== size) {
-        controller.error(mismatch(digest));
-        return;
-      }
-      options.onEnd?.({ digest, size });
-      controller.close();
-      // After close, a pending read is answered with an empty view of its (maybe moved) buffer.
-      request.respondWithNewView(filled);
-    },
-    cancel(reason) {
-      return chunks.cancel(reason);
-    },
-  });
+      hash.update(filled);
+      options.onProgress?.(size);
+      return filled;
+    }
+    const digest = `${algorithm}:${hash.digest("hex")}`;
+    if (digest !== expected || (options.size ?? size) !== size) {
+      throw mismatch(digest);
+    }
+    options.onEnd?.({ digest, size });
+    return filled;
+  }, (reason) => chunks.cancel(reason));
   VERIFIED.set(stream, expected);
   return stream;
 }
@@ -489,37 +476,25 @@ export function openVerifiedStream(
   options: VerifyStreamOptions = {},
 ): ReadableStream<Uint8Array> {
   parseDigest(expected);
-  let chunks: ReturnType<typeof createBufferFiller> | undefined;
+  let chunks: BufferFiller | undefined;
   let cancelled = false;
-  const stream: ReadableStream<Uint8Array> = new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: VERIFY_CHUNK_SIZE,
-    async pull(controller: ReadableByteStreamController) {
-      const request = controller.byobRequest!;
-      if (chunks === undefined) {
-        const source = await open();
-        const checked = isVerifiedStream(source, expected)
-          ? source
-          : verifyStream(source, expected, options);
-        chunks = createBufferFiller(checked);
-        if (cancelled) {
-          await chunks.cancel();
-          return;
-        }
+  const stream = fillingStream(async (view) => {
+    if (chunks === undefined) {
+      const source = await open();
+      const checked = isVerifiedStream(source, expected)
+        ? source
+        : verifyStream(source, expected, options);
+      chunks = createBufferFiller(checked);
+      if (cancelled) {
+        await chunks.cancel();
+        return view.subarray(0, 0);
       }
-      const filled = await chunks.fill(request.view as Uint8Array<ArrayBuffer>);
-      if (filled.byteLength > 0) {
-        request.respondWithNewView(filled);
-        return;
-      }
-      // The checked source ended without an error: every byte matched.
-      controller.close();
-      request.respondWithNewView(filled);
-    },
-    async cancel(reason) {
-      cancelled = true;
-      await chunks?.cancel(reason);
-    },
+    }
+    // An empty fill means the checked source ended without an error: every byte matched.
+    return await chunks.fill(view);
+  }, async (reason) => {
+    cancelled = true;
+    await chunks?.cancel(reason);
   });
   VERIFIED.set(stream, expected);
   return stream;

@@ -5,6 +5,7 @@ import { startDistribution } from "./support/distribution.ts";
 import { requirePeer } from "./support/peers.ts";
 import { registryTest } from "./support/registries.ts";
 import { ALL_PERMISSIONS, CLI, type CliRun, runCli } from "./support/cli.ts";
+import { listFiles, listFilesIfAny } from "./support/files.ts";
 
 /** `deno run` with broad grants, then the CLI (tests/permissions_test.ts narrows them). */
 const RUN_CLI = ["run", ...ALL_PERMISSIONS, CLI];
@@ -295,16 +296,6 @@ Deno.test("oci --help and oci <command> --help show usage and examples", async (
 });
 
 /** Every file under a directory, relative. */
-async function walkFiles(root: string, relative = ""): Promise<string[]> {
-  const found: string[] = [];
-  for await (const entry of Deno.readDir(`${root}/${relative}`)) {
-    const path = relative ? `${relative}/${entry.name}` : entry.name;
-    if (entry.isDirectory) found.push(...await walkFiles(root, path));
-    else found.push(path);
-  }
-  return found;
-}
-
 registryTest(
   "oci pull interrupted by Ctrl-C leaves no partial file, and a rerun completes",
   async (start) => {
@@ -362,14 +353,14 @@ registryTest(
           "the pull finished before Ctrl-C arrived; checking its files anyway",
         );}
       const leftovers = [
-        ...await walkFiles(`${work}/cache`),
-        ...await walkFiles(`${work}/out`).catch(() => []),
+        ...await listFiles(`${work}/cache`),
+        ...await listFilesIfAny(`${work}/out`),
       ]
         .filter((p) => p.includes(".tmp"));
       assert.deepEqual(leftovers, []);
       const { openLayout: open } = await import("../src/layout/layout.ts");
       const cache = await open(`${work}/cache`);
-      for (const path of await walkFiles(`${work}/cache/blobs/sha256`)) {
+      for (const path of await listFiles(`${work}/cache/blobs/sha256`)) {
         assert.ok(
           await cache.hasBlob(`sha256:${path}`, { verify: true }),
           `${path} is whole`,

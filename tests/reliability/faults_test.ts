@@ -29,6 +29,7 @@ import type { Platform } from "../../src/image/platform.ts";
 import type { ImageManifest } from "../../src/image/manifest.ts";
 import { pseudoRandomBytes } from "../support/images.ts";
 import { seededRandom } from "../support/random.ts";
+import { everythingAbout } from "../support/errors.ts";
 
 const PLATFORM: Platform = { os: "linux", architecture: "amd64" };
 const CREATED = "2026-01-01T00:00:00Z";
@@ -51,25 +52,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** The text of an error and of its causes, and of its own fields, for the secrets audit. */
-function errorText(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; current !== undefined && depth < 8; depth++) {
-    if (current instanceof Error) {
-      parts.push(String(current), current.stack ?? "");
-      try {
-        parts.push(JSON.stringify(current));
-      } catch { /* cyclic: the fields are in the stack and message */ }
-      current = current.cause;
-    } else {
-      parts.push(String(current));
-      break;
-    }
-  }
-  return parts.join("\n");
 }
 
 Deno.test({
@@ -98,7 +80,7 @@ Deno.test({
     const countRetry = (error: unknown) => {
       retries++;
       if (error instanceof DigestMismatchError) mismatchesCaught++;
-      logs.push(errorText(error));
+      logs.push(everythingAbout(error));
     };
     const credentials = staticCredentials({ username, password });
     const direct = createOpener({ credentials, retry: false });
@@ -112,7 +94,7 @@ Deno.test({
           logs.push(
             `${event.request.method} ${event.request.url} ${
               event.status ?? ""
-            } ${event.error ? errorText(event.error) : ""}`,
+            } ${event.error ? everythingAbout(event.error) : ""}`,
           );
         },
       },
@@ -305,7 +287,7 @@ Deno.test({
         } catch (error) {
           if (error instanceof assert.AssertionError) throw error;
           failures.push({ op: `${op} #${k}`, error });
-          logs.push(errorText(error));
+          logs.push(everythingAbout(error));
         }
       };
 
@@ -322,7 +304,7 @@ Deno.test({
           error instanceof RegistryError ||
             error instanceof DigestMismatchError ||
             error instanceof TypeError,
-          `${op} failed with an untyped error: ${errorText(error)}`,
+          `${op} failed with an untyped error: ${everythingAbout(error)}`,
         );
         assert.match(String((error as Error).message), /\S{10,}/);
       }

@@ -19,25 +19,10 @@ import { blobExists } from "../../src/registry/blobs.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import type { ImageManifest } from "../../src/image/manifest.ts";
 import { seededRandom } from "../support/random.ts";
+import { listFiles, listFilesIfAny } from "../support/files.ts";
 
 const LAYERS = 8;
 const LAYER_SIZE = 16 << 20;
-
-async function walk(root: string, relative = ""): Promise<string[]> {
-  const found: string[] = [];
-  let entries: AsyncIterable<Deno.DirEntry>;
-  try {
-    entries = Deno.readDir(`${root}/${relative}`);
-    for await (const entry of entries) {
-      const path = relative ? `${relative}/${entry.name}` : entry.name;
-      if (entry.isDirectory) found.push(...await walk(root, path));
-      else found.push(path);
-    }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  return found;
-}
 
 /** Runs the CLI, killing it with `signal` after `delay` ms (unless it ended first). */
 function runOci(
@@ -126,7 +111,7 @@ Deno.test({
       assert.equal(blobs.length, LAYERS + 1);
 
       const verifyStage = async (root: string, when: string) => {
-        for (const name of await walk(`${root}/blobs/sha256`)) {
+        for (const name of await listFilesIfAny(`${root}/blobs/sha256`)) {
           if (!/^[0-9a-f]{64}$/.test(name)) continue; // a killed writer's temporary
           const { digest } = await digestOfFile(`${root}/blobs/sha256/${name}`);
           if (digest !== `sha256:${name}`) {
@@ -234,7 +219,9 @@ Deno.test({
           extra.finishedFirst++;
         } else extra.killedMidway++;
         await verifyStage(cache, `after ${signal}`);
-        const staged = (await walk(`${cache}/blobs/sha256`)).filter((name) =>
+        const staged = (await listFilesIfAny(`${cache}/blobs/sha256`)).filter((
+          name,
+        ) =>
           /^[0-9a-f]{64}$/.test(name)
         );
         const pulled = await runOci(pullArgs);
@@ -261,7 +248,7 @@ Deno.test({
         );
         await verifyStage(cache, "after the rerun");
         // The stage holds only verified blobs and layout files: a killed writer's leftovers are gone.
-        for (const name of await walk(cache)) {
+        for (const name of await listFiles(cache)) {
           if (
             !/^(oci-layout|index\.json|blobs\/sha256\/[0-9a-f]{64})$/.test(name)
           ) {
@@ -270,7 +257,7 @@ Deno.test({
           }
         }
         // The extraction directory holds exactly the image's files, whole.
-        const files = (await walk(out)).sort();
+        const files = (await listFiles(out)).sort();
         if (
           JSON.stringify(files) !== JSON.stringify([...expected.keys()].sort())
         ) {

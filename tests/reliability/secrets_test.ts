@@ -14,6 +14,7 @@ import { uploadBlob } from "../../src/registry/blobs.ts";
 import { digestOf } from "../../src/reference/digest.ts";
 import { reportSummary } from "./summary.ts";
 import { runCli } from "../support/cli.ts";
+import { everythingAbout } from "../support/errors.ts";
 
 const USER = "alice";
 const PASSWORD = `pw-${crypto.randomUUID()}`;
@@ -100,24 +101,6 @@ async function oci(
     env: { OCI_USERNAME: "", OCI_PASSWORD: "" },
   });
   return { code: run.code, text: run.stdout + run.stderr };
-}
-
-/** Everything an error could show: message, stack, causes, own fields, inspection. */
-function everythingAbout(error: unknown): string {
-  const parts: string[] = [Deno.inspect(error, { depth: 10 })];
-  let current: unknown = error;
-  for (let depth = 0; current !== undefined && depth < 8; depth++) {
-    if (!(current instanceof Error)) {
-      parts.push(String(current));
-      break;
-    }
-    parts.push(String(current), current.stack ?? "");
-    try {
-      parts.push(JSON.stringify(current));
-    } catch { /* cyclic */ }
-    current = current.cause;
-  }
-  return parts.join("\n");
 }
 
 Deno.test("no password, token or Authorization header reaches output or errors", async () => {

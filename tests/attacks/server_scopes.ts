@@ -35,10 +35,11 @@ async function ownerPushes(
   url: string,
   repository: string,
   text: string,
+  service = "oci-registry",
 ): Promise<string> {
   const token = await tokenFor(url, "owner", [
     `repository:${repository}:pull,push`,
-  ]);
+  ], service);
   const digest = digestOf(text);
   const response = await fetch(
     `${url}/v2/${repository}/blobs/uploads/?digest=${digest}`,
@@ -198,7 +199,12 @@ export const attacks: Attack[] = [
       await using registry = await serveRegistry({
         auth: { users: USERS, token: production },
       });
-      const digest = await ownerPushes(registry.url, "a", "production secret");
+      const digest = await ownerPushes(
+        registry.url,
+        "a",
+        "production secret",
+        "production",
+      );
       // On staging, mallory may have every right; that must mean nothing on production.
       const token = await tokenFor(other.url, "mallory", [
         "repository:a:pull",

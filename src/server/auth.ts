@@ -24,6 +24,12 @@ export interface RegistryAuthOptions {
     readonly anonymousPull?: boolean;
     /** HMAC key; random per server when not given. */
     readonly secret?: string;
+    /**
+     * The service named in challenges and bound into every token (`aud`): a token issued for
+     * another service is refused even when the two share `secret`.
+     * @default {"oci-registry"}
+     */
+    readonly service?: string;
   };
   /** The realm named in challenges. @default {"oci"} */
   readonly realm?: string;
@@ -135,6 +141,14 @@ interface Access {
   actions: string[];
 }
 
+/** What a signed token says. */
+interface TokenPayload {
+  sub: string;
+  aud: string;
+  access: Access[];
+  exp: number;
+}
+
 /** What a request needs: a repository and an action, or nothing for `/v2/`. */
 export interface Need {
   /** The repository, or undefined for `/v2/` and the token endpoint. */
@@ -149,8 +163,65 @@ export interface Need {
 export interface RegistryAuth {
   /** Answers `/token` requests. */
   token(request: Request): Promise<Response>;
-  /** Undefined when the request may go on, else the 401 to send. */
-  check(request: Request, need: Need): Promise<Response | undefined>;
+  /**
+   * Undefined when the request may go on, else the 401 to send. A request that acts on more
+   * than one repository (a mount reads its source) passes every need, and the challenge of the
+   * refusal names them all, so that a client can ask for one token that covers the request.
+   */
+  check(
+    request: Request,
+    needs: Need | readonly Need[],
+  ): Promise<Response | undefined>;
+}
+
+/** The token actions a need takes: writes need `pull` and `push`, as distribution asks. */
+function actionsOf(need: Need): string[] {
+  return need.action === "push" ? ["pull", "push"] : [need.action];
+}
+
+/**
+ * The scopes of a challenge for some needs, one per repository with the union of its actions:
+ * `repository:b:pull,push repository:a:pull`.
+ */
+function scopesOf(needs: readonly Need[]): string {
+  const byRepository = new Map<string, Set<string>>();
+  for (const need of needs) {
+    if (need.repository === undefined) continue;
+    const actions = byRepository.get(need.repository) ?? new Set();
+    for (const action of actionsOf(need)) actions.add(action);
+    byRepository.set(need.repository, actions);
+  }
+  const order = ["pull", "push", "delete"];
+  return [...byRepository].map(([name, actions]) =>
+    `repository:${name}:${order.filter((a) => actions.has(a)).join(",")}`
+  ).join(" ");
+}
+
+/**
+ * Whether a token's grants cover a need: every action it takes, on exactly its repository (no
+ * prefixes, no case folding; grants of one name add up).
+ */
+function allows(access: readonly Access[], need: Need): boolean {
+  if (need.repository === undefined) return true;
+  const granted = new Set(
+    access.filter((entry) => entry.name === need.repository)
+      .flatMap((entry) => entry.actions),
+  );
+  return granted.has("*") ||
+    actionsOf(need).every((action) => granted.has(action));
+}
+
+/** A verified token's payload if it has the shape this server signs, else undefined. */
+function asTokenPayload(value: unknown): TokenPayload | undefined {
+  const payload = value as Partial<TokenPayload> | null;
+  const wellFormed = typeof payload === "object" && payload !== null &&
+    typeof payload.aud === "string" && typeof payload.exp === "number" &&
+    Array.isArray(payload.access) &&
+    payload.access.every((entry) =>
+      typeof entry?.name === "string" && Array.isArray(entry.actions) &&
+      entry.actions.every((action) => typeof action === "string")
+    );
+  return wellFormed ? payload as TokenPayload : undefined;
 }
 
 function unauthorized(challenge: string, message: string): Response {
@@ -185,7 +256,7 @@ export async function createRegistryAuth(
   options: RegistryAuthOptions,
 ): Promise<RegistryAuth> {
   const realm = options.realm ?? "oci";
-  const service = "oci-registry";
+  const service = options.token?.service ?? "oci-registry";
   const key = await crypto.subtle.importKey(
     "raw",
     options.token?.secret !== undefined
@@ -226,9 +297,8 @@ export async function createRegistryAuth(
     return `${body}.${base64url(signature)}`;
   }
 
-  async function verify(
-    token: string,
-  ): Promise<{ access: Access[]; exp: number } | undefined> {
+  /** The payload of a token this server signed for its service and that has not expired. */
+  async function verify(token: string): Promise<TokenPayload | undefined> {
     const [body, signature] = token.split(".");
     if (!body || !signature) return undefined;
     try {
@@ -239,8 +309,13 @@ export async function createRegistryAuth(
         ENCODER.encode(body),
       );
       if (!valid) return undefined;
-      const payload = JSON.parse(new TextDecoder().decode(fromBase64url(body)));
-      return payload.exp * 1000 > Date.now() ? payload : undefined;
+      const payload = asTokenPayload(
+        JSON.parse(new TextDecoder().decode(fromBase64url(body))),
+      );
+      return payload !== undefined && payload.aud === service &&
+          payload.exp * 1000 > Date.now()
+        ? payload
+        : undefined;
     } catch {
       return undefined;
     }
@@ -272,6 +347,19 @@ export async function createRegistryAuth(
           { status: 401 },
         );
       }
+      const asked = url.searchParams.get("service");
+      if (asked !== null && asked !== service) {
+        return Response.json(
+          {
+            errors: [{
+              code: "DENIED",
+              message:
+                `this endpoint issues tokens for the service "${service}", not "${asked}"`,
+            }],
+          },
+          { status: 400 },
+        );
+      }
       const access: Access[] = url.searchParams.getAll("scope")
         .flatMap((scope) => scope.split(" "))
         .flatMap((scope) => {
@@ -283,11 +371,13 @@ export async function createRegistryAuth(
             : asked.filter((a) => ["pull", "push", "delete", "*"].includes(a));
           return [{ name: match[1], actions }];
         });
-      const token = await sign({
+      const payload: TokenPayload = {
         sub: user ?? "",
+        aud: service,
         access,
         exp: Math.floor(Date.now() / 1000) + expiresIn,
-      });
+      };
+      const token = await sign(payload);
       return Response.json({
         token,
         access_token: token,
@@ -295,16 +385,8 @@ export async function createRegistryAuth(
         issued_at: new Date().toISOString(),
       });
     },
-    async check(request, need) {
-      const scope = need.repository === undefined
-        ? ""
-        : `repository:${need.repository}:${
-          need.action === "pull"
-            ? "pull"
-            : need.action === "push"
-            ? "pull,push"
-            : "delete"
-        }`;
+    async check(request, needs) {
+      const list: readonly Need[] = "action" in needs ? [needs] : needs;
       if (options.token === undefined) {
         const user = await basicUser(request);
         if (user) return undefined;
@@ -315,6 +397,7 @@ export async function createRegistryAuth(
             : "authentication required",
         );
       }
+      const scope = scopesOf(list);
       const origin = new URL(request.url).origin;
       const challenge = `Bearer realm="${origin}/token",service="${service}"${
         scope ? `,scope="${scope}"` : ""
@@ -326,14 +409,12 @@ export async function createRegistryAuth(
       if (payload === undefined) {
         return unauthorized(challenge, "authentication required");
       }
-      if (need.repository === undefined) return undefined;
-      const granted = payload.access.some((entry) =>
-        entry.name === need.repository &&
-        (entry.actions.includes(need.action) || entry.actions.includes("*"))
-      );
-      return granted ? undefined : unauthorized(
-        challenge,
-        `the token does not allow ${need.action} on ${need.repository}`,
+      const missing = list.find((need) => !allows(payload.access, need));
+      return missing === undefined ? undefined : unauthorized(
+        `${challenge},error="insufficient_scope"`,
+        `the token does not allow ${
+          actionsOf(missing).join(",")
+        } on ${missing.repository}`,
       );
     },
   };

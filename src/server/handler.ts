@@ -19,7 +19,7 @@ import type {
 } from "../image/manifest.ts";
 import { memoryStorage } from "./memory_storage.ts";
 import { readAtMost } from "../bytes.ts";
-import type { RegistryAuth } from "./auth.ts";
+import type { Need, RegistryAuth } from "./auth.ts";
 import type { RegistryStorage, UploadSession } from "./storage.ts";
 
 /** Options of {@linkcode createRegistry}. Those marked "for testing" model real registries' quirks. */
@@ -232,6 +232,51 @@ function route(path: string): Route | undefined {
   return undefined;
 }
 
+/** The action a request's method takes on the repository of its path. */
+function actionOf(method: string): Need["action"] {
+  if (method === "GET" || method === "HEAD") return "pull";
+  return method === "DELETE" ? "delete" : "push";
+}
+
+/** A cross-repository mount: the blob, and the repository it is read from. */
+interface Mount {
+  readonly digest: string;
+  readonly from: string;
+}
+
+/**
+ * The mount a POST to `…/blobs/uploads/` asks for: exactly one valid `mount` digest and one
+ * valid `from` repository. Anything else (no `from`, an empty, invalid or repeated one) is no
+ * mount, and an ordinary upload starts, as distribution does: a mount never searches the
+ * registry for the blob.
+ */
+function mountOf(url: URL): Mount | undefined {
+  const digests = url.searchParams.getAll("mount");
+  const sources = url.searchParams.getAll("from");
+  if (digests.length !== 1 || sources.length !== 1) return undefined;
+  const [digest, from] = [digests[0], sources[0]];
+  return validDigest(digest) && validName(from) ? { digest, from } : undefined;
+}
+
+/**
+ * Every repository a request acts on, and how: the repository of its path, and the source of a
+ * mount, which the request reads. Authorisation checks all of them, so that no endpoint reaches
+ * a repository its caller may not.
+ */
+function needsOf(request: Request, url: URL): Need[] {
+  const target = route(url.pathname);
+  const action = actionOf(request.method);
+  if (target === undefined) return [{ action }];
+  const needs: Need[] = [{ repository: target.name, action }];
+  const mount = target.kind === "uploads" && request.method === "POST"
+    ? mountOf(url)
+    : undefined;
+  if (mount !== undefined) {
+    needs.push({ repository: mount.from, action: "pull" });
+  }
+  return needs;
+}
+
 /**
  * Creates a registry handler: `(Request) => Promise<Response>`, for `Deno.serve` or for calling
  * in-process (no socket). Implements `GET /v2/`; pull (GET/HEAD of manifests and blobs, by tag
@@ -368,23 +413,21 @@ export function createRegistry(
     if (request.method !== "POST") {
       return methodNotAllowed(request);
     }
-    const mount = url.searchParams.get("mount");
-    const from = url.searchParams.get("from");
-    if (mount !== null) {
-      // A mount needs the blob in the named source repository (any, without `from`).
-      const source = from !== null && validName(from) ? from : undefined;
+    if (url.searchParams.has("mount")) {
+      // Only from the named source (whose pull right `needsOf` made the caller show).
+      const mount = mountOf(url);
       if (
-        validDigest(mount) &&
-        (await storage.blobSize(source, mount)) !== undefined
+        mount !== undefined &&
+        (await storage.blobSize(mount.from, mount.digest)) !== undefined
       ) {
-        await storage.linkBlob(name, mount);
+        await storage.linkBlob(name, mount.digest);
         await request.body?.cancel();
         return new Response(null, {
           status: 201,
           headers: {
             ...API_HEADERS,
-            location: location(request, `/v2/${name}/blobs/${mount}`),
-            "docker-content-digest": mount,
+            location: location(request, `/v2/${name}/blobs/${mount.digest}`),
+            "docker-content-digest": mount.digest,
             "content-length": "0",
           },
         });
@@ -882,15 +925,10 @@ export function createRegistry(
     try {
       if (options.auth !== undefined) {
         if (url.pathname === "/token") return await options.auth.token(request);
-        const target = route(url.pathname);
-        const denied = await options.auth.check(request, {
-          repository: target?.name,
-          action: request.method === "GET" || request.method === "HEAD"
-            ? "pull"
-            : request.method === "DELETE"
-            ? "delete"
-            : "push",
-        });
+        const denied = await options.auth.check(
+          request,
+          needsOf(request, url),
+        );
         if (denied !== undefined) {
           await request.body?.cancel();
           return denied;

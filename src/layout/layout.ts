@@ -115,8 +115,9 @@ export class OciLayout {
   ): Promise<string> {
     const path = this.blobPath(digest);
     await Deno.mkdir(join(path, ".."), { recursive: true });
-    // A stream that checks itself (fetchBlob's) is not hashed twice: it ends only if it matched.
-    const verified = isVerifiedStream(stream, digest)
+    // A stream that checks itself for this digest and size (fetchBlob's) is not hashed twice:
+    // it ends only if it matched.
+    const verified = isVerifiedStream(stream, digest, options.size)
       ? stream
       : verifyStream(stream, digest, options);
     const { temp, file, lock } = await createTemporary(path).catch(

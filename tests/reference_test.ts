@@ -316,7 +316,8 @@ function brokenVariants(
       `${input}#`,
       digest
         ? /the encoded part is not hex$/
-        : /the tag "[^"]*#" is not valid: it contains "#"|"[^"]*#" is not a valid path component/,
+        // A row at a length limit goes over it first.
+        : /the tag "[^"]*#" is not valid: it contains "#"|"[^"]*#" is not a valid path component|, more than (128|255)$/,
     ],
   ];
   if (digest !== undefined) {

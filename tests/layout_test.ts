@@ -11,6 +11,7 @@ import { parseReference } from "../src/reference/reference.ts";
 import { stageBlob } from "../src/layout/stage.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { bytesSource, type Transport } from "../src/transport/request_body.ts";
+import { assertPeer, requirePeer } from "./support/peers.ts";
 
 async function withLayout(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();
@@ -460,4 +461,174 @@ Deno.test("stageBlob() refuses a registry's bytes under a digest that is not exa
     }, { transport: servingContent([]) });
     assert.deepEqual(await Deno.readFile(path), CONTENT);
   });
+});
+
+// --- Durability. How it is checked: the writes run in a child process under
+// `strace -f -y -e trace=fsync,fdatasync,rename,renameat,renameat2`, which records the system
+// calls the kernel actually received, with the path behind each descriptor (-y). The test then
+// checks their order: each temporary file is synced (fsync or fdatasync returned) before the
+// rename that gives it its name, and the directory is synced after that rename (POSIX makes a
+// new name durable only then) and before index.json names the blob. A test cannot pull the
+// power, so it checks the contract the kernel offers; strace missing skips it with a message,
+// except in CI (OCI_TEST_REQUIRE_PEERS=1) where it fails.
+
+/** A system call from strace's log: its line, and the line where it returned. */
+interface TracedCall {
+  readonly call: string;
+  readonly args: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Reads `strace -f -y -o` output: one entry per call, an unfinished one joined to its end. */
+function parseStrace(log: string): TracedCall[] {
+  const calls: TracedCall[] = [];
+  const pending = new Map<
+    string,
+    { call: string; args: string; start: number }
+  >();
+  for (const [line, text] of log.split("\n").entries()) {
+    const resumed = /^(\d+)\s+<\.\.\. (\w+) resumed>/.exec(text);
+    if (resumed) {
+      const key = `${resumed[1]} ${resumed[2]}`;
+      const started = pending.get(key);
+      if (started) calls.push({ ...started, end: line });
+      pending.delete(key);
+      continue;
+    }
+    const entry = /^(\d+)\s+(\w+)\((.*?)(?:\) += -?\d+.*| <unfinished \.\.\.>)$/
+      .exec(text);
+    if (!entry) continue;
+    const [, pid, call, args] = entry;
+    if (text.endsWith("<unfinished ...>")) {
+      pending.set(`${pid} ${call}`, { call, args, start: line });
+    } else if (/\) += 0/.test(text)) {
+      calls.push({ call, args, start: line, end: line });
+    }
+  }
+  return calls.sort((a, b) => a.start - b.start);
+}
+
+function syncsOf(calls: TracedCall[], path: RegExp): TracedCall[] {
+  return calls.filter((c) =>
+    (c.call === "fsync" || c.call === "fdatasync") &&
+    path.test(/<(.*)>/.exec(c.args)?.[1] ?? "")
+  );
+}
+
+/** The last rename whose target is `to`, with its source. */
+function renameTo(
+  calls: TracedCall[],
+  to: string,
+): TracedCall & { from: string } {
+  const renames = calls.filter((c) => c.call.startsWith("rename"))
+    .map((c) => {
+      const paths = [...c.args.matchAll(/"([^"]*)"/g)].map((m) => m[1]);
+      return { ...c, from: paths[0], to: paths[1] };
+    })
+    .filter((c) => c.to === to);
+  assert.ok(renames.length > 0, `no rename to ${to} was traced`);
+  return renames[renames.length - 1];
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+Deno.test({
+  name:
+    "writeBlob() and tag() sync each file before its rename and the directory after it (strace)",
+  ...requirePeer("strace"),
+  async fn() {
+    assertPeer("strace");
+    await withLayout(async (tmp) => {
+      const dir = await Deno.realPath(tmp);
+      const script = `${dir}/write.ts`;
+      const url = (path: string) =>
+        JSON.stringify(new URL(path, import.meta.url).href);
+      await Deno.writeTextFile(
+        script,
+        `import { openLayout } from ${url("../src/layout/layout.ts")};
+import { digestOf } from ${url("../src/reference/digest.ts")};
+const layout = await openLayout(${JSON.stringify(`${dir}/stage`)});
+const bytes = new TextEncoder().encode("durable bytes\\n".repeat(10000));
+const digest = digestOf(bytes);
+await layout.writeBlob(digest, new Response(bytes).body!, { size: bytes.byteLength });
+await layout.tag({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest, size: bytes.byteLength }, "v1");
+console.log(digest);
+`,
+      );
+      const log = `${dir}/strace.log`;
+      const child = await new Deno.Command("strace", {
+        args: [
+          "-f",
+          "-y",
+          "-qq",
+          "-e",
+          "trace=fsync,fdatasync,rename,renameat,renameat2",
+          "-o",
+          log,
+          Deno.execPath(),
+          "run",
+          "--quiet",
+          "--no-lock",
+          `--allow-read=${dir}`,
+          `--allow-write=${dir}`,
+          script,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(
+        child.code,
+        0,
+        `strace or the writer failed: ${
+          new TextDecoder().decode(child.stderr)
+        }`,
+      );
+      const digest = new TextDecoder().decode(child.stdout).trim();
+      const stage = `${dir}/stage`;
+      const blob = `${stage}/blobs/sha256/${digest.slice(7)}`;
+      const calls = parseStrace(await Deno.readTextFile(log));
+
+      const blobRename = renameTo(calls, blob);
+      assert.match(blobRename.from, /\.tmp-\d+-\d+$/);
+      const blobSyncs = syncsOf(
+        calls,
+        new RegExp(`^${escapeRegExp(blobRename.from)}$`),
+      );
+      assert.ok(
+        blobSyncs.some((s) => s.end < blobRename.start),
+        `the blob's temporary file is synced before its rename: ${
+          JSON.stringify(blobSyncs)
+        }`,
+      );
+
+      const indexRename = renameTo(calls, `${stage}/index.json`);
+      const indexSyncs = syncsOf(
+        calls,
+        new RegExp(`^${escapeRegExp(indexRename.from)}$`),
+      );
+      assert.ok(
+        indexSyncs.some((s) => s.end < indexRename.start),
+        "index.json's temporary file is synced before its rename",
+      );
+
+      const blobDirSyncs = syncsOf(
+        calls,
+        new RegExp(`^${escapeRegExp(`${stage}/blobs/sha256`)}$`),
+      );
+      assert.ok(
+        blobDirSyncs.some((s) =>
+          s.start > blobRename.end && s.end < indexRename.start
+        ),
+        "blobs/sha256 is synced after the blob's rename and before index.json names it",
+      );
+      const rootSyncs = syncsOf(calls, new RegExp(`^${escapeRegExp(stage)}$`));
+      assert.ok(
+        rootSyncs.some((s) => s.start > indexRename.end),
+        "the layout's directory is synced after index.json's rename",
+      );
+    });
+  },
 });

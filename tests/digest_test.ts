@@ -6,7 +6,10 @@ import {
   digestOf,
   DigestStream,
   formatDigest,
+  isVerifiedStream,
+  openVerifiedStream,
   parseDigest,
+  verifyStream,
 } from "../src/reference/digest.ts";
 import { requirePeer } from "./support/peers.ts";
 
@@ -171,4 +174,209 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+// A digest that shares all but its last hex character with the real one: a check that compares
+// only a prefix of the digest (or of its hex) lets these through.
+function nearDigest(digest: string, position = digest.length - 1): string {
+  const other = digest[position] === "0" ? "1" : "0";
+  return digest.slice(0, position) + other + digest.slice(position + 1);
+}
+
+const CONTENT = "the bytes of a blob, long enough to span a few chunks\n"
+  .repeat(40);
+const RIGHT = digestOf(CONTENT);
+
+/** Expected digests the bytes of CONTENT must be refused under, and how. */
+function wrongDigests(): [
+  label: string,
+  expected: string,
+  error: ErrorClass,
+][] {
+  const hex = RIGHT.slice("sha256:".length);
+  return [
+    ["the last hex character differs", nearDigest(RIGHT), DigestMismatchError],
+    [
+      "the last two hex characters differ",
+      nearDigest(nearDigest(RIGHT), RIGHT.length - 2),
+      DigestMismatchError,
+    ],
+    [
+      "only the middle character differs",
+      nearDigest(RIGHT, 7 + 32),
+      DigestMismatchError,
+    ],
+    [
+      "the first hex character differs",
+      nearDigest(RIGHT, 7),
+      DigestMismatchError,
+    ],
+    // The right hex twice as sha512: a check of the hex's first 64 characters would pass it.
+    ["sha512 over the sha256 hex", `sha512:${hex}${hex}`, DigestMismatchError],
+    ["uppercase hex", `sha256:${hex.toUpperCase()}`, DigestError],
+    ["trailing garbage", `${RIGHT}x`, DigestError],
+    ["a trailing newline", `${RIGHT}\n`, DigestError],
+    ["a trailing hex character", `${RIGHT}0`, DigestError],
+    ["another algorithm's prefix", `sha512:${hex}`, DigestError],
+    ["an uppercase algorithm", `SHA256:${hex}`, DigestError],
+    ["an unknown algorithm", `sha384:${hex}`, DigestError],
+  ];
+}
+
+// deno-lint-ignore no-explicit-any
+type ErrorClass = new (...args: any[]) => Error;
+
+/** CONTENT as a stream of three chunks. */
+function contentStream(): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(CONTENT);
+  const third = Math.ceil(bytes.byteLength / 3);
+  return ReadableStream.from([
+    bytes.subarray(0, third),
+    bytes.subarray(third, 2 * third),
+    bytes.subarray(2 * third),
+  ]);
+}
+
+const SIZE = new TextEncoder().encode(CONTENT).byteLength;
+
+/** Reads a stream to the end through a BYOB reader when it is a byte stream. */
+async function readAll(stream: ReadableStream<Uint8Array>): Promise<number> {
+  let total = 0;
+  try {
+    const reader = stream.getReader({ mode: "byob" });
+    let buffer = new ArrayBuffer(100);
+    for (;;) {
+      const { value, done } = await reader.read(new Uint8Array(buffer));
+      if (done) return total;
+      total += value.byteLength;
+      buffer = value.buffer;
+    }
+  } catch (error) {
+    if (!(error instanceof TypeError) || total > 0) throw error;
+  }
+  return (await new Response(stream).arrayBuffer()).byteLength;
+}
+
+/** Every way this module checks bytes against a digest (and size), each read to the end. */
+const VERIFIERS: [
+  string,
+  (expected: string, size?: number) => Promise<number>,
+][] = [
+  [
+    "verifyStream() read by a default reader",
+    async (expected, size) =>
+      (await new Response(verifyStream(contentStream(), expected, { size }))
+        .arrayBuffer()).byteLength,
+  ],
+  [
+    "verifyStream() read by a BYOB reader",
+    (expected, size) =>
+      readAll(verifyStream(contentStream(), expected, { size })),
+  ],
+  [
+    "createVerifyStream()",
+    async (expected, size) =>
+      (await new Response(
+        contentStream().pipeThrough(createVerifyStream(expected, { size })),
+      ).arrayBuffer()).byteLength,
+  ],
+  [
+    "openVerifiedStream() of an unchecked source",
+    (expected, size) =>
+      readAll(
+        openVerifiedStream(
+          () => Promise.resolve(contentStream()),
+          expected,
+          { size },
+        ),
+      ),
+  ],
+  [
+    // The source checks itself, but against the real digest: it must not count as checked.
+    "openVerifiedStream() of a source verified for the real digest",
+    (expected, size) =>
+      readAll(
+        openVerifiedStream(
+          () => Promise.resolve(verifyStream(contentStream(), RIGHT)),
+          expected,
+          { size },
+        ),
+      ),
+  ],
+];
+
+for (const [path, verify] of VERIFIERS) {
+  Deno.test(`${path} passes the right digest and size`, async () => {
+    assert.equal(await verify(RIGHT, SIZE), SIZE);
+    assert.equal(await verify(RIGHT), SIZE);
+    assert.equal(
+      await verify(digestOf(CONTENT, "sha512"), SIZE),
+      SIZE,
+      "sha512 works too",
+    );
+  });
+
+  Deno.test(`${path} refuses a digest that is not exactly the bytes' own`, async () => {
+    for (const [label, expected, error] of wrongDigests()) {
+      await assert.rejects(
+        (async () => await verify(expected, SIZE))(),
+        (e: unknown) => {
+          assert.ok(
+            e instanceof error,
+            `${label}: ${expected} was refused with ${e}, not a ${error.name}`,
+          );
+          return true;
+        },
+        `${label}: the bytes passed as ${JSON.stringify(expected)}`,
+      );
+    }
+  });
+
+  Deno.test(`${path} refuses the right bytes when the declared size differs`, async () => {
+    for (const size of [SIZE + 1, SIZE + (1 << 20), SIZE - 1, 0, 1]) {
+      await assert.rejects(
+        verify(RIGHT, size),
+        (e: unknown) => {
+          assert.ok(
+            e instanceof DigestMismatchError,
+            `declared ${size} for ${SIZE} bytes: ${e}`,
+          );
+          assert.equal(e.expectedSize, size);
+          assert.match(e.message, new RegExp(`expected ${size} bytes, got `));
+          return true;
+        },
+        `declared ${size} for ${SIZE} right bytes: they passed`,
+      );
+    }
+  });
+}
+
+Deno.test("verifyStream() refuses an empty stream declared longer, and one byte declared empty", async () => {
+  const empty = digestOf("");
+  await assert.rejects(
+    new Response(verifyStream(new Response("").body!, empty, { size: 1 }))
+      .arrayBuffer(),
+    DigestMismatchError,
+  );
+  await assert.rejects(
+    new Response(
+      verifyStream(new Response("x").body!, digestOf("x"), { size: 0 }),
+    ).arrayBuffer(),
+    DigestMismatchError,
+  );
+});
+
+Deno.test("isVerifiedStream() answers only for exactly the digest the stream checks", () => {
+  const stream = verifyStream(contentStream(), RIGHT);
+  assert.ok(isVerifiedStream(stream, RIGHT));
+  for (const [label, expected] of wrongDigests()) {
+    assert.ok(!isVerifiedStream(stream, expected), label);
+  }
+  const opened = openVerifiedStream(
+    () => Promise.resolve(contentStream()),
+    RIGHT,
+  );
+  assert.ok(!isVerifiedStream(opened, nearDigest(RIGHT)));
+  const transform = createVerifyStream(RIGHT);
+  assert.ok(!isVerifiedStream(transform.readable, nearDigest(RIGHT)));
 });

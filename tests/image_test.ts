@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { parseReference, withTag } from "../src/reference/reference.ts";
 import { digestOf } from "../src/reference/digest.ts";
 import { createLayer } from "../src/layer/create_layer.ts";
-import { openLayout } from "../src/layout/layout.ts";
+import { openLayout, REF_NAME_ANNOTATION } from "../src/layout/layout.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { pushImage, pushIndex } from "../src/image/push.ts";
 import { pullImage } from "../src/image/pull.ts";
@@ -19,9 +19,12 @@ import {
   OCI_MANIFEST_MEDIA_TYPE,
 } from "../src/image/media_types.ts";
 import { parsePlatform } from "../src/image/platform.ts";
-import type { ImageManifest } from "../src/image/manifest.ts";
-import { bytesSource } from "../src/transport/request_body.ts";
-import { DigestStream } from "../src/reference/digest.ts";
+import type { Descriptor, ImageManifest } from "../src/image/manifest.ts";
+import { bytesSource, type Transport } from "../src/transport/request_body.ts";
+import { DigestMismatchError, DigestStream } from "../src/reference/digest.ts";
+import { uploadBlob } from "../src/registry/blobs.ts";
+import { uploadManifest } from "../src/registry/manifests.ts";
+import { createRegistry } from "../src/server/handler.ts";
 import { createOpener } from "../src/transport/opener.ts";
 import { registryTest } from "./support/registries.ts";
 
@@ -328,3 +331,256 @@ registryTest(
     }
   },
 );
+
+// --- A failed pull leaves the stage without the image's name, and a rerun fetches only what
+// is missing. The registry is in-process (createRegistry as the transport), so a layer can be
+// damaged exactly: one byte flipped, cut short, or the connection dropped half way.
+
+/** An image built on disk and pushed to an in-process registry. */
+interface StagedImage {
+  manifest: string;
+  layers: string[];
+  config: string;
+}
+
+/** Pushes an image of `count` one-file layers; `badDiffId` gives that layer a wrong diff_id. */
+async function pushTestImage(
+  work: string,
+  registry: Transport,
+  ref: ReturnType<typeof parseReference>,
+  options: { count?: number; seed: string; badDiffId?: number },
+): Promise<StagedImage> {
+  const build = await openLayout(`${work}/build-${options.seed}`);
+  const layers = [];
+  for (let i = 0; i < (options.count ?? 3); i++) {
+    const tree = `${work}/tree-${options.seed}-${i}`;
+    await Deno.mkdir(tree, { recursive: true });
+    await Deno.writeTextFile(
+      `${tree}/file${i}`,
+      `${options.seed} layer ${i}\n`,
+    );
+    layers.push(await createLayer(tree, build));
+  }
+  const diffIds = layers.map((layer, i) => {
+    const id = layer.uncompressedDigest;
+    if (i !== options.badDiffId) return id;
+    // Differs from the real diff_id only in its last hex character.
+    return id.slice(0, -1) + (id.endsWith("0") ? "1" : "0");
+  });
+  const config = new TextEncoder().encode(JSON.stringify({
+    architecture: "amd64",
+    os: "linux",
+    rootfs: { type: "layers", diff_ids: diffIds },
+  }));
+  await uploadBlob(ref, config, digestOf(config), { transport: registry });
+  for (const layer of layers) {
+    await uploadBlob(
+      ref,
+      await Deno.readFile(layer.path),
+      layer.compressedDigest,
+      { transport: registry },
+    );
+  }
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST_MEDIA_TYPE,
+    config: {
+      mediaType: OCI_CONFIG_MEDIA_TYPE,
+      digest: digestOf(config),
+      size: config.byteLength,
+    },
+    layers: layers.map((layer) => ({
+      mediaType: OCI_LAYER_GZIP_MEDIA_TYPE,
+      digest: layer.compressedDigest,
+      size: layer.size,
+    })),
+  };
+  const descriptor = await uploadManifest(ref, manifest, {
+    transport: registry,
+  });
+  return {
+    manifest: descriptor.digest,
+    layers: layers.map((layer) => layer.compressedDigest),
+    config: digestOf(config),
+  };
+}
+
+type Damage = "flip" | "truncate" | "reset";
+
+/** Passes requests to the registry, damaging the body of one blob's GETs as told. */
+function damaging(
+  registry: Transport,
+  victim: string,
+  damage: Damage,
+  blobGets: string[],
+): Transport {
+  return async (request) => {
+    const response = await registry(request);
+    const path = new URL(request.url).pathname;
+    const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path)?.[1];
+    if (request.method === "GET" && blob !== undefined) blobGets.push(blob);
+    if (request.method !== "GET" || blob !== victim) return response;
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const half = bytes.subarray(0, bytes.byteLength >> 1);
+    const headers = { "content-length": String(bytes.byteLength) };
+    if (damage === "flip") {
+      bytes[bytes.byteLength >> 1] ^= 0x40;
+      return new Response(bytes, { headers });
+    }
+    if (damage === "truncate") return new Response(half, { headers });
+    return new Response(
+      new ReadableStream({
+        pull(controller) {
+          if (controller.desiredSize === null) return;
+          controller.enqueue(half.slice());
+          controller.error(new TypeError("connection reset by peer"));
+        },
+      }),
+      { headers },
+    );
+  };
+}
+
+/** The names index.json gives, by tag. */
+async function stageNames(stage: string): Promise<Record<string, string>> {
+  const index = JSON.parse(await Deno.readTextFile(`${stage}/index.json`));
+  return Object.fromEntries(
+    index.manifests.map((m: Descriptor) => [
+      m.annotations?.[REF_NAME_ANNOTATION],
+      m.digest,
+    ]),
+  );
+}
+
+async function stageBlobs(stage: string): Promise<string[]> {
+  const names = [];
+  for await (const entry of Deno.readDir(`${stage}/blobs/sha256`)) {
+    names.push(`sha256:${entry.name}`);
+  }
+  return names.sort();
+}
+
+const PLATFORM = parsePlatform("linux/amd64");
+
+for (const damage of ["flip", "truncate", "reset"] as const) {
+  for (const victim of [0, 2]) {
+    Deno.test(`a pull whose layer ${victim} is damaged (${damage}) leaves the stage without the image's name; a rerun fetches only that layer`, async () => {
+      const work = await Deno.makeTempDir({ prefix: "oci-pull-" });
+      try {
+        const registry = createRegistry();
+        const ref = parseReference("registry.test/app:v1");
+        const image = await pushTestImage(work, registry, ref, { seed: "a" });
+        const stage = `${work}/stage`;
+        const gets: string[] = [];
+        await assert.rejects(
+          pullImage(ref, `${work}/out`, {
+            cache: stage,
+            platform: PLATFORM,
+            attempts: 1,
+            transport: damaging(registry, image.layers[victim], damage, gets),
+          }),
+          damage === "reset" ? TypeError : DigestMismatchError,
+        );
+        assert.deepEqual(
+          await stageNames(stage),
+          {},
+          "index.json names no image after a failed pull",
+        );
+        const kept = await stageBlobs(stage);
+        assert.ok(
+          !kept.includes(image.layers[victim]),
+          "the damaged layer is not kept",
+        );
+        assert.ok(!kept.includes(image.manifest), "nor is the manifest");
+        assert.deepEqual(
+          kept,
+          [image.config, ...image.layers.filter((_, i) => i !== victim)]
+            .sort(),
+          "the good blobs are kept, whole, and no temporary file",
+        );
+
+        const rerun: string[] = [];
+        await pullImage(ref, `${work}/out`, {
+          cache: stage,
+          platform: PLATFORM,
+          transport: damaging(registry, "none", damage, rerun),
+        });
+        assert.deepEqual(
+          rerun,
+          [image.layers[victim]],
+          "only what was missing",
+        );
+        assert.deepEqual(await stageNames(stage), { v1: image.manifest });
+        for (let i = 0; i < 3; i++) {
+          assert.equal(
+            await Deno.readTextFile(`${work}/out/file${i}`),
+            `a layer ${i}\n`,
+          );
+        }
+      } finally {
+        await Deno.remove(work, { recursive: true });
+      }
+    });
+  }
+}
+
+Deno.test("a pull whose layer does not match its diff_id (last hex character) leaves the stage without the image's name", async () => {
+  const work = await Deno.makeTempDir({ prefix: "oci-pull-" });
+  try {
+    const registry = createRegistry();
+    const ref = parseReference("registry.test/app:v1");
+    const image = await pushTestImage(work, registry, ref, {
+      seed: "a",
+      badDiffId: 1,
+    });
+    const stage = `${work}/stage`;
+    await assert.rejects(
+      pullImage(ref, `${work}/out`, {
+        cache: stage,
+        platform: PLATFORM,
+        transport: registry,
+      }),
+      (e: unknown) =>
+        e instanceof DigestMismatchError &&
+        /the uncompressed layer/.test(e.message),
+    );
+    assert.deepEqual(await stageNames(stage), {});
+    assert.ok(!(await stageBlobs(stage)).includes(image.manifest));
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("a failed pull of a tag the stage already names leaves the old image named", async () => {
+  const work = await Deno.makeTempDir({ prefix: "oci-pull-" });
+  try {
+    const registry = createRegistry();
+    const ref = parseReference("registry.test/app:v1");
+    const stage = `${work}/stage`;
+    const old = await pushTestImage(work, registry, ref, { seed: "old" });
+    await pullImage(ref, `${work}/old`, {
+      cache: stage,
+      platform: PLATFORM,
+      transport: registry,
+    });
+    assert.deepEqual(await stageNames(stage), { v1: old.manifest });
+    // The tag moves to a new image; its last layer arrives damaged.
+    const next = await pushTestImage(work, registry, ref, { seed: "new" });
+    await assert.rejects(
+      pullImage(ref, `${work}/new`, {
+        cache: stage,
+        platform: PLATFORM,
+        attempts: 1,
+        transport: damaging(registry, next.layers[2], "flip", []),
+      }),
+      DigestMismatchError,
+    );
+    assert.deepEqual(
+      await stageNames(stage),
+      { v1: old.manifest },
+      "v1 still names what was pulled whole",
+    );
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});

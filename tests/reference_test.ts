@@ -286,8 +286,93 @@ for (const [input, reason] of INVALID) {
   });
 }
 
-Deno.test("parseReference() has a table of at least 40 cases", () => {
-  assert.ok(VALID.length + INVALID.length >= 40);
+/**
+ * One valid reference broken in one place, each way it must then be refused, with the reason
+ * the message must give.
+ */
+function brokenVariants(
+  input: string,
+  digest?: string,
+): [broken: string, reason: RegExp][] {
+  const second = /it has more than one digest$/;
+  const variants: [string, RegExp][] = [
+    [`${input} `, /it contains whitespace$/],
+    [` ${input}`, /it contains whitespace$/],
+    [`${input}\t`, /it contains whitespace$/],
+    [`${input}@`, digest ? second : /the digest after @ is empty$/],
+    [
+      `${input}@sha256:${H.toUpperCase()}`,
+      digest ? second : /the hex must be lowercase$/,
+    ],
+    [
+      `${input}@sha256:${H.slice(1)}`,
+      digest ? second : /sha256 needs 64 hex characters, got 63$/,
+    ],
+    [
+      `${input}@md5:${H.slice(32)}`,
+      digest ? second : /unknown algorithm "md5"/,
+    ],
+    [
+      `${input}#`,
+      digest
+        ? /the encoded part is not hex$/
+        // A row at a length limit goes over it first.
+        : /the tag "[^"]*#" is not valid: it contains "#"|"[^"]*#" is not a valid path component|, more than (128|255)$/,
+    ],
+  ];
+  if (digest !== undefined) {
+    const [algorithm, hex] = digest.split(":");
+    const length = hex.length;
+    const other = algorithm === "sha256" ? "sha512" : "sha256";
+    variants.push(
+      [
+        input.replace(digest, `${algorithm}:${hex.toUpperCase()}`),
+        /the hex must be lowercase$/,
+      ],
+      [
+        input.replace(digest, `${digest}0`),
+        new RegExp(`needs ${length} hex characters, got ${length + 1}$`),
+      ],
+      [input.replace(digest, `${digest}x`), /the encoded part is not hex$/],
+      [
+        input.replace(digest, digest.slice(0, -1)),
+        new RegExp(`needs ${length} hex characters, got ${length - 1}$`),
+      ],
+      [
+        input.replace(digest, `${other}:${hex}`),
+        new RegExp(`${other} needs \\d+ hex characters, got ${length}$`),
+      ],
+      [input.replace(digest, hex), /missing algorithm/],
+    );
+  }
+  return variants;
+}
+
+Deno.test("parseReference() refuses every valid reference of the table broken in one place, saying why", () => {
+  let refused = 0;
+  for (const [input, , , , digest] of VALID) {
+    for (const [broken, reason] of brokenVariants(input, digest)) {
+      assert.throws(
+        () => parseReference(broken),
+        (error: unknown) => {
+          assert.ok(
+            error instanceof ReferenceSyntaxError,
+            `${JSON.stringify(broken)}: ${error}`,
+          );
+          assert.equal(error.input, broken);
+          assert.match(error.reason, reason, JSON.stringify(broken));
+          return true;
+        },
+        `${JSON.stringify(broken)} (from ${
+          JSON.stringify(input)
+        }) was accepted`,
+      );
+      refused++;
+    }
+  }
+  // Every row gave its variants: none was skipped by a loop that stopped early.
+  const withDigest = VALID.filter((row) => row[4] !== undefined).length;
+  assert.equal(refused, VALID.length * 8 + withDigest * 6);
 });
 
 Deno.test("parseReference() errors say Cannot parse image reference for spack's invalid inputs", () => {

@@ -58,11 +58,25 @@ function isGzip(mediaType: string): boolean | undefined {
 }
 
 /**
+ * Waits for every task, then throws the first failure: a failed pull returns only once no
+ * download of it is still writing into the stage (`Promise.all` would reject while the other
+ * layers' temporary files are being written).
+ */
+async function settleAll<T>(tasks: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((result) => result.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
+  return results.map((result) => (result as PromiseFulfilledResult<T>).value);
+}
+
+/**
  * Pulls an image into a directory: resolves the index to the platform, fetches the config and
  * every layer through the stage (verified while they stream, reused when already cached),
  * checks each layer's uncompressed digest against the config's `rootfs.diff_ids`, and extracts
  * the layers in order with whiteouts applied. The manifest is stored in the stage too and
- * tagged there, so the stage is an OCI layout of what was pulled.
+ * tagged there, so the stage is an OCI layout of what was pulled. The tag is written last, once
+ * every layer is staged, verified and extracted: a pull that fails leaves the stage naming what
+ * it named before (the blobs that arrived whole stay, so a rerun fetches only what is missing).
  *
  * @param ref The image.
  * @param target The directory to extract into.
@@ -107,7 +121,7 @@ export async function pullImage(
     }
     return gzip;
   });
-  const paths = await Promise.all(
+  const paths = await settleAll(
     layers.map((layer) => stageBlob(stage, ref, layer, options)),
   );
   for (const [i, layer] of layers.entries()) {

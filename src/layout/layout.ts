@@ -17,6 +17,7 @@ import {
   createTemporary,
   removeAbandonedTemporaries,
   statOrUndefined,
+  syncDirectory,
   writeFileAtomic,
   writeStreamToFile,
 } from "./files.ts";
@@ -29,8 +30,9 @@ const LAYOUT_VERSION = '{"imageLayoutVersion":"1.0.0"}';
 
 /**
  * An OCI image layout directory. Blobs are written to a temporary file, verified while they
- * stream (digest and size), synced, then renamed into place, so a blob under its final name is
- * always whole and right. `index.json` updates are serialised within the process and atomic.
+ * stream (digest and size), synced, then renamed into place (and the directory synced), so a
+ * blob under its final name is always whole and right, also after a crash. `index.json`
+ * updates are serialised within the process, atomic and synced the same way.
  *
  * @example Stage a blob and tag an image
  * ```ts
@@ -98,7 +100,8 @@ export class OciLayout {
 
   /**
    * Writes a blob from a stream: to a temporary file, verified while it streams, synced, then
-   * renamed into place. On any failure the temporary file is removed and nothing is left.
+   * renamed into place, and its directory synced. On any failure the temporary file is removed
+   * and nothing is left.
    * Concurrent writers of the same blob each write their own temporary file; the renames
    * replace identical bytes.
    *
@@ -115,8 +118,9 @@ export class OciLayout {
   ): Promise<string> {
     const path = this.blobPath(digest);
     await Deno.mkdir(join(path, ".."), { recursive: true });
-    // A stream that checks itself (fetchBlob's) is not hashed twice: it ends only if it matched.
-    const verified = isVerifiedStream(stream, digest)
+    // A stream that checks itself for this digest and size (fetchBlob's) is not hashed twice:
+    // it ends only if it matched.
+    const verified = isVerifiedStream(stream, digest, options.size)
       ? stream
       : verifyStream(stream, digest, options);
     const { temp, file, lock } = await createTemporary(path).catch(
@@ -133,6 +137,8 @@ export class OciLayout {
       });
       file.close();
       await Deno.rename(temp, path);
+      // The name lasts only once its directory is synced: before index.json can name it.
+      await syncDirectory(join(path, ".."));
       return path;
     } catch (error) {
       try {

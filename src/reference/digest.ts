@@ -333,39 +333,53 @@ export function createVerifyStream(
       }
     },
   });
-  VERIFIED.set(transform.readable, expected);
+  VERIFIED.set(transform.readable, { digest: expected, size: options.size });
   return transform;
 }
 
-/** Streams that end only when their bytes matched a digest, and that digest. */
-const VERIFIED = new WeakMap<ReadableStream<Uint8Array>, string>();
+/** What a self-checking stream checks: the digest, and the size when it was given one. */
+interface VerifiedAs {
+  readonly digest: string;
+  readonly size: number | undefined;
+}
+
+/** Streams that end only when their bytes matched a digest (and size), and what they matched. */
+const VERIFIED = new WeakMap<ReadableStream<Uint8Array>, VerifiedAs>();
 
 /**
  * Tells whether a stream checks its own bytes against a digest, i.e. it was made by
  * {@linkcode verifyStream} or is the readable side of {@linkcode createVerifyStream} with that
  * digest: such a stream closes only when every byte matched, and errors otherwise. A consumer
  * that stores the bytes under the digest need not hash them again, as long as it keeps nothing
- * from a stream that errored.
+ * from a stream that errored. With `size`, the stream must also check exactly that size: one
+ * made without a size (or with another) does not count, since the right digest under a wrong
+ * size is a descriptor that lies.
  *
  * @param stream The stream.
- * @param digest The digest the consumer needs.
- * @returns True when the stream verifies exactly that digest.
+ * @param digest The digest the consumer needs, compared whole.
+ * @param size The size the consumer needs, when it has one.
+ * @returns True when the stream verifies exactly that digest (and size).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { digestOf, isVerifiedStream, verifyStream } from "./digest.ts";
  * const digest = digestOf("abc");
- * const stream = verifyStream(new Response("abc").body!, digest);
+ * const stream = verifyStream(new Response("abc").body!, digest, { size: 3 });
  * assert.ok(isVerifiedStream(stream, digest));
+ * assert.ok(isVerifiedStream(stream, digest, 3));
+ * assert.ok(!isVerifiedStream(stream, digest, 4));
  * assert.ok(!isVerifiedStream(new Response("abc").body!, digest));
  * ```
  */
 export function isVerifiedStream(
   stream: ReadableStream<Uint8Array>,
   digest: string,
+  size?: number,
 ): boolean {
-  return VERIFIED.get(stream) === digest;
+  const verified = VERIFIED.get(stream);
+  return verified !== undefined && verified.digest === digest &&
+    (size === undefined || verified.size === size);
 }
 
 /** Options of {@linkcode verifyStream}. */
@@ -438,7 +452,7 @@ export function verifyStream(
     options.onEnd?.({ digest, size });
     return filled;
   }, (reason) => chunks.cancel(reason));
-  VERIFIED.set(stream, expected);
+  VERIFIED.set(stream, { digest: expected, size: options.size });
   return stream;
 }
 
@@ -446,12 +460,13 @@ export function verifyStream(
  * A verified stream that opens its source only when first read: for an API that must return a
  * stream at once (a re-openable upload source, say) while the bytes come from somewhere that
  * takes a request to open. The source is checked with {@linkcode verifyStream} unless it already
- * checks itself ({@linkcode isVerifiedStream}); either way the result is a byte stream that
- * {@linkcode isVerifiedStream} recognises, read without copies by a BYOB reader.
+ * checks itself for the same digest and size ({@linkcode isVerifiedStream}); either way the
+ * result is a byte stream that {@linkcode isVerifiedStream} recognises, read without copies by
+ * a BYOB reader.
  *
  * @param open Opens the bytes; called on the first read, at most once.
  * @param expected The digest the bytes must have.
- * @param options The expected size and a context for the error, when the source is checked here.
+ * @param options The expected size, and a context for the error when the source is checked here.
  * @returns The checked bytes.
  * @throws {DigestError} When `expected` is not a digest.
  *
@@ -481,7 +496,7 @@ export function openVerifiedStream(
   const stream = fillingStream(async (view) => {
     if (chunks === undefined) {
       const source = await open();
-      const checked = isVerifiedStream(source, expected)
+      const checked = isVerifiedStream(source, expected, options.size)
         ? source
         : verifyStream(source, expected, options);
       chunks = createBufferFiller(checked);
@@ -496,6 +511,6 @@ export function openVerifiedStream(
     cancelled = true;
     await chunks?.cancel(reason);
   });
-  VERIFIED.set(stream, expected);
+  VERIFIED.set(stream, { digest: expected, size: options.size });
   return stream;
 }

@@ -16,6 +16,7 @@ const INSTALL_HINTS: Record<string, string> = {
   umoci: "apt-get install umoci",
   htpasswd: "apt-get install apache2-utils",
   openssl: "apt-get install openssl",
+  strace: "apt-get install strace",
 };
 
 function installHint(tool: string): string {

@@ -8,6 +8,7 @@ import { tapBytes } from "../bytes.ts";
 import { parseDigest, verifyStream } from "../reference/digest.ts";
 import {
   blobUrl,
+  endpoint,
   type ImageReference,
   uploadsUrl,
 } from "../reference/reference.ts";
@@ -107,9 +108,10 @@ async function toSource(input: BlobInput): Promise<BlobSource> {
 
 /**
  * The upload session's URL from a `Location` header (POST and PATCH answers), resolved against
- * the URL that answered; it may lead only to `http:`/`https:` (see `resolveRegistryUrl`).
+ * the registry's `/v2/`; it may lead only to `http:`/`https:` (see `resolveRegistryUrl`).
  */
 function uploadLocation(
+  ref: ImageReference,
   request: Request,
   response: Response,
 ): string | undefined {
@@ -117,6 +119,7 @@ function uploadLocation(
   if (location === null) return undefined;
   return resolveRegistryUrl(location, {
     from: response.url || request.url,
+    base: endpoint(ref),
     header: "upload Location",
   }).href;
 }
@@ -212,7 +215,7 @@ async function uploadOnce(
       options.log?.(`Mounted ${digest} from ${options.mountFrom}`);
       return false;
     }
-    location = uploadLocation(request, response);
+    location = uploadLocation(ref, request, response);
   }
 
   if (
@@ -227,7 +230,7 @@ async function uploadOnce(
     });
     const response = await send(request, 201, 202);
     if (response.status === 201) return finish(request, response);
-    location = uploadLocation(request, response);
+    location = uploadLocation(ref, request, response);
   }
 
   if (location === undefined) {
@@ -237,7 +240,7 @@ async function uploadOnce(
       signal,
     });
     const response = await send(request, 202);
-    location = uploadLocation(request, response);
+    location = uploadLocation(ref, request, response);
     if (location === undefined) {
       throw new RegistryError({
         method: request.method,

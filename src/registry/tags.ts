@@ -3,7 +3,11 @@
  *
  * @module
  */
-import { type ImageReference, tagsUrl } from "../reference/reference.ts";
+import {
+  endpoint,
+  type ImageReference,
+  tagsUrl,
+} from "../reference/reference.ts";
 import { resolveRegistryUrl } from "../transport/redirects.ts";
 import { ensureStatus, RegistryError } from "../transport/errors.ts";
 import { retryTransient } from "../transport/transient.ts";
@@ -47,7 +51,7 @@ export function nextLink(header: string | null): string | undefined {
 
 /**
  * Lists every tag of a repository, following `Link` pagination to the end (relative links
- * resolve against the page that sent them; only `http:`/`https:` ones are followed).
+ * resolve against the registry's `/v2/`; only `http:`/`https:` ones are followed).
  *
  * @param ref The repository.
  * @param options Page size, transport and signal.
@@ -102,6 +106,7 @@ export async function listTags(
     const next = nextLink(response.headers.get("link"));
     url = next === undefined ? undefined : resolveRegistryUrl(next, {
       from: response.url || url,
+      base: endpoint(ref),
       header: "Link",
     }).href;
   }

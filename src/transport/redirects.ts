@@ -17,6 +17,11 @@ const HTTP_PROTOCOLS = new Set(["http:", "https:"]);
 export interface ResolveRegistryUrlOptions {
   /** The URL of the response that sent the URL: relative URLs resolve against it. */
   readonly from: string | URL;
+  /**
+   * What a relative URL resolves against, when not `from`.
+   * @default {from}
+   */
+  readonly base?: string | URL;
   /** The header that held it, for the error: `Location`, `Link`, `WWW-Authenticate realm`. */
   readonly header: string;
   /**
@@ -59,7 +64,9 @@ export function resolveRegistryUrl(
     new UnsafeUrlError({ header, url, from: String(from), rule });
   let url: URL;
   try {
-    url = options.relative === false ? new URL(value) : new URL(value, from);
+    url = options.relative === false
+      ? new URL(value)
+      : new URL(value, options.base ?? from);
   } catch {
     throw refuse(value, "url");
   }

@@ -48,10 +48,14 @@ const knownSecrets = new Map<string, readonly string[]>();
  */
 export function rememberSecret(value: string): void {
   if (value.length < MIN_SECRET_LENGTH) return;
-  if (knownSecrets.delete(value)) {
-    knownSecrets.set(value, writtenForms(value));
+  const forms = knownSecrets.get(value);
+  if (forms !== undefined) {
+    // Seen again: the most recently used are the last forgotten.
+    knownSecrets.delete(value);
+    knownSecrets.set(value, forms);
     return;
   }
+  knownForms = undefined;
   knownSecrets.set(value, writtenForms(value));
   if (knownSecrets.size > MAX_KNOWN_SECRETS) {
     knownSecrets.delete(knownSecrets.keys().next().value!);
@@ -72,19 +76,21 @@ function writtenForms(value: string): string[] {
     base64.replace(/=+$/, ""),
     base64.replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_"),
   ]);
-  // Longest first, so that a form is not cut by a shorter one it contains.
-  return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH)
-    .sort((a, b) => b.length - a.length);
+  return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH);
 }
 
-/** Replaces every written form of every remembered secret. */
+/** Every form of every remembered secret, longest first; rebuilt after a change. */
+let knownForms: readonly string[] | undefined;
+
+/** Replaces every written form of every remembered secret, longest first (so that the base64 of
+ * `user:password` goes whole, not cut by the base64 of the password it may contain). */
 function redactKnownSecrets(text: string): string {
+  knownForms ??= [...new Set([...knownSecrets.values()].flat())]
+    .sort((a, b) => b.length - a.length);
   let redacted = text;
-  for (const forms of knownSecrets.values()) {
-    for (const form of forms) {
-      if (redacted.includes(form)) {
-        redacted = redacted.replaceAll(form, "REDACTED");
-      }
+  for (const form of knownForms) {
+    if (redacted.includes(form)) {
+      redacted = redacted.replaceAll(form, "REDACTED");
     }
   }
   return redacted;

@@ -334,7 +334,10 @@ for (
         assert.ok(error.cause instanceof UnsafeUrlError, String(error.cause));
         assert.equal(error.cause.rule, rule);
         assert.equal(error.cause.header, "WWW-Authenticate realm");
-        assert.match(error.message, /Refusing the WWW-Authenticate realm/);
+        assert.match(
+          error.cause.message,
+          /^Refusing the WWW-Authenticate realm/,
+        );
         return true;
       },
     );

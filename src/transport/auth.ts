@@ -16,6 +16,7 @@ import {
   type RegistryErrorCode,
   registryErrorOf,
   rememberSecret,
+  type UnsafeUrlError,
 } from "./errors.ts";
 import { resolveRegistryUrl } from "./redirects.ts";
 import { readAtMost } from "../bytes.ts";
@@ -377,7 +378,7 @@ export function withAuth(
       throw new AuthenticationError({
         registry,
         scope,
-        reason: (error as Error).message,
+        reason: realmProblem(realm, error as UnsafeUrlError),
         method: "GET",
         url: realm,
         status: 401,
@@ -513,6 +514,15 @@ function withHeader(
 /** A 401 from another origin (after a redirect) is not the registry's challenge. */
 function sameOrigin(response: Response, url: URL): boolean {
   return response.url === "" || new URL(response.url).origin === url.origin;
+}
+
+/** Why a token realm was refused, in words; the {@linkcode UnsafeUrlError} has the rest. */
+function realmProblem(realm: string, error: UnsafeUrlError): string {
+  if (error.rule === "url") return `the token realm "${realm}" is not a URL`;
+  if (error.rule === "scheme") {
+    return `the token realm "${realm}" is not an http or https URL`;
+  }
+  return error.message;
 }
 
 /** A header for an error message: at most 256 characters of it. */

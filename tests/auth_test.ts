@@ -9,6 +9,9 @@ import {
 import type { AuthEvent } from "../src/transport/auth.ts";
 import { staticCredentials } from "../src/transport/credentials.ts";
 import { createRequest } from "../src/transport/request_body.ts";
+import { UnsafeUrlError } from "../src/transport/errors.ts";
+import { withRedirects } from "../src/transport/redirects.ts";
+import { everythingAbout } from "./support/errors.ts";
 
 const REGISTRY = "http://127.0.0.1:5000";
 const REALM = "http://127.0.0.1:5001/token";
@@ -309,4 +312,162 @@ Deno.test("scopeOf() reads the repository and the actions from the request", () 
       `${method} ${path}`,
     );
   }
+});
+
+for (
+  const [what, realm, rule] of [
+    ["file:", "file:///etc/passwd", "scheme"],
+    ["uppercase FILE:", "FILE:///home/u/.docker/config.json", "scheme"],
+    ["data:", "data:application/json,{%22token%22:%22x%22}", "scheme"],
+    ["javascript:", "javascript:alert(1)", "scheme"],
+    ["relative", "/token", "url"],
+  ]
+) {
+  Deno.test(`withAuth() refuses a ${what} token realm with an UnsafeUrlError naming the realm`, async () => {
+    const { transport, log } = fakeRegistry({
+      challenge: `Bearer realm="${realm}",service="x"`,
+    });
+    await assert.rejects(
+      withAuth(transport)(new Request(`${REGISTRY}/v2/app/manifests/v1`)),
+      (error: unknown) => {
+        assert.ok(error instanceof AuthenticationError, String(error));
+        assert.ok(error.cause instanceof UnsafeUrlError, String(error.cause));
+        assert.equal(error.cause.rule, rule);
+        assert.equal(error.cause.header, "WWW-Authenticate realm");
+        assert.match(
+          error.cause.message,
+          /^Refusing the WWW-Authenticate realm/,
+        );
+        return true;
+      },
+    );
+    assert.equal(log.length, 1, "no token request was sent");
+  });
+}
+
+Deno.test("withAuth() refuses a token realm that leads from https down to plain http", async () => {
+  const sent: string[] = [];
+  const transport = (request: Request) => {
+    sent.push(request.url);
+    return Promise.resolve(
+      new Response(null, {
+        status: 401,
+        headers: {
+          "www-authenticate":
+            'Bearer realm="http://auth.example/token",service="x"',
+        },
+      }),
+    );
+  };
+  await assert.rejects(
+    withAuth(transport)(
+      new Request("https://registry.example/v2/app/tags/list"),
+    ),
+    (error: unknown) =>
+      error instanceof AuthenticationError &&
+      error.cause instanceof UnsafeUrlError && error.cause.rule === "downgrade",
+  );
+  assert.deepEqual(sent, ["https://registry.example/v2/app/tags/list"]);
+});
+
+Deno.test("withAuth() with redirects: a token server's redirect to a local file is refused, its content never sent", async () => {
+  const path = await Deno.makeTempFile();
+  const marker = `local-${crypto.randomUUID()}`;
+  await Deno.writeTextFile(path, JSON.stringify({ token: marker }));
+  try {
+    const seen: (string | null)[] = [];
+    const bottom = (request: Request) => {
+      seen.push(request.headers.get("authorization"));
+      if (request.url.startsWith(REALM)) {
+        return Promise.resolve(
+          new Response(null, {
+            status: 307,
+            headers: { location: `file://${path}` },
+          }),
+        );
+      }
+      return Promise.resolve(
+        new Response(null, {
+          status: 401,
+          headers: {
+            "www-authenticate": `Bearer realm="${REALM}",service="x"`,
+          },
+        }),
+      );
+    };
+    const error = await withAuth(withRedirects(bottom))(
+      new Request(`${REGISTRY}/v2/app/tags/list`),
+    ).then(() => undefined, (error: unknown) => error);
+    assert.ok(error instanceof UnsafeUrlError, String(error));
+    assert.ok(!everythingAbout(error).includes(marker));
+    assert.ok(!seen.some((header) => header?.includes(marker)));
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("withAuth() remembers the password, the Basic value and tokens it uses, so an echo of them is redacted", async () => {
+  const password = `pw-${crypto.randomUUID()}`;
+  const basic = btoa(`alice:${password}`);
+  let token = "";
+  const transport = async (request: Request): Promise<Response> => {
+    await request.body?.cancel();
+    const authorization = request.headers.get("authorization") ?? "";
+    if (request.url.startsWith(REALM)) {
+      token = `tok${crypto.randomUUID().replaceAll("-", "")}`;
+      return Response.json({ token });
+    }
+    if (authorization.startsWith("Bearer ")) {
+      return Response.json({
+        errors: [{
+          code: "DENIED",
+          message:
+            `token ${token}; the token server got ${basic} (${password})`,
+          detail: `${encodeURIComponent(password)} ${token}`,
+        }],
+      }, { status: 403 });
+    }
+    return new Response(null, {
+      status: 401,
+      headers: { "www-authenticate": `Bearer realm="${REALM}",service="x"` },
+    });
+  };
+  const response = await withAuth(transport, {
+    credentials: staticCredentials({ username: "alice", password }),
+  })(new Request(`${REGISTRY}/v2/app/tags/list`));
+  const { registryErrorOf } = await import("../src/transport/errors.ts");
+  const error = await registryErrorOf(
+    new Request(`${REGISTRY}/v2/app/tags/list`),
+    response,
+  );
+  const text = everythingAbout(error);
+  for (const secret of [password, basic, token, encodeURIComponent(password)]) {
+    assert.ok(!text.includes(secret), text);
+  }
+  assert.match(
+    error.message,
+    /DENIED: token REDACTED; the token server got REDACTED \(REDACTED\)/,
+  );
+});
+
+Deno.test("withAuth() remembers the credential of an Authorization header the caller set", async () => {
+  const credential = `preset${crypto.randomUUID()}`;
+  const transport = (request: Request) =>
+    Promise.resolve(
+      Response.json({
+        errors: [{
+          code: "DENIED",
+          message: `you sent ${
+            request.headers.get("authorization")?.split(" ")[1]
+          }`,
+        }],
+      }, { status: 403 }),
+    );
+  const request = new Request(`${REGISTRY}/v2/app/tags/list`, {
+    headers: { authorization: `Custom ${credential}` },
+  });
+  const response = await withAuth(transport)(request);
+  const { registryErrorOf } = await import("../src/transport/errors.ts");
+  const error = await registryErrorOf(request, response);
+  assert.equal(error.message.includes(credential), false, error.message);
 });

@@ -5,6 +5,7 @@ import {
   findChallenge,
   parseChallenges,
 } from "../src/transport/challenge.ts";
+import { redactSecrets, rememberSecret } from "../src/transport/errors.ts";
 
 type Case = [header: string, expected: Challenge[]];
 
@@ -194,10 +195,12 @@ for (const [header, reason] of [...SPACK_INVALID, ...OUR_INVALID]) {
       assert.ok(error instanceof ChallengeSyntaxError, String(error));
       assert.ok(error instanceof SyntaxError);
       assert.equal(error.name, "ChallengeSyntaxError");
-      assert.equal(error.input, header);
+      // A header that holds a credential ("Basic dXNl…") is quoted with it redacted.
+      const shown = redactSecrets(header);
+      assert.equal(error.input, shown);
       assert.ok(
         error.message.startsWith(
-          `Cannot parse WWW-Authenticate header "${header}": expected `,
+          `Cannot parse WWW-Authenticate header "${shown}": expected `,
         ),
         error.message,
       );
@@ -226,4 +229,28 @@ Deno.test("findChallenge() matches the scheme without regard to case and takes t
   );
   assert.equal(findChallenge(challenges, "Digest"), undefined);
   assert.equal(findChallenge([], "Basic"), undefined);
+});
+
+Deno.test("ChallengeSyntaxError quotes a header that echoes a credential with the credential redacted", () => {
+  const password = `pw-${crypto.randomUUID()}`;
+  rememberSecret(password);
+  for (
+    const header of [
+      `Basic realm="you sent ${password}`,
+      `Bearer realm="x", error="${encodeURIComponent(password)}" nope`,
+      `Basic ${btoa(`alice:${password}`)}`,
+    ]
+  ) {
+    rememberSecret(btoa(`alice:${password}`));
+    assert.throws(() => parseChallenges(header), (error: unknown) => {
+      assert.ok(error instanceof ChallengeSyntaxError, String(error));
+      for (const text of [error.message, error.input, String(error.stack)]) {
+        assert.ok(!text.includes(password), text);
+        assert.ok(!text.includes(encodeURIComponent(password)), text);
+        assert.ok(!text.includes(btoa(`alice:${password}`)), text);
+      }
+      assert.match(error.message, /REDACTED/);
+      return true;
+    });
+  }
 });

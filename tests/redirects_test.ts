@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { withRedirects } from "../src/transport/redirects.ts";
+import {
+  resolveRegistryUrl,
+  withRedirects,
+} from "../src/transport/redirects.ts";
+import { UnsafeUrlError } from "../src/transport/errors.ts";
+import { everythingAbout } from "./support/errors.ts";
 import { httpTransport } from "../src/transport/http_transport.ts";
 import { createRequest } from "../src/transport/request_body.ts";
 
@@ -163,4 +168,312 @@ Deno.test("withRedirects() refuses to replay a one-shot body on 307", async () =
     ),
     /one-shot stream/,
   );
+});
+
+// Origins differ by scheme, host or port: credentials never follow a redirect that changes any.
+for (const scheme of ["Basic", "Bearer"]) {
+  Deno.test(`withRedirects() drops ${scheme} credentials on a redirect to another port of the same host`, async () => {
+    const seen: (string | null)[] = [];
+    await using other = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      (request) => {
+        seen.push(request.headers.get("authorization"));
+        return new Response("other port");
+      },
+    );
+    await using registry = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () =>
+        new Response(null, {
+          status: 307,
+          headers: {
+            location: `http://127.0.0.1:${other.addr.port}/v2/app/blobs/x`,
+          },
+        }),
+    );
+    const response = await withRedirects(httpTransport)(
+      new Request(`http://127.0.0.1:${registry.addr.port}/v2/app/blobs/x`, {
+        headers: { authorization: `${scheme} c2VjcmV0OnNlY3JldA==` },
+      }),
+    );
+    assert.equal(await response.text(), "other port");
+    assert.deepEqual(seen, [null]);
+  });
+
+  for (
+    const [what, from, to] of [
+      ["scheme", "http://127.0.0.1:5000/b", "https://127.0.0.1:5000/b"],
+      ["host", "http://127.0.0.1:5000/b", "http://localhost:5000/b"],
+      ["port", "http://127.0.0.1:5000/b", "http://127.0.0.1:5001/b"],
+      [
+        "port, implicit to explicit",
+        "https://r.example/b",
+        "https://r.example:8443/b",
+      ],
+    ]
+  ) {
+    Deno.test(`withRedirects() drops ${scheme} credentials when the ${what} changes`, async () => {
+      const seen: [string, string | null, string | null][] = [];
+      const transport = withRedirects((request) => {
+        seen.push([
+          request.url,
+          request.headers.get("authorization"),
+          request.headers.get("cookie"),
+        ]);
+        return Promise.resolve(
+          request.url === from
+            ? new Response(null, { status: 302, headers: { location: to } })
+            : new Response("ok"),
+        );
+      });
+      await transport(
+        new Request(from, {
+          headers: {
+            authorization: `${scheme} dG9rZW4xMjM0NQ==`,
+            cookie: "s=1",
+          },
+        }),
+      );
+      assert.deepEqual(seen, [
+        [from, `${scheme} dG9rZW4xMjM0NQ==`, "s=1"],
+        [to, null, null],
+      ]);
+    });
+  }
+}
+
+Deno.test("withRedirects() keeps credentials when only the path changes, even with the default port spelt out", async () => {
+  const seen: (string | null)[] = [];
+  const transport = withRedirects((request) => {
+    seen.push(request.headers.get("authorization"));
+    return Promise.resolve(
+      request.url.endsWith("/a")
+        ? new Response(null, {
+          status: 307,
+          headers: { location: "https://r.example:443/b" },
+        })
+        : new Response("ok"),
+    );
+  });
+  await transport(
+    new Request("https://r.example/a", {
+      headers: { authorization: "Bearer t" },
+    }),
+  );
+  assert.deepEqual(seen, ["Bearer t", "Bearer t"]);
+});
+
+const FROM_HTTPS = "https://registry.example/v2/app/manifests/v1";
+const FROM_HTTP = "http://127.0.0.1:5000/v2/app/manifests/v1";
+
+const REFUSED: [what: string, location: string, from: string, rule: string][] =
+  [
+    ["file:", "file:///etc/passwd", FROM_HTTP, "scheme"],
+    ["uppercase FILE:", "FILE:///etc/passwd", FROM_HTTP, "scheme"],
+    [
+      "file: after spaces and control characters",
+      " \x01\x1ffile:///etc/passwd ",
+      FROM_HTTP,
+      "scheme",
+    ],
+    [
+      "file: with a tab inside the scheme",
+      "fi\tle:///etc/passwd",
+      FROM_HTTP,
+      "scheme",
+    ],
+    [
+      "file: with a newline inside",
+      "file:\n///etc/passwd",
+      FROM_HTTP,
+      "scheme",
+    ],
+    ["file: with a host", "file://localhost/etc/passwd", FROM_HTTP, "scheme"],
+    ["data:", "data:application/json,{}", FROM_HTTP, "scheme"],
+    ["blob:", "blob:http://127.0.0.1:5000/uuid", FROM_HTTP, "scheme"],
+    ["javascript:", "javascript:alert(1)", FROM_HTTP, "scheme"],
+    ["ftp:", "ftp://127.0.0.1/x", FROM_HTTP, "scheme"],
+    ["ws:", "ws://127.0.0.1/x", FROM_HTTP, "scheme"],
+    ["a mistyped scheme", "htp://x/", FROM_HTTP, "scheme"],
+    [
+      "https to http on another host",
+      "http://storage.example/b",
+      FROM_HTTPS,
+      "downgrade",
+    ],
+    [
+      "https to http on the same host",
+      "http://registry.example/b",
+      FROM_HTTPS,
+      "downgrade",
+    ],
+    [
+      "https to http by uppercase scheme",
+      "HTTP://storage.example/b",
+      FROM_HTTPS,
+      "downgrade",
+    ],
+    ["https to http on 10.0.0.1", "http://10.0.0.1/b", FROM_HTTPS, "downgrade"],
+    ["not a URL", "http://[::1/", FROM_HTTP, "url"],
+  ];
+
+for (const [what, location, from, rule] of REFUSED) {
+  Deno.test(`resolveRegistryUrl() refuses ${what}`, () => {
+    assert.throws(
+      () => resolveRegistryUrl(location, { from, header: "Location" }),
+      (error: unknown) => {
+        assert.ok(error instanceof UnsafeUrlError, String(error));
+        assert.equal(error.rule, rule);
+        assert.equal(error.header, "Location");
+        assert.equal(error.from, from);
+        assert.match(error.message, /^Refusing the Location "/);
+        return true;
+      },
+    );
+  });
+}
+
+const ACCEPTED: [what: string, location: string, from: string, href: string][] =
+  [
+    ["a path", "/v2/x", FROM_HTTPS, "https://registry.example/v2/x"],
+    [
+      "protocol-relative //host from https",
+      "//cdn.example/b",
+      FROM_HTTPS,
+      "https://cdn.example/b",
+    ],
+    [
+      "protocol-relative //host from http",
+      "//127.0.0.2:9/b",
+      FROM_HTTP,
+      "http://127.0.0.2:9/b",
+    ],
+    [
+      "https to http on loopback",
+      "http://127.0.0.1:9/b",
+      FROM_HTTPS,
+      "http://127.0.0.1:9/b",
+    ],
+    [
+      "https to http on localhost",
+      "http://localhost:9/b",
+      FROM_HTTPS,
+      "http://localhost:9/b",
+    ],
+    [
+      "https to http on [::1]",
+      "http://[::1]:9/b",
+      FROM_HTTPS,
+      "http://[::1]:9/b",
+    ],
+    [
+      "http to https",
+      "https://storage.example/b",
+      FROM_HTTP,
+      "https://storage.example/b",
+    ],
+    [
+      "uppercase HTTPS:",
+      "HTTPS://storage.example/b",
+      FROM_HTTP,
+      "https://storage.example/b",
+    ],
+  ];
+
+for (const [what, location, from, href] of ACCEPTED) {
+  Deno.test(`resolveRegistryUrl() accepts ${what}`, () => {
+    assert.equal(
+      resolveRegistryUrl(location, { from, header: "Location" }).href,
+      href,
+    );
+  });
+}
+
+Deno.test("resolveRegistryUrl() redacts the URL it refuses, and wants an absolute one when told", () => {
+  assert.throws(
+    () =>
+      resolveRegistryUrl(
+        "http://u:pw@storage.example/b?X-Amz-Signature=s3cr3t",
+        {
+          from: FROM_HTTPS,
+          header: "Location",
+        },
+      ),
+    (error: unknown) => {
+      assert.ok(error instanceof UnsafeUrlError);
+      assert.equal(
+        error.url,
+        "http://REDACTED@storage.example/b?X-Amz-Signature=REDACTED",
+      );
+      assert.doesNotMatch(error.message, /pw|s3cr3t/);
+      return true;
+    },
+  );
+  assert.throws(
+    () =>
+      resolveRegistryUrl("/token", {
+        from: FROM_HTTPS,
+        header: "realm",
+        relative: false,
+      }),
+    (error: unknown) => error instanceof UnsafeUrlError && error.rule === "url",
+  );
+});
+
+for (
+  const location of [
+    "file:///etc/passwd",
+    "data:text/plain,local",
+    " FILE:///etc/hostname",
+  ]
+) {
+  Deno.test(`withRedirects() refuses Location ${JSON.stringify(location)} before fetch reads it`, async () => {
+    await using registry = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response(null, { status: 307, headers: { location } }),
+    );
+    const sent: string[] = [];
+    const transport = withRedirects((request) => {
+      sent.push(request.url);
+      return httpTransport(request);
+    });
+    await assert.rejects(
+      transport(
+        new Request(`http://127.0.0.1:${registry.addr.port}/v2/app/blobs/x`),
+      ),
+      (error: unknown) =>
+        error instanceof UnsafeUrlError && error.rule === "scheme",
+    );
+    assert.equal(sent.length, 1);
+  });
+}
+
+Deno.test("withRedirects() refuses a request to anything but http: and https:", async () => {
+  const sent: string[] = [];
+  const transport = withRedirects((request) => {
+    sent.push(request.url);
+    return Promise.resolve(new Response("read"));
+  });
+  for (const url of ["file:///etc/passwd", "data:,x"]) {
+    await assert.rejects(
+      transport(new Request(url)),
+      (error: unknown) =>
+        error instanceof UnsafeUrlError && error.header === "",
+    );
+  }
+  assert.deepEqual(sent, []);
+});
+
+Deno.test("withRedirects() redacts the signed URL a failed fetch quotes", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const transport = withRedirects(httpTransport);
+  const error = await transport(
+    new Request(`http://127.0.0.1:${port}/b?X-Amz-Signature=s3cr3t-sig&part=1`),
+  ).then(() => undefined, (error: unknown) => error);
+  assert.ok(error instanceof Error);
+  const text = everythingAbout(error);
+  assert.doesNotMatch(text, /s3cr3t-sig/);
+  assert.match(text, /X-Amz-Signature=REDACTED/);
 });

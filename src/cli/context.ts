@@ -13,7 +13,11 @@ import {
 } from "../reference/reference.ts";
 import { createOpener } from "../transport/opener.ts";
 import { httpTransport } from "../transport/http_transport.ts";
-import { redactUrl } from "../transport/errors.ts";
+import {
+  redactSecrets,
+  redactUrl,
+  rememberSecret,
+} from "../transport/errors.ts";
 import {
   chainCredentials,
   type CredentialProvider,
@@ -139,6 +143,7 @@ export async function createContext(
       throw new UsageError("--username and --password-stdin go together");
     }
     const password = await readStdin();
+    rememberSecret(password);
     const given = { username: flags.username, password };
     credentials = chainCredentials(
       staticCredentials(
@@ -162,7 +167,7 @@ export async function createContext(
       } catch (error) {
         writeErr(
           `${request.method} ${redactUrl(request.url)} failed: ${
-            (error as Error).message
+            redactSecrets(String((error as Error)?.message ?? error))
           }\n`,
         );
         throw error;

@@ -12,6 +12,7 @@ import {
   parseTarget,
   UsageError,
 } from "./context.ts";
+import { redactSecrets } from "../transport/errors.ts";
 
 const GLOBAL_HELP = `Global flags:
   --plain-http          reach registries over HTTP (automatic for localhost and 127.0.0.0/8)
@@ -150,7 +151,8 @@ export async function main(args: string[]): Promise<number> {
       fail("interrupted; nothing partial was kept");
       return EXIT.interrupted;
     }
-    fail((error as Error).message);
+    // Errors of the library are redacted already; anything else is, here.
+    fail(redactSecrets(String((error as Error)?.message ?? error)));
     return EXIT.failed;
   } finally {
     try {

@@ -13,6 +13,7 @@ import {
   uploadsUrl,
 } from "../reference/reference.ts";
 import { ensureStatus, RegistryError } from "../transport/errors.ts";
+import { resolveRegistryUrl } from "../transport/redirects.ts";
 import { defaultOpener } from "../transport/opener.ts";
 import { retryTransient } from "../transport/transient.ts";
 import {
@@ -105,6 +106,24 @@ async function toSource(input: BlobInput): Promise<BlobSource> {
   return input;
 }
 
+/**
+ * The upload session's URL from a `Location` header (POST and PATCH answers), resolved against
+ * the registry's `/v2/`; it may lead only to `http:`/`https:` (see `resolveRegistryUrl`).
+ */
+function uploadLocation(
+  ref: ImageReference,
+  request: Request,
+  response: Response,
+): string | undefined {
+  const location = response.headers.get("location");
+  if (location === null) return undefined;
+  return resolveRegistryUrl(location, {
+    from: response.url || request.url,
+    base: endpoint(ref),
+    header: "upload Location",
+  }).href;
+}
+
 /** Appends `digest=` to an upload location, leaving its own query (e.g. `_state`) as it is. */
 function withDigestParam(location: string, digest: string): string {
   const separator = location.includes("?") ? "&" : "?";
@@ -113,7 +132,7 @@ function withDigestParam(location: string, digest: string): string {
 
 /**
  * Uploads a blob unless the repository already has it. Monolithic: POST `/blobs/uploads/`, then
- * one PUT to the returned `Location` (relative or absolute) with `digest=` and an exact
+ * one PUT to the returned `Location` (relative or absolute, `http:`/`https:` only) with `digest=` and an exact
  * `Content-Length`; no PATCH chunks. Optionally a single POST for small blobs, or a mount from
  * another repository of the same registry (201: no bytes sent; 202: the upload goes on).
  * The registry's `Docker-Content-Digest` is checked when it sends one.
@@ -190,16 +209,13 @@ async function uploadOnce(
     const url = `${uploadsUrl(ref)}?mount=${digest}&from=${
       encodeURIComponent(options.mountFrom)
     }`;
-    const response = await send(
-      createRequest(url, { method: "POST", body: "", signal }),
-      201,
-      202,
-    );
+    const request = createRequest(url, { method: "POST", body: "", signal });
+    const response = await send(request, 201, 202);
     if (response.status === 201) {
       options.log?.(`Mounted ${digest} from ${options.mountFrom}`);
       return false;
     }
-    location = response.headers.get("location") ?? undefined;
+    location = uploadLocation(ref, request, response);
   }
 
   if (
@@ -214,7 +230,7 @@ async function uploadOnce(
     });
     const response = await send(request, 201, 202);
     if (response.status === 201) return finish(request, response);
-    location = response.headers.get("location") ?? undefined;
+    location = uploadLocation(ref, request, response);
   }
 
   if (location === undefined) {
@@ -224,7 +240,7 @@ async function uploadOnce(
       signal,
     });
     const response = await send(request, 202);
-    location = response.headers.get("location") ?? undefined;
+    location = uploadLocation(ref, request, response);
     if (location === undefined) {
       throw new RegistryError({
         method: request.method,
@@ -236,7 +252,7 @@ async function uploadOnce(
   }
 
   const request = createRequest(
-    withDigestParam(endpoint(ref, location), digest),
+    withDigestParam(location, digest),
     {
       method: "PUT",
       headers: { "content-type": "application/octet-stream" },

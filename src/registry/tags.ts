@@ -8,6 +8,7 @@ import {
   type ImageReference,
   tagsUrl,
 } from "../reference/reference.ts";
+import { resolveRegistryUrl } from "../transport/redirects.ts";
 import { ensureStatus, RegistryError } from "../transport/errors.ts";
 import { retryTransient } from "../transport/transient.ts";
 import { defaultOpener } from "../transport/opener.ts";
@@ -49,12 +50,15 @@ export function nextLink(header: string | null): string | undefined {
 }
 
 /**
- * Lists every tag of a repository, following `Link` pagination to the end.
+ * Lists every tag of a repository, following `Link` pagination to the end (relative links
+ * resolve against the registry's `/v2/`; only `http:`/`https:` ones are followed).
  *
  * @param ref The repository.
  * @param options Page size, transport and signal.
  * @returns The tags, in the registry's order.
  * @throws {RegistryError} When the registry refuses, or the pages never end.
+ * @throws {UnsafeUrlError} When a `Link` leads elsewhere than `http:`/`https:`, or down from
+ * `https:` to `http:` off loopback.
  *
  * @example
  * ```ts ignore
@@ -100,7 +104,11 @@ export async function listTags(
     }
     tags.push(...((body.tags as string[] | null) ?? []));
     const next = nextLink(response.headers.get("link"));
-    url = next === undefined ? undefined : endpoint(ref, next);
+    url = next === undefined ? undefined : resolveRegistryUrl(next, {
+      from: response.url || url,
+      base: endpoint(ref),
+      header: "Link",
+    }).href;
   }
   return tags;
 }

@@ -11,8 +11,14 @@ import {
   type Credentials,
   normalizeRegistry,
 } from "./credentials.ts";
-import { RegistryError, type RegistryErrorCode } from "./errors.ts";
-import { registryErrorOf } from "./errors.ts";
+import {
+  RegistryError,
+  type RegistryErrorCode,
+  registryErrorOf,
+  rememberSecret,
+  type UnsafeUrlError,
+} from "./errors.ts";
+import { resolveRegistryUrl } from "./redirects.ts";
 import { readAtMost } from "../bytes.ts";
 import { isReplayable, replayRequest, type Transport } from "./request_body.ts";
 
@@ -147,7 +153,24 @@ function basicHeader(credentials: Credentials): string | undefined {
   const bytes = new TextEncoder().encode(
     `${credentials.username}:${credentials.password}`,
   );
-  return `Basic ${btoa(String.fromCharCode(...bytes))}`;
+  const value = btoa(String.fromCharCode(...bytes));
+  rememberSecret(value);
+  return `Basic ${value}`;
+}
+
+/** Remembers every secret of a set of credentials, for redaction (see `rememberSecret`). */
+function rememberCredentials(credentials: Credentials | undefined): void {
+  if (credentials === undefined) return;
+  if ("password" in credentials) rememberSecret(credentials.password);
+  if ("identityToken" in credentials) {
+    rememberSecret(credentials.identityToken);
+  }
+}
+
+/** Remembers the credential of an `Authorization` header a caller set, for redaction. */
+function rememberAuthorization(header: string): void {
+  const credential = /^\s*\S+\s+(\S.*)$/.exec(header)?.[1] ?? header;
+  rememberSecret(credential.trim());
 }
 
 interface CachedAuth {
@@ -204,7 +227,11 @@ export function withAuth(
   }
 
   return async function authenticating(request: Request): Promise<Response> {
-    if (request.headers.has("authorization")) return next(request);
+    const preset = request.headers.get("authorization");
+    if (preset !== null) {
+      rememberAuthorization(preset);
+      return next(request);
+    }
     const url = new URL(request.url);
     const registry = url.host;
     const scope = scopeOf(request);
@@ -264,7 +291,7 @@ export function withAuth(
           inFlight = requestToken(
             bearer,
             scopes,
-            { registry, scope, signal: request.signal },
+            { registry, scope, signal: request.signal, from: request.url },
           );
           pending.set(key, inFlight);
           inFlight.finally(() => pending.delete(key)).catch(() => {});
@@ -320,39 +347,42 @@ export function withAuth(
   };
 
   async function lookUp(registry: string): Promise<Credentials | undefined> {
-    return await options.credentials?.(normalizeRegistry(registry));
+    const credentials = await options.credentials?.(
+      normalizeRegistry(registry),
+    );
+    rememberCredentials(credentials);
+    return credentials;
   }
 
   async function requestToken(
     challenge: Challenge,
     scopes: string[],
-    context: { registry: string; scope: string; signal: AbortSignal },
+    context: {
+      registry: string;
+      scope: string;
+      signal: AbortSignal;
+      from: string;
+    },
   ): Promise<CachedAuth> {
     const { registry, signal } = context;
     const scope = scopes.join(" ") || context.scope;
     const realm = challenge.params.realm;
     let url: URL;
     try {
-      url = new URL(realm);
+      url = resolveRegistryUrl(realm, {
+        from: context.from,
+        header: "WWW-Authenticate realm",
+        relative: false,
+      });
     } catch (error) {
       throw new AuthenticationError({
         registry,
         scope,
-        reason: `the token realm "${realm}" is not a URL`,
+        reason: realmProblem(realm, error as UnsafeUrlError),
         method: "GET",
         url: realm,
         status: 401,
         cause: error,
-      });
-    }
-    if (url.protocol !== "https:" && url.protocol !== "http:") {
-      throw new AuthenticationError({
-        registry,
-        scope,
-        reason: `the token realm "${realm}" is not an http or https URL`,
-        method: "GET",
-        url: realm,
-        status: 401,
       });
     }
     const refuse = (reason: string, status = 401, cause?: unknown) =>
@@ -440,10 +470,11 @@ export function withAuth(
     } catch (error) {
       throw refuse("the token response is not JSON", response.status, error);
     }
-    const { token, access_token, expires_in } = (body ?? {}) as Record<
-      string,
-      unknown
-    >;
+    const { token, access_token, refresh_token, expires_in } = (body ??
+      {}) as Record<string, unknown>;
+    for (const secret of [token, access_token, refresh_token]) {
+      if (typeof secret === "string") rememberSecret(secret);
+    }
     const value = typeof token === "string" && token !== ""
       ? token
       : access_token;
@@ -483,6 +514,15 @@ function withHeader(
 /** A 401 from another origin (after a redirect) is not the registry's challenge. */
 function sameOrigin(response: Response, url: URL): boolean {
   return response.url === "" || new URL(response.url).origin === url.origin;
+}
+
+/** Why a token realm was refused, in words; the {@linkcode UnsafeUrlError} has the rest. */
+function realmProblem(realm: string, error: UnsafeUrlError): string {
+  if (error.rule === "url") return `the token realm "${realm}" is not a URL`;
+  if (error.rule === "scheme") {
+    return `the token realm "${realm}" is not an http or https URL`;
+  }
+  return error.message;
 }
 
 /** A header for an error message: at most 256 characters of it. */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { redactSecrets } from "./errors.ts";
 
 /** One authentication challenge: a scheme and its parameters. */
 export interface Challenge {
@@ -33,9 +34,9 @@ export interface Challenge {
  * ```
  */
 export class ChallengeSyntaxError extends SyntaxError {
-  /** The header that failed to parse. */
+  /** The header that failed to parse, with credentials redacted (see `redactSecrets`). */
   readonly input: string;
-  /** Where the parser stopped, counted from 0. */
+  /** Where the parser stopped in the header as received, counted from 0. */
   readonly position: number;
 
   /**
@@ -46,15 +47,17 @@ export class ChallengeSyntaxError extends SyntaxError {
    * @param expected What the parser expected there, e.g. `a closing quote`.
    */
   constructor(input: string, position: number, expected: string) {
+    // A registry may put back in the header what it was sent: nothing of it is kept.
+    const shown = redactSecrets(input);
     // A huge header is quoted only in part: the message must stay readable.
-    const quoted = input.length > MAX_QUOTED_HEADER
-      ? `"${input.slice(0, MAX_QUOTED_HEADER)}…" (${input.length} characters)`
-      : `"${input}"`;
+    const quoted = shown.length > MAX_QUOTED_HEADER
+      ? `"${shown.slice(0, MAX_QUOTED_HEADER)}…" (${input.length} characters)`
+      : `"${shown}"`;
     super(
       `Cannot parse WWW-Authenticate header ${quoted}: expected ${expected} at position ${position}`,
     );
     this.name = "ChallengeSyntaxError";
-    this.input = input;
+    this.input = shown;
     this.position = position;
   }
 }

@@ -18,11 +18,97 @@ export interface RegistryErrorCode {
 
 /** Query parameters whose values are secrets in some registries' or storage backends' URLs. */
 const SECRET_QUERY_REGEXP =
-  /^(?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|signature|sig|token|access_token|refresh_token|password|se|st|sp|skoid|sktid|skt|ske|sks|skv)$/i;
+  /^(?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|awsaccesskeyid|signature|sig|token|access_token|refresh_token|id_token|password|passwd|secret|client_secret|key|api_key|apikey|auth|jwt|code|se|st|sp|skoid|sktid|skt|ske|sks|skv)$/i;
+
+/** Shortest value remembered as a secret: shorter ones cannot be told apart from prose. */
+const MIN_SECRET_LENGTH = 4;
+/** Most secrets remembered; the oldest are forgotten first (tokens are renewed all the time). */
+const MAX_KNOWN_SECRETS = 512;
+/** Every written form of the secrets seen, by secret: redacted wherever they appear. */
+const knownSecrets = new Map<string, readonly string[]>();
 
 /**
- * Removes credentials from a URL so that it can appear in a message or a log: userinfo and the
- * values of query parameters that hold signatures or tokens.
+ * Remembers a credential the client holds (a password, a token, an identity token, the base64
+ * of `user:password`), so that {@linkcode redactSecrets} and {@linkcode redactUrl} replace it
+ * wherever it appears, as sent or URL-encoded, form-encoded, JSON-escaped or in base64, even
+ * where no pattern would recognise it (a registry that echoes `you sent <the password>`). The
+ * auth layer calls it for every credential it uses and every token it gets; values shorter than
+ * 4 characters are not remembered.
+ *
+ * @param value The secret.
+ *
+ * @example A password echoed by a registry
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { redactSecrets, rememberSecret } from "./errors.ts";
+ * rememberSecret("hunter2-s3cr3t");
+ * assert.equal(redactSecrets("you sent hunter2-s3cr3t"), "you sent REDACTED");
+ * assert.equal(redactSecrets("you sent aHVudGVyMi1zM2NyM3Q="), "you sent REDACTED");
+ * ```
+ */
+export function rememberSecret(value: string): void {
+  if (value.length < MIN_SECRET_LENGTH) return;
+  const forms = knownSecrets.get(value);
+  if (forms !== undefined) {
+    // Seen again: the most recently used are the last forgotten.
+    knownSecrets.delete(value);
+    knownSecrets.set(value, forms);
+    return;
+  }
+  knownForms = undefined;
+  knownSecrets.set(value, writtenForms(value));
+  if (knownSecrets.size > MAX_KNOWN_SECRETS) {
+    knownSecrets.delete(knownSecrets.keys().next().value!);
+  }
+}
+
+/** A secret as it may be written back: as is, URL- or form-encoded, JSON-escaped, in base64. */
+function writtenForms(value: string): string[] {
+  const encoded = encodeURIComponent(value);
+  const base64 = btoa(String.fromCharCode(...new TextEncoder().encode(value)));
+  const forms = new Set([
+    value,
+    encoded,
+    encoded.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
+    new URLSearchParams({ v: value }).toString().slice(2),
+    JSON.stringify(value).slice(1, -1),
+    base64,
+    base64.replace(/=+$/, ""),
+    base64.replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_"),
+  ]);
+  return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH);
+}
+
+/** Every form of every remembered secret, longest first; rebuilt after a change. */
+let knownForms: readonly string[] | undefined;
+
+/** Replaces every written form of every remembered secret, longest first (so that the base64 of
+ * `user:password` goes whole, not cut by the base64 of the password it may contain). */
+function redactKnownSecrets(text: string): string {
+  knownForms ??= [...new Set([...knownSecrets.values()].flat())]
+    .sort((a, b) => b.length - a.length);
+  let redacted = text;
+  for (const form of knownForms) {
+    if (redacted.includes(form)) {
+      redacted = redacted.replaceAll(form, "REDACTED");
+    }
+  }
+  return redacted;
+}
+
+/** Decodes a query key for comparison; a malformed escape is compared as it is. */
+function decodeQueryKey(key: string): string {
+  try {
+    return decodeURIComponent(key.replaceAll("+", " "));
+  } catch {
+    return key;
+  }
+}
+
+/**
+ * Removes credentials from a URL so that it can appear in a message or a log: userinfo, the
+ * values of query parameters that hold signatures or tokens, and any secret remembered by
+ * {@linkcode rememberSecret}. The fragment is left out.
  *
  * @param url The URL.
  * @returns The URL with secrets replaced by `REDACTED`.
@@ -42,22 +128,44 @@ export function redactUrl(url: string | URL): string {
   try {
     parsed = new URL(url);
   } catch {
-    return String(url).replace(/\/\/[^/@]*@/, "//REDACTED@");
+    return redactKnownSecrets(
+      String(url).replace(/\/\/[^/@]*@/, "//REDACTED@").replace(
+        /([?&][^=&#]*=)[^&#]*/g,
+        (all, key: string) =>
+          SECRET_QUERY_REGEXP.test(decodeQueryKey(key.slice(1, -1)))
+            ? `${key}REDACTED`
+            : all,
+      ),
+    );
   }
-  let text = `${parsed.protocol}//`;
+  // `data:`, `javascript:` and other URLs without an authority have no `//`.
+  const authority = parsed.href.startsWith(`${parsed.protocol}//`);
+  let text = authority ? `${parsed.protocol}//` : parsed.protocol;
   if (parsed.username || parsed.password) text += "REDACTED@";
   text += `${parsed.host}${parsed.pathname}`;
   if (parsed.search) {
     const parts = parsed.search.slice(1).split("&").map((part) => {
       const eq = part.indexOf("=");
-      const key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
+      const key = decodeQueryKey(eq < 0 ? part : part.slice(0, eq));
       return eq >= 0 && SECRET_QUERY_REGEXP.test(key)
         ? `${part.slice(0, eq)}=REDACTED`
         : part;
     });
     text += `?${parts.join("&")}`;
   }
-  return text;
+  return redactKnownSecrets(text);
+}
+
+/** A URL with a scheme inside prose, up to whitespace, quotes or brackets. */
+const URL_IN_TEXT_REGEXP = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>()\[\]{}`]+/gi;
+
+/** {@linkcode redactUrl} on every URL in a text that has userinfo or a query. */
+function redactUrlsIn(text: string): string {
+  return text.replace(URL_IN_TEXT_REGEXP, (match) => {
+    if (!match.includes("@") && !match.includes("?")) return match;
+    const url = match.replace(/[.,:;!]+$/, "");
+    return redactUrl(url) + match.slice(url.length);
+  });
 }
 
 /** Credentials as they travel: auth schemes with their value, JWTs, token fields. */
@@ -70,19 +178,22 @@ const SECRET_TEXT_REGEXPS: readonly [RegExp, string][] = [
   ],
   [/\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, "REDACTED"],
   [
-    /("(?:access_token|refresh_token|token|password|secret|authorization)"\s*:\s*")[^"]*/gi,
+    /("(?:access_token|refresh_token|id_token|token|password|secret|authorization)"\s*:\s*")(?:[^"\\]|\\.)*/gi,
     "$1REDACTED",
   ],
+  // `password=…`, `token: …` in prose, a form body or a query.
   [
-    /([?&](?:access_token|refresh_token|token|password)=)[^&\s"]+/gi,
+    /\b((?:access_token|refresh_token|id_token|identity_?token|token|password|passwd|secret|client_secret)\s*[=:]\s*)(?!REDACTED)[^&\s"',;]+/gi,
     "$1REDACTED",
   ],
 ];
 
 /**
- * Removes what looks like a credential from text a registry sent back (an error body may repeat
- * the `Authorization` header, a token, or a password field): `Basic …`/`Bearer …` values, JWTs,
- * and `token`/`password`/`authorization` fields.
+ * Removes credentials from text a registry sent back (an error body may repeat the
+ * `Authorization` header, a token, or a password field) or any message about to be shown: every
+ * secret remembered by {@linkcode rememberSecret} in any of its written forms, `Basic …`/`Bearer
+ * …` values, JWTs, `token`/`password`/`authorization` fields, `password=…` and the userinfo and
+ * signed queries of URLs.
  *
  * @param text The text.
  * @returns The text with credentials replaced by `REDACTED`.
@@ -94,14 +205,56 @@ const SECRET_TEXT_REGEXPS: readonly [RegExp, string][] = [
  * assert.equal(redactSecrets("you sent Basic YWxpY2U6cHc="), "you sent Basic REDACTED");
  * assert.equal(redactSecrets('Basic realm="registry"'), 'Basic realm="registry"');
  * assert.equal(redactSecrets('{"token":"abc.def"}'), '{"token":"REDACTED"}');
+ * assert.equal(redactSecrets("you sent password=pw1"), "you sent password=REDACTED");
+ * assert.equal(redactSecrets("see http://s/b?sig=abc."), "see http://s/b?sig=REDACTED.");
  * ```
  */
 export function redactSecrets(text: string): string {
-  let redacted = text;
+  let redacted = redactKnownSecrets(text);
   for (const [regexp, replacement] of SECRET_TEXT_REGEXPS) {
     redacted = redacted.replace(regexp, replacement);
   }
-  return redacted;
+  return redactUrlsIn(redacted);
+}
+
+/**
+ * Redacts, in place, the message and stack of an error and of every error in its cause chain
+ * (see {@linkcode redactSecrets}), so that whatever prints it, its inspection included, shows
+ * no credential. Values that are not errors are left as they are.
+ *
+ * @param error Anything thrown.
+ * @returns The same value, for rethrowing.
+ *
+ * @example A cause that quotes a password
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { redactError } from "./errors.ts";
+ * const error = new Error("failed", { cause: new Error("you sent password=pw1") });
+ * redactError(error);
+ * assert.equal((error.cause as Error).message, "you sent password=REDACTED");
+ * ```
+ */
+export function redactError<T>(error: T): T {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 8; depth++) {
+    for (const key of ["message", "stack"] as const) {
+      const text = current[key];
+      if (typeof text !== "string") continue;
+      const redacted = redactSecrets(text);
+      if (redacted === text) continue;
+      try {
+        Object.defineProperty(current, key, {
+          value: redacted,
+          writable: true,
+          configurable: true,
+        });
+      } catch {
+        // A frozen error keeps its text; there is nothing else to do with it here.
+      }
+    }
+    current = current.cause;
+  }
+  return error;
 }
 
 /** {@linkcode redactSecrets} through every string of a JSON-like value. */
@@ -183,7 +336,7 @@ export class RegistryError extends Error {
     if (codes.length > 0) {
       text += `: ${codes.map((c) => `${c.code}: ${c.message}`).join("; ")}`;
     } else if (init.body) text += `: ${redactSecrets(init.body)}`;
-    super(text, { cause: init.cause });
+    super(text, { cause: redactError(init.cause) });
     this.name = "RegistryError";
     this.method = init.method;
     this.url = url;
@@ -353,3 +506,77 @@ export async function ensureStatus(
     `expected ${expected.join(" or ")}`,
   );
 }
+
+/** The rules a URL sent by a registry must follow before we go there. */
+export type UrlRule = "url" | "scheme" | "downgrade";
+
+/**
+ * A URL a registry handed us (a redirect's `Location`, a token realm, an upload `Location`, a
+ * `Link` to the next page) breaks a rule: it is not a URL (`url`), it leads elsewhere than
+ * `http:`/`https:` (`scheme`: `file:` would read a local file, `data:` make up a response), or
+ * it leads from `https:` down to plain `http:` on a host that is not loopback (`downgrade`).
+ * Names the header, the URL (redacted), where it came from and the rule. Without a header, it
+ * is a request that was about to be sent to such a URL.
+ *
+ * @example Read what was refused
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { UnsafeUrlError } from "./errors.ts";
+ * const error = new UnsafeUrlError({
+ *   header: "Location",
+ *   url: "file:///etc/passwd",
+ *   from: "http://127.0.0.1:5000/v2/app/manifests/v1",
+ *   rule: "scheme",
+ * });
+ * assert.equal(error.rule, "scheme");
+ * assert.equal(
+ *   error.message,
+ *   'Refusing the Location "file:///etc/passwd" sent by http://127.0.0.1:5000/v2/app/manifests/v1: only http: and https: URLs are followed',
+ * );
+ * ```
+ */
+export class UnsafeUrlError extends Error {
+  /** The header (or header parameter) that held the URL, e.g. `Location`, `Link`; empty for a request. */
+  readonly header: string;
+  /** The URL, resolved when it could be, with credentials redacted. */
+  readonly url: string;
+  /** The URL of the response that sent it, with credentials redacted; empty for a request. */
+  readonly from: string;
+  /** The rule it breaks. */
+  readonly rule: UrlRule;
+
+  /**
+   * Creates the error.
+   *
+   * @param init The header, the URL, where it came from and the rule broken; without `header`
+   * and `from`, a request to the URL was refused.
+   */
+  constructor(
+    init: { header?: string; url: string; from?: string; rule: UrlRule },
+  ) {
+    const url = redactUrl(init.url);
+    const from = init.from === undefined ? "" : redactUrl(init.from);
+    const quoted = JSON.stringify(
+      url.length > 256 ? `${url.slice(0, 256)}…` : url,
+    );
+    super(
+      init.header === undefined
+        ? `Refusing to send a request to ${quoted}: ${RULE_TEXT[init.rule]}`
+        : `Refusing the ${init.header} ${quoted}${
+          from ? ` sent by ${from}` : ""
+        }: ${RULE_TEXT[init.rule]}`,
+    );
+    this.name = "UnsafeUrlError";
+    this.header = init.header ?? "";
+    this.url = url;
+    this.from = from;
+    this.rule = init.rule;
+  }
+}
+
+const RULE_TEXT: Readonly<Record<UrlRule, string>> = {
+  url: "it is not a URL",
+  scheme: "only http: and https: URLs are followed",
+  downgrade:
+    "a URL from https: may not lead to plain http: on a host that is not loopback",
+};

@@ -362,3 +362,197 @@ Deno.test("credentials go only to the registry that asked and its token realm, n
   });
   assert.equal(leaked, 0);
 });
+
+/** A registry serving one image whose config blob is redirected to `location(storagePort)`. */
+function redirectingRegistry(location: (storagePort: number) => string) {
+  const config = new TextEncoder().encode(
+    JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      rootfs: { type: "layers", diff_ids: [] },
+    }),
+  );
+  const configDigest = digestOf(config);
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: {
+      mediaType: "application/vnd.oci.image.config.v1+json",
+      digest: configDigest,
+      size: config.byteLength,
+    },
+    layers: [],
+  });
+  const storage = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(config),
+  );
+  const registry = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      const path = new URL(request.url).pathname;
+      if (path.includes("/manifests/")) {
+        return new Response(manifest, {
+          headers: {
+            "content-type": "application/vnd.oci.image.manifest.v1+json",
+          },
+        });
+      }
+      if (path.endsWith(`/blobs/${configDigest}`)) {
+        return new Response(null, {
+          status: 307,
+          headers: { location: location(storage.addr.port) },
+        });
+      }
+      return new Response(null, { status: 404 });
+    },
+  );
+  return {
+    host: `127.0.0.1:${registry.addr.port}`,
+    async [Symbol.asyncDispose]() {
+      await registry.shutdown();
+      await storage.shutdown();
+    },
+  };
+}
+
+function deadPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+Deno.test("--verbose prints no secret of a pre-signed URL's query or of a URL's userinfo", async () => {
+  const secret = () => `s${crypto.randomUUID().replaceAll("-", "")}`;
+  const cases: {
+    what: string;
+    secrets: string[];
+    location: (port: number) => string;
+    ok: boolean;
+  }[] = [];
+  for (
+    const [what, query] of [
+      [
+        "S3",
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s&X-Amz-Signature=%s&X-Amz-Security-Token=%s",
+      ],
+      ["GCS", "X-Goog-Credential=%s&X-Goog-Signature=%s"],
+      ["Azure SAS", "sv=2022-11-02&sp=r&sig=%s"],
+      ["token", "token=%s&access_token=%s"],
+    ] as const
+  ) {
+    const secrets = [secret(), secret(), secret()];
+    let i = 0;
+    const filled = query.replaceAll("%s", () => secrets[i++ % secrets.length]);
+    cases.push({
+      what,
+      secrets: secrets.slice(0, i),
+      location: (port) => `http://127.0.0.1:${port}/blob?${filled}`,
+      ok: true,
+    });
+  }
+  const user = secret();
+  const pass = secret();
+  cases.push({
+    what: "userinfo",
+    secrets: [user, pass],
+    location: (port) => `http://${user}:${pass}@127.0.0.1:${port}/blob`,
+    ok: true,
+  });
+  const signature = secret();
+  const dead = deadPort();
+  cases.push({
+    what: "a signed URL whose fetch fails",
+    secrets: [signature],
+    location: () =>
+      `http://127.0.0.1:${dead}/blob?X-Amz-Signature=${signature}`,
+    ok: false,
+  });
+  let leaked = 0;
+  for (const { what, secrets, location, ok } of cases) {
+    await using registry = redirectingRegistry(location);
+    const run = await oci([
+      "inspect",
+      `${registry.host}/app:v1`,
+      "--config",
+      "-v",
+    ]);
+    assert.equal(run.code, ok ? 0 : 1, `${what}: ${run.text}`);
+    // The storage request is logged, with its secrets redacted.
+    assert.match(
+      run.text,
+      /GET http:\/\/(REDACTED@)?127\.0\.0\.1:\d+\/blob/,
+      what,
+    );
+    for (const value of secrets) {
+      if (run.text.includes(value)) {
+        leaked++;
+        assert.fail(`${what}: --verbose printed a secret: ${run.text}`);
+      }
+    }
+  }
+  await reportSummary("verbose", {
+    operations: cases.length,
+    faults: 0,
+    retries: 0,
+    failures: 0,
+    corrupt: 0,
+    leaked,
+  });
+});
+
+Deno.test("the CLI prints no form of the password a registry echoes, in its errors or --verbose lines", async () => {
+  const password = `p@ss "w\\rd" +/& ${crypto.randomUUID()}`;
+  const basic = btoa(`${USER}:${password}`);
+  await using registry = (() => {
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      (request) => {
+        const authorization = request.headers.get("authorization");
+        if (!authorization) {
+          return new Response(null, {
+            status: 401,
+            headers: { "www-authenticate": 'Basic realm="echo"' },
+          });
+        }
+        const sent = atob(authorization.slice("Basic ".length)).split(":")
+          .slice(1).join(":");
+        return Response.json({
+          errors: [{
+            code: "DENIED",
+            message: `you sent password=${sent} (${encodeURIComponent(sent)})`,
+            detail: `${JSON.stringify(sent)} ${authorization.slice(6)}`,
+          }],
+        }, { status: 403 });
+      },
+    );
+    return {
+      host: `127.0.0.1:${server.addr.port}`,
+      [Symbol.asyncDispose]: () => server.shutdown(),
+    };
+  })();
+  const run = await oci(
+    [
+      "tags",
+      `${registry.host}/app`,
+      "-v",
+      "--username",
+      USER,
+      "--password-stdin",
+    ],
+    password,
+  );
+  assert.equal(run.code, 1);
+  assert.match(run.text, /DENIED: you sent password=REDACTED/);
+  for (
+    const form of [
+      password,
+      encodeURIComponent(password),
+      JSON.stringify(password).slice(1, -1),
+      basic,
+    ]
+  ) {
+    assert.ok(!run.text.includes(form), run.text);
+  }
+});

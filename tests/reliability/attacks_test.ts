@@ -2,7 +2,7 @@
 // layers), one test per class of the issue "Safety", one step per attack. Every attack must be
 // refused; the summary line counts them: `reliability attacks: … attacks=N refused=N`.
 import assert from "node:assert/strict";
-import { ATTACK_CLASSES, type Attack } from "../support/attacks.ts";
+import { type Attack, ATTACK_CLASSES } from "../support/attacks.ts";
 import { reportSummary } from "./summary.ts";
 import { attacks as extraction } from "../attacks/extraction.ts";
 import { attacks as serverScopes } from "../attacks/server_scopes.ts";

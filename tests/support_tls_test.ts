@@ -243,6 +243,8 @@ Deno.test({
     );
     for (const record of proxy.records) {
       assert.ok(record.bytesUp > 0 && record.bytesDown > 0);
+      // The registry's access log names this address as the client.
+      assert.match(record.upstream!, /^127\.0\.0\.1:\d+$/);
     }
   },
 });

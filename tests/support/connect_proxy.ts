@@ -27,6 +27,11 @@ export interface ProxyRecord {
   bytesUp: number;
   /** Bytes sent back to the client after the proxy's own answer (the tunnel's or the response). */
   bytesDown: number;
+  /**
+   * The proxy's own address on its connection to the target (`127.0.0.1:PORT`), which the
+   * target's access log shows as the client; undefined when none was made.
+   */
+  upstream: string | undefined;
 }
 
 /** Options of {@linkcode startConnectProxy}. */
@@ -275,6 +280,10 @@ export function startConnectProxy(
     try {
       const upstream = await Deno.connect({ hostname, port });
       track(upstream);
+      const local = upstream.localAddr as Deno.NetAddr;
+      record.upstream = local.hostname.includes(":")
+        ? `[${local.hostname}]:${local.port}`
+        : `${local.hostname}:${local.port}`;
       return upstream;
     } catch {
       record.status = 502;
@@ -386,6 +395,7 @@ export function startConnectProxy(
         status: 0,
         bytesUp: 0,
         bytesDown: 0,
+        upstream: undefined,
       };
       records.push(record);
       if (!await authorized(client, record, given)) return;

@@ -51,13 +51,29 @@ export interface DistributionOptions {
   env?: Record<string, string>;
   /** How long to wait for `GET /v2/` to answer, in milliseconds. @default {15000} */
   startTimeout?: number;
+  /**
+   * Serve HTTPS (`http.tls.certificate` and `http.tls.key`) instead of plain HTTP: the
+   * certificate and key files (`makeTestTls().server` fits) and the PEM of the CA that signed
+   * them, which the start-up check trusts.
+   */
+  tls?: DistributionTls;
+}
+
+/** The certificate distribution serves HTTPS with. */
+export interface DistributionTls {
+  /** Path of the PEM server certificate (its chain, if any, after it). */
+  certPath: string;
+  /** Path of its PEM private key. */
+  keyPath: string;
+  /** PEM of the CA the certificate chains to. */
+  caCert: string;
 }
 
 /** A running registry. */
 export interface Distribution extends AsyncDisposable {
-  /** `http://127.0.0.1:PORT`. */
+  /** `http://127.0.0.1:PORT`, or `https://127.0.0.1:PORT` with `tls`. */
   url: string;
-  /** `127.0.0.1:PORT`. */
+  /** `127.0.0.1:PORT` (with `tls`, reach it as `oci://127.0.0.1:PORT/…`: HTTPS on loopback). */
   host: string;
   /** The storage root directory (`storage.filesystem.rootdirectory`). */
   root: string;
@@ -150,6 +166,10 @@ function configYaml(
   auth: string,
 ): string {
   const q = JSON.stringify;
+  const tls = options.tls === undefined ? "" : `  tls:
+    certificate: ${q(options.tls.certPath)}
+    key: ${q(options.tls.keyPath)}
+`;
   return `version: 0.1
 log:
   level: ${options.logLevel ?? "info"}
@@ -165,7 +185,7 @@ storage:
 http:
   addr: ${q(`127.0.0.1:${port}`)}
   secret: ${q(crypto.randomUUID())}
-${auth}`;
+${tls}${auth}`;
 }
 
 function authYaml(dir: string, options: DistributionOptions): string {
@@ -189,6 +209,29 @@ function authYaml(dir: string, options: DistributionOptions): string {
 `;
   }
   return "";
+}
+
+/** Sends `GET /v2/` once (trusting `caCert` for HTTPS): the status, or undefined when nothing answered. */
+async function probe(
+  url: string,
+  caCert: string | undefined,
+): Promise<number | undefined> {
+  const client = caCert === undefined
+    ? undefined
+    : Deno.createHttpClient({ caCerts: [caCert] });
+  try {
+    const response = await fetch(`${url}/v2/`, {
+      client,
+      signal: AbortSignal.timeout(1000),
+    });
+    await response.body?.cancel();
+    return response.status;
+  } catch {
+    // Not listening yet.
+    return undefined;
+  } finally {
+    client?.close();
+  }
 }
 
 /** One attempt on one port: the running registry, or why it did not start. */
@@ -253,7 +296,7 @@ async function launch(
     return stopping;
   }
 
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`;
   const timeout = options.startTimeout ?? 15_000;
   const deadline = Date.now() + timeout;
   for (;;) {
@@ -265,15 +308,8 @@ async function launch(
         portTaken: /address already in use/.test(logs),
       };
     }
-    try {
-      const response = await fetch(`${url}/v2/`, {
-        signal: AbortSignal.timeout(1000),
-      });
-      await response.body?.cancel();
-      if (response.status === 200 || response.status === 401) break;
-    } catch {
-      // Not listening yet.
-    }
+    const status = await probe(url, options.tls?.caCert);
+    if (status === 200 || status === 401) break;
     if (Date.now() > deadline) {
       // The caller's error quotes the logs; stop() keeps them and removes only the files.
       const logs = log.text();
@@ -302,7 +338,7 @@ async function launch(
  * checks, cache or redis) and waits until `GET /v2/` answers 200 or 401. A port taken between
  * choosing and binding it is retried on another.
  *
- * @param options Auth and other settings.
+ * @param options Auth, HTTPS (`tls`) and other settings.
  * @returns The running registry; dispose of it (or call `stop`) to stop it.
  * @throws {Error} When `docker-registry` (or `htpasswd`) is missing, or the registry does not
  * start; the message quotes what the registry printed.

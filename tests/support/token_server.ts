@@ -68,6 +68,8 @@ export interface TokenServerOptions {
   grant?: (user: string | undefined, scope: Access) => string[];
   /** How the JWT names its signing key: the certificate itself or its libtrust ID. @default {"x5c"} */
   keyHeader?: "x5c" | "kid";
+  /** Serve HTTPS with this certificate and key (PEM text, `makeTestTls().server` fits): the realm is `https://…`. */
+  tls?: { cert: string; key: string };
 }
 
 /** A request the token server answered. */
@@ -100,7 +102,7 @@ export interface IssueOptions {
 
 /** A running token server. */
 export interface TokenServer extends AsyncDisposable {
-  /** The realm URL, `http://127.0.0.1:PORT/token`. */
+  /** The realm URL, `http://127.0.0.1:PORT/token` (`https://` with `tls`). */
   realm: string;
   /** The service name: the registry's `service` and the JWT audience. */
   service: string;
@@ -465,6 +467,7 @@ async function serveTokens(
     {
       hostname: "127.0.0.1",
       port: 0,
+      ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
       onListen() {},
       onError(error) {
         return errorResponse(500, "UNKNOWN", String(error));
@@ -487,7 +490,9 @@ async function serveTokens(
     return stopping;
   }
   return {
-    realm: `http://127.0.0.1:${server.addr.port}/token`,
+    realm: `${
+      options.tls ? "https" : "http"
+    }://127.0.0.1:${server.addr.port}/token`,
     service: SERVICE,
     issuer: ISSUER,
     certPath,

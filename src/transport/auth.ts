@@ -12,7 +12,7 @@ import {
   normalizeRegistry,
 } from "./credentials.ts";
 import { RegistryError, type RegistryErrorCode } from "./errors.ts";
-import { registryErrorOf } from "./errors.ts";
+import { registryErrorOf, TimeoutError } from "./errors.ts";
 import { readAtMost } from "../bytes.ts";
 import { isReplayable, replayRequest, type Transport } from "./request_body.ts";
 
@@ -422,6 +422,8 @@ export function withAuth(
         ? (await response.body?.cancel(), undefined)
         : await readAtMost(response.body, MAX_TOKEN_RESPONSE);
     } catch (error) {
+      // A token server that stalls is a network failure, retried as one, not a refusal.
+      if (error instanceof TimeoutError) throw error;
       throw refuse(
         "the token response could not be read",
         response.status,

@@ -21,6 +21,7 @@ import { TimeoutError, type TimeoutPhase } from "./errors.ts";
 import {
   createWatchdog,
   idleTimeoutBody,
+  type IdleTimeoutOptions,
   resolveTimeouts,
   type Timeouts,
   type Watchdog,
@@ -149,10 +150,14 @@ async function sendWithFetch(
   if (response.body === null || NULL_BODY_STATUSES.has(response.status)) {
     return response;
   }
-  const body = idleTimeoutBody(response.body, timeouts.idle, () => {
-    const error = stalled(request, "body", timeouts.idle);
-    cancel.abort(error);
-    return error;
+  const body = idleTimeoutBody(response.body, {
+    idle: timeouts.idle,
+    onStall: () => {
+      const error = stalled(request, "body", timeouts.idle);
+      cancel.abort(error);
+      return error;
+    },
+    signal: request.signal,
   });
   return withBody(response, body, request.url);
 }
@@ -205,10 +210,14 @@ function sendWithContentLength(
     }, (incoming: IncomingMessage) => {
       answered = true;
       watchdog.disarm();
-      resolve(toResponse(request, incoming, timeouts.idle, () => {
-        const error = stalled(request, "body", timeouts.idle);
-        outgoing.destroy(error);
-        return error;
+      resolve(toResponse(request, incoming, {
+        idle: timeouts.idle,
+        onStall: () => {
+          const error = stalled(request, "body", timeouts.idle);
+          outgoing.destroy(error);
+          return error;
+        },
+        signal: request.signal,
       }));
     });
     outgoing.on("error", (error: Error) => {
@@ -305,8 +314,7 @@ async function writeBody(
 function toResponse(
   request: Request,
   incoming: IncomingMessage,
-  idle: number,
-  onStall: () => unknown,
+  watch: IdleTimeoutOptions,
 ): Response {
   const headers = new Headers();
   for (const [key, value] of Object.entries(incoming.headers)) {
@@ -320,8 +328,7 @@ function toResponse(
   if (empty) incoming.resume();
   const body = empty ? null : idleTimeoutBody(
     Readable.toWeb(incoming) as unknown as ReadableStream<Uint8Array>,
-    idle,
-    onStall,
+    watch,
   );
   const response = new Response(body, {
     status,

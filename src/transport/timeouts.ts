@@ -141,6 +141,16 @@ export function createWatchdog(
 /** Bytes asked of a BYOB-capable body when the reader brings no buffer of its own. */
 const DEFAULT_READ_SIZE = 64 * 1024;
 
+/** Options of {@linkcode idleTimeoutBody}. */
+export interface IdleTimeoutOptions {
+  /** The idle timeout in milliseconds; 0 or Infinity watches nothing. */
+  readonly idle: number;
+  /** Cancels the request when a read stalls; returns the error the reader gets. */
+  readonly onStall: () => unknown;
+  /** The request's signal: a read that fails once it is aborted fails with its reason. */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Wraps a response body so that a read the server leaves unanswered for `idle` milliseconds
  * fails: the timer runs only while a read waits on the body (a slow reader is not a stalled
@@ -150,9 +160,8 @@ const DEFAULT_READ_SIZE = 64 * 1024;
  * copy).
  *
  * @param body The body to watch.
- * @param idle The idle timeout in milliseconds; 0 or Infinity returns `body` unchanged.
- * @param onStall Cancels the request; returns the error the reader gets.
- * @returns The watched body.
+ * @param options The idle timeout, what to do on a stall, the request's signal.
+ * @returns The watched body (`body` itself when the timeout is 0 or Infinity).
  *
  * @example A body that sends one chunk, then nothing
  * ```ts
@@ -161,7 +170,7 @@ const DEFAULT_READ_SIZE = 64 * 1024;
  * const silent = new ReadableStream<Uint8Array>({
  *   start(controller) { controller.enqueue(new Uint8Array([1])); },
  * });
- * const body = idleTimeoutBody(silent, 20, () => new Error("stalled"));
+ * const body = idleTimeoutBody(silent, { idle: 20, onStall: () => new Error("stalled") });
  * const reader = body.getReader();
  * assert.deepEqual((await reader.read()).value, new Uint8Array([1]));
  * // The timer does not keep the process alive (a request in flight does).
@@ -172,39 +181,49 @@ const DEFAULT_READ_SIZE = 64 * 1024;
  */
 export function idleTimeoutBody(
   body: ReadableStream<Uint8Array>,
-  idle: number,
-  onStall: () => unknown,
+  options: IdleTimeoutOptions,
 ): ReadableStream<Uint8Array> {
-  if (!limits(idle)) return body;
+  if (!limits(options.idle)) return body;
   let byob: ReadableStreamBYOBReader | undefined;
   try {
     byob = body.getReader({ mode: "byob" });
   } catch {
-    return idleTimeoutDefaultStream(body.getReader(), idle, onStall);
+    return watchedDefaultStream(body.getReader(), options);
   }
-  return idleTimeoutByteStream(byob, idle, onStall);
+  return watchedByteStream(byob, options);
 }
 
-/** Runs `read` with the idle timer armed; on a stall, errors the stream and cancels `below`. */
-function watchedRead<T>(
-  idle: number,
-  onStall: () => unknown,
+/**
+ * Runs one read from below with the idle timer armed. On a stall, `fail` errors the stream and
+ * the body below is cancelled; the read's own failure after that is of no interest (undefined).
+ */
+async function watchedRead<T>(
+  options: IdleTimeoutOptions,
   below: { cancel(reason?: unknown): Promise<void> },
   fail: (error: unknown) => void,
   read: () => Promise<T>,
-): Promise<T> {
+): Promise<T | undefined> {
+  let stalled = false;
   const timer = unrefTimeout(() => {
-    const error = onStall();
+    stalled = true;
+    const error = options.onStall();
     fail(error);
     below.cancel(error).catch(() => {});
-  }, idle);
-  return read().finally(() => clearTimeout(timer));
+  }, options.idle);
+  try {
+    const result = await read();
+    return stalled ? undefined : result;
+  } catch (error) {
+    if (stalled) return undefined;
+    throw options.signal?.aborted ? options.signal.reason : error;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
-function idleTimeoutByteStream(
+function watchedByteStream(
   reader: ReadableStreamBYOBReader,
-  idle: number,
-  onStall: () => unknown,
+  options: IdleTimeoutOptions,
 ): ReadableStream<Uint8Array> {
   // Once stalled or cancelled, the stream wants no more answers from below.
   let finished = false;
@@ -219,29 +238,17 @@ function idleTimeoutByteStream(
           request.view.byteLength,
         )
         : new Uint8Array(DEFAULT_READ_SIZE);
-      const fail = (error: unknown) => {
+      const result = await watchedRead(options, reader, (error) => {
         finished = true;
         controller.error(error);
-      };
-      const result = await watchedRead(
-        idle,
-        onStall,
-        reader,
-        fail,
-        () => reader.read(target),
-      ).catch((error) => {
-        if (finished) return undefined;
-        throw error;
-      });
+      }, () => reader.read(target));
       if (finished || result === undefined) return;
       if (result.done) {
         finished = true;
         controller.close();
         // After close, a pending BYOB read is answered with an empty view of its buffer.
         if (request && result.value) request.respondWithNewView(result.value);
-        return;
-      }
-      if (request) request.respondWithNewView(result.value);
+      } else if (request) request.respondWithNewView(result.value);
       else controller.enqueue(result.value);
     },
     cancel(reason) {
@@ -251,28 +258,17 @@ function idleTimeoutByteStream(
   });
 }
 
-function idleTimeoutDefaultStream(
+function watchedDefaultStream(
   reader: ReadableStreamDefaultReader<Uint8Array>,
-  idle: number,
-  onStall: () => unknown,
+  options: IdleTimeoutOptions,
 ): ReadableStream<Uint8Array> {
   let finished = false;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const fail = (error: unknown) => {
+      const result = await watchedRead(options, reader, (error) => {
         finished = true;
         controller.error(error);
-      };
-      const result = await watchedRead(
-        idle,
-        onStall,
-        reader,
-        fail,
-        () => reader.read(),
-      ).catch((error) => {
-        if (finished) return undefined;
-        throw error;
-      });
+      }, () => reader.read());
       if (finished || result === undefined) return;
       if (result.done) {
         finished = true;

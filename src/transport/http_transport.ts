@@ -202,7 +202,6 @@ function sendWithContentLength(
       reject(error);
       outgoing.destroy(error);
     });
-    watchdog.arm("connect", timeouts.connect);
     const outgoing = send(url, {
       method: request.method,
       headers,
@@ -220,6 +219,7 @@ function sendWithContentLength(
         signal: request.signal,
       }));
     });
+    watchdog.arm("connect", timeouts.connect);
     outgoing.on("error", (error: Error) => {
       watchdog.disarm();
       reject(

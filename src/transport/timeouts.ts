@@ -21,7 +21,8 @@ export interface Timeouts {
   readonly connect?: number;
   /**
    * From the end of the request (the last byte of its body) to the response headers; a registry
-   * may take a while to verify a large upload before it answers.
+   * may take a while to verify a large upload before it answers. For requests sent by `fetch`
+   * (everything but streamed uploads), from the start, connecting included.
    * @default {60000}
    */
   readonly headers?: number;

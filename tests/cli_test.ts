@@ -267,6 +267,10 @@ const USAGE: [string[], RegExp][] = [
     ["tags", "127.0.0.1:1/a", "--username", "u"],
     /--username and --password-stdin go together/,
   ],
+  [
+    ["inspect", "127.0.0.1:1/a:b", "--timeout", "soon"],
+    /--timeout must be a number of seconds/,
+  ],
 ];
 
 for (const [args, message] of USAGE) {

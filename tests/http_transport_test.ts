@@ -1,11 +1,17 @@
 import assert from "node:assert/strict";
-import { httpTransport } from "../src/transport/http_transport.ts";
+import {
+  createHttpTransport,
+  httpTransport,
+} from "../src/transport/http_transport.ts";
 import {
   bytesSource,
   createRequest,
   fileSource,
 } from "../src/transport/request_body.ts";
 import { digestOf } from "../src/reference/digest.ts";
+import { TimeoutError } from "../src/transport/errors.ts";
+import { concatBytes, createBufferFiller } from "../src/bytes.ts";
+import { type RawExchange, stallingServer } from "./support/stalling_server.ts";
 
 /** A server that records the headers and size of every request body it gets. */
 function recordingServer() {
@@ -114,4 +120,204 @@ Deno.test("httpTransport() keeps HEAD bodies empty on the node:http path", async
     }),
   );
   assert.equal(await response.text(), "x");
+});
+
+// Timeouts: hostile servers on raw TCP (tests/support/stalling_server.ts), short timeouts.
+
+const SHORT = { connect: 300, headers: 300, idle: 300 };
+
+/** Headers of a `size`-byte body and its first `sent` bytes, then nothing. */
+function partialBody(size: number, sent: number) {
+  return async (exchange: RawExchange) => {
+    await exchange.readBody();
+    await exchange.write(`HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`);
+    await exchange.write(new Uint8Array(sent).fill(120));
+  };
+}
+
+async function timeoutOf(
+  promise: Promise<unknown>,
+): Promise<TimeoutError> {
+  const error = await promise.then(() => undefined, (e) => e);
+  assert.ok(
+    error instanceof TimeoutError,
+    `expected a TimeoutError, got ${error}`,
+  );
+  return error;
+}
+
+for (
+  const [path, makeRequest] of [
+    [
+      "fetch",
+      (url: string, signal?: AbortSignal) => new Request(url, { signal }),
+    ],
+    [
+      "node:http",
+      (url: string, signal?: AbortSignal) =>
+        createRequest(url, { method: "PUT", body: "abc", signal }),
+    ],
+  ] as const
+) {
+  Deno.test(`createHttpTransport() (${path}): headers, 1 byte of 1,000, then silence fails the body read`, async () => {
+    let closed = false;
+    await using server = stallingServer(async (exchange) => {
+      await partialBody(1000, 1)(exchange);
+      closed = await exchange.conn.read(new Uint8Array(1)).catch(() => null) ===
+        null;
+    });
+    const transport = createHttpTransport({ timeouts: SHORT });
+    const url = `http://${server.host}/v2/app/manifests/v1?token=s3cret`;
+    const response = await transport(makeRequest(url));
+    assert.equal(response.status, 200);
+    assert.equal(response.url, url);
+    const error = await timeoutOf(response.arrayBuffer());
+    assert.equal(error.phase, "body");
+    assert.equal(error.timeout, 300);
+    assert.equal(
+      error.message,
+      `${
+        makeRequest(url).method
+      } http://${server.host}/v2/app/manifests/v1?token=REDACTED: timed out after 0.3 s waiting for more of the response body`,
+    );
+    await server.close();
+    assert.ok(closed, "the stalled request was not cancelled");
+  });
+
+  Deno.test(`createHttpTransport() (${path}): no headers after the request fails with phase headers`, async () => {
+    await using server = stallingServer(async (exchange) => {
+      await exchange.readBody();
+    });
+    const transport = createHttpTransport({ timeouts: SHORT });
+    const error = await timeoutOf(
+      transport(makeRequest(`http://${server.host}/v2/`)),
+    );
+    assert.equal(error.phase, "headers");
+    assert.match(
+      error.message,
+      /timed out after 0\.3 s waiting for the response headers/,
+    );
+  });
+
+  Deno.test(`createHttpTransport() (${path}): a trickle within the idle timeout is read whole`, async () => {
+    const size = 6;
+    await using server = stallingServer(async (exchange) => {
+      await exchange.readBody();
+      await exchange.write(
+        `HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`,
+      );
+      for (let i = 0; i < size; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await exchange.write("z");
+      }
+    });
+    const transport = createHttpTransport({ timeouts: { idle: 600 } });
+    const response = await transport(makeRequest(`http://${server.host}/slow`));
+    assert.equal(await response.text(), "zzzzzz");
+  });
+
+  Deno.test(`createHttpTransport() (${path}): a slow reader is not a stalled server`, async () => {
+    await using server = stallingServer((exchange) =>
+      exchange.readBody().then(() => exchange.respond(200, "whole body"))
+    );
+    const transport = createHttpTransport({ timeouts: { idle: 100 } });
+    const response = await transport(makeRequest(`http://${server.host}/`));
+    // The reader takes its time before reading: the timer runs only while a read waits.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal(await response.text(), "whole body");
+  });
+
+  Deno.test(`createHttpTransport() (${path}): the caller's signal still aborts, before and after headers`, async () => {
+    await using server = stallingServer(partialBody(1000, 1));
+    const transport = createHttpTransport({
+      timeouts: { headers: 60_000, idle: 60_000 },
+    });
+    const url = `http://${server.host}/v2/`;
+    const early = new AbortController();
+    await using silent = stallingServer(() => {});
+    const waiting = transport(
+      makeRequest(`http://${silent.host}/`, early.signal),
+    );
+    early.abort(new RangeError("caller stopped"));
+    await assert.rejects(waiting, /caller stopped/);
+    const late = new AbortController();
+    const response = await transport(
+      makeRequest(url, late.signal),
+    );
+    const reading = response.arrayBuffer();
+    late.abort(new RangeError("caller stopped reading"));
+    await assert.rejects(reading, /caller stopped reading/);
+  });
+}
+
+Deno.test("createHttpTransport() (node:http): a server that never reads the upload fails with phase upload", async () => {
+  await using server = stallingServer(() => {});
+  const transport = createHttpTransport({ timeouts: SHORT });
+  const error = await timeoutOf(transport(
+    createRequest(`http://${server.host}/v2/app/blobs/uploads/1`, {
+      method: "PUT",
+      body: bytesSource(new Uint8Array(32 << 20)),
+    }),
+  ));
+  assert.equal(error.phase, "upload");
+  assert.equal(error.method, "PUT");
+  assert.match(
+    error.message,
+    /waiting for the server to read the request body/,
+  );
+});
+
+Deno.test("createHttpTransport() (node:http): a server that reads the upload and never answers fails with phase headers", async () => {
+  await using server = stallingServer(async (exchange) => {
+    await exchange.readBody();
+  });
+  const transport = createHttpTransport({ timeouts: SHORT });
+  const error = await timeoutOf(transport(
+    createRequest(`http://${server.host}/v2/app/blobs/uploads/1`, {
+      method: "PUT",
+      body: bytesSource(new Uint8Array(1 << 20)),
+    }),
+  ));
+  assert.equal(error.phase, "headers");
+});
+
+Deno.test("createHttpTransport() (fetch): a HEAD that is never answered fails with phase headers", async () => {
+  await using server = stallingServer(() => {});
+  const transport = createHttpTransport({ timeouts: SHORT });
+  const error = await timeoutOf(
+    transport(
+      new Request(`http://${server.host}/v2/a/blobs/x`, { method: "HEAD" }),
+    ),
+  );
+  assert.equal(error.method, "HEAD");
+  assert.equal(error.phase, "headers");
+});
+
+Deno.test("createHttpTransport() keeps byte-stream bodies readable with BYOB, byte for byte", async () => {
+  const bytes = new Uint8Array(5 << 20).map((_, i) => (i * 7) % 251);
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(bytes),
+  );
+  const transport = createHttpTransport({ timeouts: SHORT });
+  const response = await transport(
+    new Request(`http://127.0.0.1:${server.addr.port}/blob`),
+  );
+  const filler = createBufferFiller(response.body!);
+  const chunks: Uint8Array[] = [];
+  let buffer = new ArrayBuffer(1 << 20);
+  for (;;) {
+    const chunk = await filler.fill(new Uint8Array(buffer));
+    if (chunk.byteLength === 0) break;
+    chunks.push(chunk.slice());
+    buffer = chunk.buffer;
+  }
+  assert.equal(digestOf(concatBytes(chunks)), digestOf(bytes));
+});
+
+Deno.test("createHttpTransport() refuses a negative timeout", () => {
+  assert.throws(
+    () => createHttpTransport({ timeouts: { idle: -1 } }),
+    RangeError,
+  );
 });

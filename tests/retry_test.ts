@@ -1,9 +1,21 @@
 import assert from "node:assert/strict";
 import { withRetry } from "../src/transport/retry.ts";
 import type { RetryEvent } from "../src/transport/retry.ts";
-import { createRequest, fileSource } from "../src/transport/request_body.ts";
-import { ensureStatus, RegistryError } from "../src/transport/errors.ts";
-import { httpTransport } from "../src/transport/http_transport.ts";
+import {
+  bytesSource,
+  createRequest,
+  fileSource,
+} from "../src/transport/request_body.ts";
+import {
+  ensureStatus,
+  RegistryError,
+  TimeoutError,
+} from "../src/transport/errors.ts";
+import {
+  createHttpTransport,
+  httpTransport,
+} from "../src/transport/http_transport.ts";
+import { stallingServer } from "./support/stalling_server.ts";
 import { digestOf } from "../src/reference/digest.ts";
 
 /** A server on 127.0.0.1 that answers from a script of responses, recording what it got. */
@@ -225,4 +237,71 @@ Deno.test("withRetry() stops waiting when the request is aborted", async () => {
   );
   controller.abort(new Error("user cancelled"));
   await assert.rejects(pending, /user cancelled/);
+});
+
+Deno.test("withRetry() retries a stalled request (TimeoutError) like a dropped connection", async () => {
+  const { policy, events } = recordingPolicy();
+  let calls = 0;
+  const stalling = (request: Request) => {
+    calls++;
+    if (calls < 3) {
+      return Promise.reject(
+        new TimeoutError({
+          method: request.method,
+          url: request.url,
+          phase: "headers",
+          timeout: 300,
+        }),
+      );
+    }
+    return Promise.resolve(new Response("ok"));
+  };
+  const transport = withRetry(stalling, policy);
+  const response = await transport(new Request("http://127.0.0.1:5000/v2/"));
+  assert.equal(await response.text(), "ok");
+  assert.equal(calls, 3);
+  assert.ok(events.every((e) => e.error instanceof TimeoutError));
+});
+
+Deno.test("withRetry() over createHttpTransport(): a registry that never answers is tried the configured number of times", async () => {
+  await using server = stallingServer(() => {});
+  const { policy, events } = recordingPolicy();
+  const transport = withRetry(
+    createHttpTransport({ timeouts: { headers: 200 } }),
+    { ...policy, attempts: 3 },
+  );
+  const error = await transport(
+    new Request(`http://${server.host}/v2/app/manifests/v1`),
+  ).then(() => undefined, (e) => e);
+  assert.ok(error instanceof TimeoutError, `got ${error}`);
+  assert.equal(error.phase, "headers");
+  assert.equal(server.requests.length, 3);
+  assert.equal(events.length, 2);
+});
+
+Deno.test("withRetry() over createHttpTransport(): a stalled upload is replayed from its source", async () => {
+  let attempt = 0;
+  await using server = stallingServer(async (exchange) => {
+    const body = await exchange.readBody();
+    // The first attempt is read and never answered; the second is answered.
+    if (++attempt === 1) return;
+    await exchange.respond(201, "", {
+      "docker-content-digest": digestOf(body),
+    });
+  });
+  const bytes = new Uint8Array(3 << 20).map((_, i) => i % 241);
+  const { policy } = recordingPolicy();
+  const transport = withRetry(
+    createHttpTransport({ timeouts: { headers: 200 } }),
+    policy,
+  );
+  const response = await transport(
+    createRequest(`http://${server.host}/v2/app/blobs/uploads/1`, {
+      method: "PUT",
+      body: bytesSource(bytes),
+    }),
+  );
+  assert.equal(response.status, 201);
+  assert.equal(response.headers.get("docker-content-digest"), digestOf(bytes));
+  assert.equal(server.count(/uploads/, "PUT"), 2);
 });

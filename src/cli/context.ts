@@ -12,7 +12,8 @@ import {
   parseReference,
 } from "../reference/reference.ts";
 import { createOpener } from "../transport/opener.ts";
-import { httpTransport } from "../transport/http_transport.ts";
+import { createHttpTransport } from "../transport/http_transport.ts";
+import type { Timeouts } from "../transport/timeouts.ts";
 import {
   redactSecrets,
   redactUrl,
@@ -54,6 +55,7 @@ export interface GlobalFlags {
   username?: string;
   "password-stdin": boolean;
   concurrency?: string;
+  timeout?: string;
   cache?: string;
   json: boolean;
   quiet: boolean;
@@ -67,6 +69,7 @@ export const GLOBAL_FLAGS = {
   username: { type: "string" },
   "password-stdin": { type: "boolean", default: false },
   concurrency: { type: "string" },
+  timeout: { type: "string" },
   cache: { type: "string" },
   json: { type: "boolean", default: false },
   quiet: { type: "boolean", short: "q", default: false },
@@ -152,6 +155,9 @@ export async function createContext(
       credentials,
     );
   }
+  const httpTransport = createHttpTransport({
+    timeouts: parseTimeout(flags.timeout),
+  });
   let bottom: Transport = httpTransport;
   if (flags.verbose) {
     bottom = async (request) => {
@@ -216,6 +222,34 @@ export async function createContext(
       if (out !== "") Deno.stdout.writeSync(encoder.encode(`${out}\n`));
     },
   };
+}
+
+/**
+ * Reads `--timeout S`: seconds a registry may stay silent while connecting, before answering and
+ * between bytes (0: no limit); absent, the transport's defaults apply.
+ *
+ * @param text The flag's value.
+ * @returns The timeouts, or undefined for the defaults.
+ * @throws {UsageError} When it is not a number of seconds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseTimeout } from "./context.ts";
+ * assert.deepEqual(parseTimeout("0.5"), { connect: 500, headers: 500, idle: 500 });
+ * assert.throws(() => parseTimeout("soon"));
+ * ```
+ */
+export function parseTimeout(text: string | undefined): Timeouts | undefined {
+  if (text === undefined) return undefined;
+  const seconds = Number(text);
+  if (text.trim() === "" || !Number.isFinite(seconds) || seconds < 0) {
+    throw new UsageError(
+      `--timeout must be a number of seconds (0 for none), got "${text}"`,
+    );
+  }
+  const ms = seconds * 1000;
+  return { connect: ms, headers: ms, idle: ms };
 }
 
 /**

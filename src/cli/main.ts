@@ -20,6 +20,9 @@ const GLOBAL_HELP = `Global flags:
   --password-stdin      read the password from standard input
                         (credentials also come from OCI_USERNAME/OCI_PASSWORD and Docker's config.json)
   --concurrency N       blobs moved at once (default 4)
+  --timeout S           seconds a registry may stay silent (connecting, before answering, between
+                        bytes) before the request fails and is retried; 0 for none (default 30
+                        to connect and between bytes, 60 for an answer)
   --cache DIR           the stage, an OCI image layout (default $XDG_CACHE_HOME/oci)
   --json                print one JSON object with the result on stdout
   -q, --quiet           no progress or messages

@@ -16,6 +16,7 @@ import {
   type RegistryErrorCode,
   registryErrorOf,
   rememberSecret,
+  TimeoutError,
   type UnsafeUrlError,
 } from "./errors.ts";
 import { resolveRegistryUrl } from "./redirects.ts";
@@ -452,6 +453,8 @@ export function withAuth(
         ? (await response.body?.cancel(), undefined)
         : await readAtMost(response.body, MAX_TOKEN_RESPONSE);
     } catch (error) {
+      // A token server that stalls is a network failure, retried as one, not a refusal.
+      if (error instanceof TimeoutError) throw error;
       throw refuse(
         "the token response could not be read",
         response.status,

@@ -580,3 +580,77 @@ const RULE_TEXT: Readonly<Record<UrlRule, string>> = {
   downgrade:
     "a URL from https: may not lead to plain http: on a host that is not loopback",
 };
+
+/**
+ * Where a request stalled: `connect` (the connection was not made), `headers` (no response
+ * headers after the request was sent), `upload` (the server stopped reading the request body),
+ * `body` (no more bytes of the response body while they were being read).
+ */
+export type TimeoutPhase = "connect" | "headers" | "upload" | "body";
+
+/** What each phase was waiting for, as it reads in a message. */
+const TIMEOUT_PHASE_TEXT: Record<TimeoutPhase, string> = {
+  connect: "connecting",
+  headers: "waiting for the response headers",
+  upload: "waiting for the server to read the request body",
+  body: "waiting for more of the response body",
+};
+
+/**
+ * A registry (or token server, or blob storage) stayed silent longer than a timeout allows.
+ * Names the request (method and redacted URL), the phase that stalled and the timeout. Retries
+ * treat it as a network error: the request, or the whole transfer, may be tried again.
+ *
+ * @example A response body that stopped arriving
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TimeoutError } from "./errors.ts";
+ * const error = new TimeoutError({
+ *   method: "GET",
+ *   url: "http://127.0.0.1:5000/v2/app/manifests/v1?token=secret",
+ *   phase: "body",
+ *   timeout: 500,
+ * });
+ * assert.equal(error.phase, "body");
+ * assert.equal(
+ *   error.message,
+ *   "GET http://127.0.0.1:5000/v2/app/manifests/v1?token=REDACTED: timed out after 0.5 s waiting for more of the response body",
+ * );
+ * ```
+ */
+export class TimeoutError extends Error {
+  /** The HTTP method of the request that stalled. */
+  readonly method: string;
+  /** The request URL, with credentials redacted. */
+  readonly url: string;
+  /** Where the request stalled. */
+  readonly phase: TimeoutPhase;
+  /** The timeout that ran out, in milliseconds. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param init The request, the phase that stalled and the timeout in milliseconds.
+   */
+  constructor(init: {
+    method: string;
+    url: string;
+    phase: TimeoutPhase;
+    timeout: number;
+    cause?: unknown;
+  }) {
+    const url = redactUrl(init.url);
+    super(
+      `${init.method} ${url}: timed out after ${init.timeout / 1000} s ${
+        TIMEOUT_PHASE_TEXT[init.phase]
+      }`,
+      { cause: init.cause },
+    );
+    this.name = "TimeoutError";
+    this.method = init.method;
+    this.url = url;
+    this.phase = init.phase;
+    this.timeout = init.timeout;
+  }
+}

@@ -6,10 +6,11 @@
  */
 import { type AuthEvent, withAuth } from "./auth.ts";
 import { type CredentialProvider, defaultCredentials } from "./credentials.ts";
-import { httpTransport } from "./http_transport.ts";
+import { createHttpTransport } from "./http_transport.ts";
 import { withRedirects } from "./redirects.ts";
 import type { Transport } from "./request_body.ts";
 import { type RetryPolicy, withRetry } from "./retry.ts";
+import type { Timeouts } from "./timeouts.ts";
 
 /** Options of {@linkcode createOpener}. */
 export interface OpenerOptions {
@@ -19,6 +20,13 @@ export interface OpenerOptions {
    * @default {httpTransport}
    */
   readonly transport?: Transport;
+  /**
+   * How long a server may stay silent (connecting, before answering, between bytes) before a
+   * request fails with a `TimeoutError`, which is retried like any network error. Applies to the
+   * default transport; a `transport` given enforces its own.
+   * @default {DEFAULT_TIMEOUTS}
+   */
+  readonly timeouts?: Timeouts;
   /**
    * Where credentials come from.
    * @default {defaultCredentials(): OCI_USERNAME/OCI_PASSWORD, then Docker's config.json}
@@ -43,7 +51,7 @@ export interface OpenerOptions {
  * registry and scope), then retries of transient failures (token requests included), then
  * redirects, then the transport.
  *
- * @param options Transport, credentials, retry policy and callbacks.
+ * @param options Transport, timeouts, credentials, retry policy and callbacks.
  * @returns A function with the shape of `fetch`.
  *
  * @example An opener over an in-process handler
@@ -59,7 +67,9 @@ export interface OpenerOptions {
  */
 export function createOpener(options: OpenerOptions = {}): Transport {
   const userAgent = options.userAgent ?? "oci/0.1";
-  let transport = withRedirects(options.transport ?? httpTransport);
+  let transport = withRedirects(
+    options.transport ?? createHttpTransport({ timeouts: options.timeouts }),
+  );
   if (options.retry !== false) transport = withRetry(transport, options.retry);
   const authenticated = withAuth(transport, {
     credentials: options.credentials ?? defaultCredentials(),

@@ -5,12 +5,13 @@
  * @module
  */
 import { DigestMismatchError } from "../reference/digest.ts";
-import { RegistryError } from "./errors.ts";
+import { RegistryError, TimeoutError } from "./errors.ts";
 
 /**
  * Tells whether an error means a request never got a full answer (connection refused, reset,
- * cut short, timed out), so that sending it again may succeed. Transports report these as
- * `TypeError` (as `fetch` does) or as Deno's connection errors; an abort is never one.
+ * cut short, stalled), so that sending it again may succeed. Transports report these as
+ * `TypeError` (as `fetch` does), as Deno's connection errors, or as a `TimeoutError` when the
+ * server stayed silent too long; an abort is never one.
  *
  * @param error What was thrown.
  * @returns True for network errors.
@@ -19,15 +20,18 @@ import { RegistryError } from "./errors.ts";
  * ```ts
  * import assert from "node:assert/strict";
  * import { isNetworkError } from "./transient.ts";
+ * import { TimeoutError } from "./errors.ts";
  * assert.equal(isNetworkError(new TypeError("error sending request")), true);
  * assert.equal(isNetworkError(new DOMException("stop", "AbortError")), false);
+ * const stalled = new TimeoutError({ method: "GET", url: "http://127.0.0.1:5000/v2/", phase: "headers", timeout: 500 });
+ * assert.equal(isNetworkError(stalled), true);
  * ```
  */
 export function isNetworkError(error: unknown): boolean {
   if (error instanceof DOMException && error.name === "AbortError") {
     return false;
   }
-  return error instanceof TypeError ||
+  return error instanceof TypeError || error instanceof TimeoutError ||
     error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.ConnectionRefused ||
     error instanceof Deno.errors.ConnectionAborted ||
@@ -65,7 +69,7 @@ const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
  * ```ts
  * import assert from "node:assert/strict";
  * import { isTransientError } from "./transient.ts";
- * import { RegistryError } from "./errors.ts";
+ * import { RegistryError, TimeoutError } from "./errors.ts";
  * const lost = new RegistryError({
  *   method: "PUT", url: "http://127.0.0.1:5000/v2/a/blobs/uploads/x", status: 404,
  *   codes: [{ code: "BLOB_UPLOAD_UNKNOWN", message: "blob upload unknown" }],

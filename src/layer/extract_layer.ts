@@ -5,12 +5,12 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { DigestStream } from "../reference/digest.ts";
+import { createHash } from "node:crypto";
 import {
   createTemporary,
   removeAbandonedTemporaries,
 } from "../layout/files.ts";
-import { createTarDecoder, type TarHeader } from "./tar.ts";
+import { readTar, type TarEntry, type TarEntryHeader } from "./tar.ts";
 
 /**
  * A layer entry that would escape the target directory, or that cannot be extracted safely.
@@ -249,6 +249,35 @@ async function isEmptyDirectory(path: string): Promise<boolean> {
   return true;
 }
 
+/** Writes an entry's content to a file, each view before the next is asked for. */
+async function writeBody(
+  file: Deno.FsFile,
+  body: AsyncIterable<Uint8Array>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  for await (const view of body) {
+    signal?.throwIfAborted();
+    for (let offset = 0; offset < view.byteLength;) {
+      offset += await file.write(view.subarray(offset));
+    }
+  }
+}
+
+/**
+ * Frees a chunk's memory now rather than at the next garbage collection: gunzip output is
+ * garbage as soon as it is written out, and a bomb makes it faster than the collector runs.
+ * Only for chunks that own their whole buffer (nothing else can see them).
+ */
+function releaseChunk(chunk: Uint8Array): void {
+  const buffer = chunk.buffer;
+  if (
+    buffer instanceof ArrayBuffer && chunk.byteOffset === 0 &&
+    chunk.byteLength === buffer.byteLength && !buffer.resizable
+  ) {
+    buffer.transfer(0);
+  }
+}
+
 /**
  * Writes one layer's entries into the target and applies its whiteouts. It remembers what this
  * layer wrote, so that whiteouts and opaque markers remove only what lower layers left (OCI:
@@ -379,8 +408,8 @@ class LayerWriter {
    */
   async file(
     path: string,
-    body: ReadableStream<Uint8Array>,
-    header: TarHeader,
+    body: AsyncIterable<Uint8Array>,
+    header: TarEntryHeader,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const dir = dirname(path);
@@ -389,16 +418,18 @@ class LayerWriter {
       this.#swept.add(dir);
       await removeAbandonedTemporaries(dir);
     }
-    const mode = (header.mode ?? 0o644) & 0o7777;
-    const mtime = header.mtime ?? new Date(0);
     const { temp, file, lock } = await createTemporary(path, {
       hidden: true,
       mode: 0o600,
     });
     try {
-      await body.pipeTo(file.writable, { signal });
-      await Deno.chmod(temp, mode);
-      await Deno.utime(temp, mtime, mtime);
+      try {
+        await writeBody(file, body, signal);
+      } finally {
+        file.close();
+      }
+      await Deno.chmod(temp, header.mode & 0o7777);
+      await Deno.utime(temp, header.mtime, header.mtime);
       const existing = await lstatOrUndefined(path);
       if (existing?.isDirectory) await removePath(path);
       await Deno.rename(temp, path);
@@ -470,8 +501,8 @@ class LayerWriter {
 const INFLATE_STEP_BYTES = 1024 * 1024;
 /** The most deflate expands a byte to (a 258-byte match costs about two bits). */
 const DEFLATE_MAX_RATIO = 1032;
-/** The largest piece given at once: even turned into zeros it gives at most 16 MiB. */
-const MAX_PIECE_BYTES = 16 * 1024;
+/** The largest piece given at once: even turned into zeros it gives at most 32 MiB. */
+const MAX_PIECE_BYTES = 32 * 1024;
 const MIN_PIECE_BYTES = Math.floor(INFLATE_STEP_BYTES / DEFLATE_MAX_RATIO);
 
 /**
@@ -556,11 +587,13 @@ export async function extractLayer(
     ((message: string) => console.warn(message));
   await Deno.mkdir(target, { recursive: true });
   const writer = await LayerWriter.open(await Deno.realPath(target));
-  const hasher = new DigestStream();
-  const tar = (options.gzip ?? true) ? gunzipBounded(stream) : stream;
-  const reader = tar.pipeThrough(hasher).pipeThrough(
-    createTarDecoder({ strict: true }),
-  ).getReader();
+  const hash = createHash("sha256");
+  const gzip = options.gzip ?? true;
+  const entries = readTar(gzip ? gunzipBounded(stream) : stream, {
+    onChunk: (chunk) => hash.update(chunk),
+    // Gunzip's output is ours alone; a caller's chunks (gzip: false) are left alone.
+    onRelease: gzip ? releaseChunk : undefined,
+  });
   let count = 0;
   /** The entry being extracted, and the last one finished, for errors. */
   let current: string | undefined;
@@ -569,43 +602,30 @@ export async function extractLayer(
     for (;;) {
       if (current !== undefined) [previous, current] = [current, undefined];
       options.signal?.throwIfAborted();
-      const { value: entry, done } = await reader.read();
+      const { value: entry, done } = await entries.next();
       if (done) break;
       current = entry.header.name;
       if (await extractEntry(writer, entry, options.signal, warn)) count++;
     }
   } catch (error) {
-    await reader.cancel().catch(() => {});
+    await entries.return(undefined).catch(() => {});
     throw asExtractionError(error, options.signal, current, previous);
   }
   await writer.finish();
-  const { digest } = await hasher.result;
-  return { uncompressedDigest: digest, entries: count };
+  return {
+    uncompressedDigest: `sha256:${hash.digest("hex")}`,
+    entries: count,
+  };
 }
 
 /** Extracts one entry; says whether it wrote one (whiteouts and skipped types do not count). */
 async function extractEntry(
   writer: LayerWriter,
-  entry: { header: TarHeader; body: ReadableStream<Uint8Array> },
+  { header, body }: TarEntry,
   signal: AbortSignal | undefined,
   warn: (message: string) => void,
 ): Promise<boolean> {
-  try {
-    return await applyEntry(writer, entry, signal, warn);
-  } finally {
-    // Whatever did not read its body (all but files) lets the archive move on.
-    await entry.body.cancel().catch(() => {});
-  }
-}
-
-async function applyEntry(
-  writer: LayerWriter,
-  { header, body }: { header: TarHeader; body: ReadableStream<Uint8Array> },
-  signal: AbortSignal | undefined,
-  warn: (message: string) => void,
-): Promise<boolean> {
-  const name = header.name;
-  const type = header.type ?? "file";
+  const { name, type } = header;
   const parts = componentsOf(name, name);
   if (parts.length === 0) {
     // "./" names the target itself: nothing to write, and nothing may replace it.
@@ -628,17 +648,17 @@ async function applyEntry(
   const path = join(dir!, parts[parts.length - 1]);
   switch (type) {
     case "directory":
-      await writer.directory(path, (header.mode ?? 0o755) & 0o7777);
+      await writer.directory(path, header.mode & 0o7777);
       return true;
     case "file":
       await writer.file(path, body, header, signal);
       return true;
     case "symlink":
-      checkSymlinkTarget(name, parts, header.linkname ?? "");
-      await writer.symlink(path, header.linkname!);
+      checkSymlinkTarget(name, parts, header.linkname);
+      await writer.symlink(path, header.linkname);
       return true;
     case "link":
-      await writer.hardlink(name, path, header.linkname ?? "");
+      await writer.hardlink(name, path, header.linkname);
       return true;
     default:
       warn(`Skipping layer entry "${name}": ${type} entries are not extracted`);

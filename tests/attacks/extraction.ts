@@ -115,38 +115,51 @@ const LONG_DIR = "d".repeat(120);
 const class1: Attack[] = [
   {
     class: 1,
-    name: "a pulled layer's whiteout `.wh..` removes the target's parent",
-    attempt: () => pullHostileImage([{ name: ".wh.." }]),
+    name:
+      "a pulled layer's whiteout `.wh...` (`..`) removes the target's parent",
+    attempt: () => pullHostileImage([{ name: ".wh..." }]),
   },
   {
     class: 1,
-    name: "whiteout `.wh.` removes the target itself",
+    name: "whiteout `.wh..` (`.`) removes the target itself",
+    attempt: () => refusedLayer([{ name: ".wh.." }]),
+  },
+  {
+    class: 1,
+    name:
+      "whiteout `.wh.` (nothing after the prefix) removes the target itself",
     attempt: () => refusedLayer([{ name: ".wh." }]),
   },
   {
     class: 1,
-    name: "whiteout `.wh...` names `..` after the prefix",
-    attempt: () => refusedLayer([{ name: ".wh..." }]),
-  },
-  {
-    class: 1,
-    name: "whiteout `sub/.wh..` in a subdirectory removes the target",
+    name: "whiteout `sub/.wh...` in a subdirectory removes the target",
     attempt: () =>
       refusedLayer([
         { name: "sub/", type: "5", mode: 0o755 },
-        { name: "sub/.wh.." },
+        { name: "sub/.wh..." },
       ]),
   },
   {
     class: 1,
-    name: "whiteout `<long dir>/.wh..` spelled in a pax path",
+    name:
+      "whiteout `<long dir>/.wh...` spelled in a pax path removes the target",
     attempt: () =>
-      refusedLayer([{ name: "x", pax: { path: `${LONG_DIR}/.wh..` } }]),
+      refusedLayer([{ name: "x", pax: { path: `${LONG_DIR}/.wh...` } }]),
   },
   {
     class: 1,
-    name: "whiteout `./.wh..` spelled in a GNU long name",
-    attempt: () => refusedLayer([{ name: "x", gnuLongName: "./.wh.." }]),
+    name: "whiteout `./.wh...` spelled in a GNU long name removes the parent",
+    attempt: () => refusedLayer([{ name: "x", gnuLongName: "./.wh..." }]),
+  },
+  {
+    class: 1,
+    name: "whiteout `sub/.wh..` removes the directory it sits in",
+    attempt: () =>
+      refusedLayer([
+        { name: "sub/", type: "5", mode: 0o755 },
+        { name: "sub/keep", body: "keep" },
+        { name: "sub/.wh.." },
+      ]),
   },
   {
     class: 1,

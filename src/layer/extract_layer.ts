@@ -12,6 +12,11 @@ import {
 } from "../layout/files.ts";
 import { readTar, type TarEntry, type TarEntryHeader } from "./tar.ts";
 
+/** A name as errors show it: hostile ones can be a megabyte long. */
+function shortened(name: string): string {
+  return name.length > 300 ? `${name.slice(0, 300)}…` : name;
+}
+
 /**
  * A layer entry that would escape the target directory, or that cannot be extracted safely.
  *
@@ -33,7 +38,7 @@ export class UnsafeEntryError extends Error {
    * @param reason Why it is refused.
    */
   constructor(entry: string, reason: string) {
-    super(`Cannot extract layer entry "${entry}": ${reason}`);
+    super(`Cannot extract layer entry "${shortened(entry)}": ${reason}`);
     this.name = "UnsafeEntryError";
     this.entry = entry;
   }
@@ -70,9 +75,9 @@ export class LayerFormatError extends Error {
     options: { entry?: string; after?: string; cause?: unknown } = {},
   ) {
     const where = options.entry !== undefined
-      ? ` entry "${options.entry}"`
+      ? ` entry "${shortened(options.entry)}"`
       : options.after !== undefined
-      ? ` (after entry "${options.after}")`
+      ? ` (after entry "${shortened(options.after)}")`
       : "";
     super(`Cannot extract layer${where}: ${reason}`, { cause: options.cause });
     this.name = "LayerFormatError";
@@ -88,6 +93,8 @@ function isFileSystemError(error: unknown): boolean {
 
 /** Longest path component most file systems store (NAME_MAX). */
 const MAX_COMPONENT_BYTES = 255;
+/** Longest path the kernel takes (PATH_MAX). */
+const MAX_PATH_BYTES = 4096;
 
 /** Options of {@linkcode extractLayer}. */
 export interface ExtractLayerOptions {
@@ -127,8 +134,8 @@ function refuseNul(entry: string, value: string, what: string): void {
 /**
  * The one check every path a layer carries goes through (entry names, whiteouts and opaque
  * markers, hardlink targets): splits it into components that stay strictly inside the target,
- * or throws. `.` and empty components are dropped; `..`, absolute paths, NUL bytes and
- * components longer than NAME_MAX are refused.
+ * or throws. `.` and empty components are dropped; `..`, absolute paths, NUL bytes, paths
+ * longer than PATH_MAX and components longer than NAME_MAX are refused.
  *
  * @param entry The entry's name, for the error.
  * @param value The path to check (the name itself, or a hardlink's target).
@@ -147,6 +154,12 @@ function componentsOf(entry: string, value: string, what = ""): string[] {
     );
   }
   const encoder = new TextEncoder();
+  if (encoder.encode(value).byteLength > MAX_PATH_BYTES) {
+    throw new UnsafeEntryError(
+      entry,
+      `${what}the path is longer than ${MAX_PATH_BYTES} bytes`,
+    );
+  }
   if (parts.some((p) => encoder.encode(p).byteLength > MAX_COMPONENT_BYTES)) {
     throw new UnsafeEntryError(
       entry,

@@ -328,8 +328,7 @@ function parseBlock(block: Uint8Array): {
     const prefix = stringField(block, 345, 155);
     if (prefix !== "") name = `${prefix}/${name}`;
   }
-  let type = TYPES[flag] ?? "unknown";
-  if (type === "file" && name.endsWith("/")) type = "directory";
+  const type = TYPES[flag] ?? "unknown";
   return {
     flag,
     header: {
@@ -463,39 +462,49 @@ export async function* readTar(
         };
         continue;
       }
-      const header = withOverrides(own, pending);
+      const { header, dataSize } = withOverrides(own, pending);
       pending = {};
-      yield* entryOf(source, header);
+      yield* entryOf(source, header, dataSize);
     }
   } finally {
     if (!finished) await source.cancel();
   }
 }
 
+/**
+ * The entry's header with the pax and GNU overrides applied, and how many bytes of data follow
+ * it in the archive: files (and unknown types) carry their size; links, directories, devices
+ * and fifos carry none whatever their size field says (as Go's archive/tar reads them), except
+ * a "file" whose name ends in "/", which is a directory whose data is skipped.
+ */
 function withOverrides(
   own: TarEntryHeader,
   overrides: Overrides,
-): TarEntryHeader {
+): { header: TarEntryHeader; dataSize: number } {
   const name = overrides.name ?? own.name;
-  const type = own.type === "file" && name.endsWith("/")
-    ? "directory"
-    : own.type;
-  const carriesData = type === "file" || type === "unknown";
+  const carriesData = own.type === "file" || own.type === "unknown";
+  const dataSize = carriesData ? overrides.size ?? own.size : 0;
+  const isDirectory = own.type === "file" && name.endsWith("/");
   return {
-    ...own,
-    name,
-    type,
-    linkname: overrides.linkname ?? own.linkname,
-    mtime: overrides.mtime ?? own.mtime,
-    size: carriesData ? overrides.size ?? own.size : 0,
+    header: {
+      ...own,
+      name,
+      type: isDirectory ? "directory" : own.type,
+      linkname: overrides.linkname ?? own.linkname,
+      mtime: overrides.mtime ?? own.mtime,
+      size: isDirectory ? 0 : dataSize,
+    },
+    dataSize,
   };
 }
 
-/** Yields one entry, then skips whatever of its body the caller did not read. */
+/** Yields one entry, then skips whatever of its data the caller did not read. */
 async function* entryOf(
   source: ChunkSource,
   header: TarEntryHeader,
+  dataSize: number,
 ): AsyncGenerator<TarEntry> {
+  const unread = dataSize - header.size;
   let left = header.size;
   async function* body(): AsyncGenerator<Uint8Array> {
     while (left > 0) {
@@ -509,8 +518,7 @@ async function* entryOf(
     }
   }
   yield { header, body: body() };
-  if (!(await source.skip(left + paddingOf(header.size)))) {
+  if (!(await source.skip(left + unread + paddingOf(dataSize)))) {
     throw new TarFormatError(`the archive ends inside "${header.name}"`);
   }
-  left = 0;
 }

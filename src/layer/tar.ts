@@ -367,7 +367,7 @@ async function readMeta(
   const data = await source.read(size + paddingOf(size));
   if (data.byteLength < size + paddingOf(size)) {
     throw new TarFormatError(
-      `the archive ends inside a ${META_NAMES[flag]} header`,
+      `the archive is truncated: it ends inside a ${META_NAMES[flag]} header`,
     );
   }
   const content = data.subarray(0, size);
@@ -445,8 +445,8 @@ export async function* readTar(
       if (block.byteLength < BLOCK) {
         throw new TarFormatError(
           block.byteLength === 0
-            ? "the archive ends without its end-of-archive marker"
-            : "the archive ends inside a header",
+            ? "the archive is truncated: it ends without its end-of-archive marker"
+            : "the archive is truncated: it ends inside a header",
         );
       }
       if (isZeroBlock(block)) {
@@ -514,11 +514,15 @@ async function* entryOf(
       yield view;
     }
     if (left > 0) {
-      throw new TarFormatError(`the archive ends inside "${header.name}"`);
+      throw new TarFormatError(
+        `the archive is truncated: it ends inside "${header.name}"`,
+      );
     }
   }
   yield { header, body: body() };
   if (!(await source.skip(left + unread + paddingOf(dataSize)))) {
-    throw new TarFormatError(`the archive ends inside "${header.name}"`);
+    throw new TarFormatError(
+      `the archive is truncated: it ends inside "${header.name}"`,
+    );
   }
 }

@@ -287,7 +287,11 @@ function releaseChunk(chunk: Uint8Array): void {
     buffer instanceof ArrayBuffer && chunk.byteOffset === 0 &&
     chunk.byteLength === buffer.byteLength && !buffer.resizable
   ) {
-    buffer.transfer(0);
+    try {
+      buffer.transfer(0);
+    } catch {
+      // Not detachable: the collector frees it later.
+    }
   }
 }
 

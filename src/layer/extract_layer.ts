@@ -262,18 +262,40 @@ async function isEmptyDirectory(path: string): Promise<boolean> {
   return true;
 }
 
-/** Writes an entry's content to a file, each view before the next is asked for. */
+/** How much of a file's content is gathered before one write: fewer, larger writes. */
+const WRITE_BUFFER_BYTES = 256 * 1024;
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < bytes.byteLength;) {
+    offset += await file.write(bytes.subarray(offset));
+  }
+}
+
+/**
+ * Writes an entry's content to a file. Views of gunzip's chunks are small (tens of KiB), so they
+ * are gathered in `buffer` (reused for every file) and written a quarter MiB at a time; a view
+ * is copied before the next is asked for, as the reader requires.
+ */
 async function writeBody(
   file: Deno.FsFile,
   body: AsyncIterable<Uint8Array>,
+  buffer: Uint8Array,
   signal: AbortSignal | undefined,
 ): Promise<void> {
+  let filled = 0;
   for await (const view of body) {
     signal?.throwIfAborted();
-    for (let offset = 0; offset < view.byteLength;) {
-      offset += await file.write(view.subarray(offset));
+    if (filled + view.byteLength > buffer.byteLength) {
+      await writeAll(file, buffer.subarray(0, filled));
+      filled = 0;
+    }
+    if (view.byteLength >= buffer.byteLength) await writeAll(file, view);
+    else {
+      buffer.set(view, filled);
+      filled += view.byteLength;
     }
   }
+  await writeAll(file, buffer.subarray(0, filled));
 }
 
 /**
@@ -314,6 +336,8 @@ class LayerWriter {
   readonly #swept = new Set<string>();
   /** Modes that would keep us from writing into a directory, set at the end. */
   readonly #deferredModes = new Map<string, number>();
+  /** Gathers file content into larger writes. */
+  readonly #writeBuffer = new Uint8Array(WRITE_BUFFER_BYTES);
 
   private constructor(readonly root: string) {}
 
@@ -441,7 +465,7 @@ class LayerWriter {
     });
     try {
       try {
-        await writeBody(file, body, signal);
+        await writeBody(file, body, this.#writeBuffer, signal);
       } finally {
         file.close();
       }

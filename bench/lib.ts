@@ -100,6 +100,64 @@ export async function writeRandomGzip(
   ).pipeTo(file.writable);
 }
 
+/**
+ * Writes a gzipped tar holding one file of `size` zeros: a small layer that inflates to `size`
+ * (about 1,000 to 1), to show that extraction's memory does not follow a layer's size.
+ */
+export async function writeZerosLayer(
+  path: string,
+  size: number,
+): Promise<void> {
+  const file = await Deno.open(path, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  const zeros = new Uint8Array(1024 * 1024);
+  let left = -1;
+  const source = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (left < 0) {
+        controller.enqueue(zerosTarHeader(size));
+        left = size;
+      } else if (left > 0) {
+        const chunk = zeros.subarray(0, Math.min(zeros.byteLength, left));
+        left -= chunk.byteLength;
+        controller.enqueue(chunk);
+      } else {
+        // The body's padding, then the two zero blocks that end the archive.
+        controller.enqueue(new Uint8Array(((512 - (size % 512)) % 512) + 1024));
+        controller.close();
+      }
+    },
+  });
+  await source.pipeThrough(
+    new CompressionStream("gzip") as unknown as TransformStream<
+      Uint8Array,
+      Uint8Array
+    >,
+  ).pipeTo(file.writable);
+}
+
+/** The ustar header of a file named `zeros` of `size` bytes. */
+function zerosTarHeader(size: number): Uint8Array {
+  const block = new Uint8Array(512);
+  const put = (text: string, offset: number) =>
+    block.set(new TextEncoder().encode(text), offset);
+  put("zeros", 0);
+  put("0000644\0", 100);
+  put("0000000\0", 108);
+  put("0000000\0", 116);
+  put(size.toString(8).padStart(11, "0") + "\0", 124);
+  put("00000000000\0", 136);
+  put("        ", 148);
+  block[156] = 0x30;
+  put("ustar\x0000", 257);
+  const sum = block.reduce((a, b) => a + b, 0);
+  put(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+  return block;
+}
+
 /** Writes a tree of `files` files totalling about `size` bytes: text-like, so gzip has work. */
 export async function writeTree(
   root: string,

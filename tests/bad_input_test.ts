@@ -1273,7 +1273,7 @@ const BAD_LAYERS: LayerCase[] = [
     () =>
       concat(tarHeader("h", { type: "1", linkname: "../outside/secret" }), END),
     UnsafeEntryError,
-    [/entry "\.\.\/outside\/secret": "\.\." would leave/],
+    [/entry "h": its hardlink target "\.\.\/outside\/secret": "\.\." would leave/],
   ],
   [
     "an absolute hardlink",

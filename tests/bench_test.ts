@@ -9,6 +9,7 @@ import {
   parseTimeOutput,
   writeRandomGzip,
   writeTree,
+  writeZerosLayer,
 } from "../bench/lib.ts";
 import { digestOf } from "../src/reference/digest.ts";
 import { requirePeer } from "./support/peers.ts";
@@ -68,6 +69,26 @@ Deno.test({
       await Deno.remove(path);
     }
   },
+});
+
+Deno.test("bench input: a layer of zeros is a small gzip of one file that extracts to its size", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const size = 3 * 1024 * 1024 + 5;
+    await writeZerosLayer(`${dir}/zeros.tar.gz`, size);
+    const gz = await Deno.readFile(`${dir}/zeros.tar.gz`);
+    assert.ok(gz.byteLength < size / 500, String(gz.byteLength));
+    const { extractLayer } = await import("../src/layer/extract_layer.ts");
+    const result = await extractLayer(new Response(gz).body!, `${dir}/out`);
+    assert.equal(result.entries, 1);
+    assert.equal((await Deno.stat(`${dir}/out/zeros`)).size, size);
+    assert.equal(
+      result.uncompressedDigest,
+      digestOf(new Uint8Array(gunzipSync(gz))),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("bench table lists every row with its ratio and target", () => {

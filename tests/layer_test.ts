@@ -1,11 +1,23 @@
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { createLayer } from "../src/layer/create_layer.ts";
-import { extractLayer, UnsafeEntryError } from "../src/layer/extract_layer.ts";
+import {
+  extractLayer,
+  LayerFormatError,
+  UnsafeEntryError,
+} from "../src/layer/extract_layer.ts";
 import { createTarPacker, type TarHeader } from "../src/layer/tar.ts";
 import { openLayout } from "../src/layout/layout.ts";
 import { digestOf } from "../src/reference/digest.ts";
 import { requirePeer } from "./support/peers.ts";
+import {
+  gzip,
+  layerStream,
+  makeSandbox,
+  type RawEntry,
+  rawTar as rawArchive,
+  ustarBlock,
+} from "./support/layers.ts";
 
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "oci-layer-" });
@@ -416,6 +428,12 @@ Deno.test("extractLayer() leaves no half-written file when the archive is cut sh
     const cut = bytes.slice(0, 50_000);
     await assert.rejects(
       extractLayer(new Response(cut).body!, target, { gzip: false }),
+      (error: unknown) => {
+        assert.ok(error instanceof LayerFormatError, String(error));
+        assert.equal(error.entry, "big");
+        assert.match(error.message, /entry "big".*ends inside/);
+        return true;
+      },
     );
     const left: string[] = [];
     for await (const e of Deno.readDir(target)) left.push(e.name);
@@ -437,4 +455,348 @@ Deno.test("extractLayer() refuses garbage with a clear error", async () => {
   } finally {
     await Deno.remove(target, { recursive: true });
   }
+});
+
+/** Extracts raw layers in order into a sandboxed target (see tests/support/layers.ts). */
+async function extractAll(
+  target: string,
+  ...layers: RawEntry[][]
+): Promise<void> {
+  for (const entries of layers) {
+    await extractLayer(layerStream(entries), target);
+  }
+}
+
+/** The names under a directory, recursively, sorted ("a", "a/b", ...). */
+async function namesUnder(root: string, relative = ""): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(`${root}/${relative}`)) {
+    const path = relative ? `${relative}/${entry.name}` : entry.name;
+    names.push(path);
+    if (entry.isDirectory) names.push(...await namesUnder(root, path));
+  }
+  return names.sort();
+}
+
+Deno.test("extractLayer() keeps what an opaque marker's own layer wrote before it, and removes what lower layers left", async () => {
+  await using sandbox = await makeSandbox();
+  await extractAll(
+    sandbox.target,
+    [
+      { name: "d/", type: "5", mode: 0o755 },
+      { name: "d/old", body: "lower" },
+      { name: "d/same", body: "lower" },
+      { name: "d/sub/", type: "5", mode: 0o755 },
+      { name: "d/sub/lower", body: "lower" },
+      { name: "d/gone/", type: "5", mode: 0o755 },
+      { name: "d/gone/deep", body: "lower" },
+    ],
+    [
+      // The marker comes last: entries before it are this layer's and stay.
+      { name: "d/", type: "5", mode: 0o755 },
+      { name: "d/new", body: "upper" },
+      { name: "d/same", body: "upper" },
+      { name: "d/sub/", type: "5", mode: 0o755 },
+      { name: "d/sub/upper", body: "upper" },
+      { name: "d/fresh/inner", body: "upper" },
+      { name: "d/.wh..wh..opq" },
+    ],
+  );
+  assert.deepEqual(await namesUnder(sandbox.target), [
+    "d",
+    "d/fresh",
+    "d/fresh/inner",
+    "d/new",
+    "d/same",
+    "d/sub",
+    "d/sub/upper",
+    "lower",
+  ]);
+  assert.equal(await Deno.readTextFile(`${sandbox.target}/d/same`), "upper");
+  assert.deepEqual(await sandbox.missing(), []);
+});
+
+Deno.test("extractLayer() applies a whiteout only to lower layers, wherever it comes in the archive", async () => {
+  await using sandbox = await makeSandbox();
+  await extractAll(
+    sandbox.target,
+    [{ name: "a", body: "lower" }, { name: "dir/lower", body: "lower" }],
+    [
+      { name: "b", body: "upper" },
+      { name: ".wh.b" },
+      { name: ".wh.a" },
+      { name: "dir/upper", body: "upper" },
+      { name: ".wh.dir" },
+      { name: "missing/.wh.x" },
+      { name: ".wh..wh.plnk" },
+    ],
+  );
+  assert.deepEqual(await namesUnder(sandbox.target), [
+    "b",
+    "dir",
+    "dir/upper",
+    "lower",
+  ]);
+  // A whiteout in a directory that does not exist makes nothing.
+  assert.deepEqual(await sandbox.missing(), []);
+});
+
+Deno.test("extractLayer() clears only inside the target for an opaque marker at its root", async () => {
+  await using sandbox = await makeSandbox();
+  await extractAll(sandbox.target, [{ name: "x", body: "lower" }], [
+    { name: "kept", body: "upper" },
+    { name: ".wh..wh..opq" },
+    { name: "./.wh..wh..opq" },
+  ]);
+  assert.deepEqual(await namesUnder(sandbox.target), ["kept"]);
+  assert.deepEqual(await sandbox.missing({ lower: false }), []);
+});
+
+const UNSAFE_NAMES: [string, RawEntry[], RegExp][] = [
+  ["`.wh..`", [{ name: ".wh.." }], /not the directory itself/],
+  ["`.wh...`", [{ name: ".wh..." }], /not its parent/],
+  ["`.wh.`", [{ name: ".wh." }], /not the directory itself/],
+  ["`a/./.wh..`", [{ name: "a/./.wh.." }], /not the directory itself/],
+  ["`a//.wh...`", [{ name: "a//.wh..." }], /not its parent/],
+  ["a pax path `.wh...`", [{ name: "x", pax: { path: ".wh..." } }], /parent/],
+  ["a GNU long name `.wh..`", [{ name: "x", gnuLongName: ".wh.." }], /itself/],
+  [
+    "a pax path with a NUL byte",
+    [{ name: "x", pax: { path: ".wh.lower\0/../.." } }],
+    /NUL byte/,
+  ],
+  ["a whiteout `../.wh.x`", [{ name: "../.wh.x" }], /would leave/],
+  [
+    "a whiteout through a symlink to outside",
+    [
+      { name: "out", type: "2", linkname: "/" },
+      { name: "out/.wh.etc" },
+    ],
+    /parent "out" is a symlink/,
+  ],
+  [
+    "an opaque marker through a symlink",
+    [
+      { name: "out", type: "2", linkname: "/tmp" },
+      { name: "out/.wh..wh..opq" },
+    ],
+    /parent "out" is a symlink/,
+  ],
+  [
+    "a file under a whiteout name",
+    [{ name: ".wh.lower/file", body: "x" }],
+    /directory "\.wh\.lower" is a whiteout name/,
+  ],
+  [
+    "a file named `.`",
+    [{ name: ".", type: "0", body: "x" }],
+    /replace the target/,
+  ],
+  ["a symlink named `.`", [{ name: ".", type: "2", linkname: "/" }], /target/],
+  [
+    "a name longer than PATH_MAX",
+    [{ name: "x", pax: { path: "a/".repeat(3000) + "f" } }],
+    /longer than 4096 bytes/,
+  ],
+  [
+    "a hardlink to itself",
+    [{ name: "lower", type: "1", linkname: "lower" }],
+    /is the entry itself/,
+  ],
+  [
+    "a hardlink through `..` in a pax linkpath",
+    [{ name: "h", type: "1", linkname: "x", pax: { linkpath: "a/../../x" } }],
+    /hardlink target "a\/\.\.\/\.\.\/x": "\.\." would leave/,
+  ],
+  [
+    "a symlink climbing out in a pax linkpath",
+    [{ name: "s", type: "2", linkname: "x", pax: { linkpath: "../../x" } }],
+    /symlink target "\.\.\/\.\.\/x" leaves/,
+  ],
+];
+
+for (const [what, entries, message] of UNSAFE_NAMES) {
+  Deno.test(`extractLayer() refuses ${what} and touches nothing outside or above`, async () => {
+    await using sandbox = await makeSandbox();
+    await assert.rejects(
+      extractLayer(layerStream(entries), sandbox.target),
+      (error: unknown) => {
+        assert.ok(error instanceof UnsafeEntryError, String(error));
+        assert.match(error.message, message);
+        return true;
+      },
+    );
+    assert.deepEqual(await sandbox.missing(), []);
+  });
+}
+
+Deno.test("extractLayer() removes a whited-out symlink itself, never what it points to", async () => {
+  await using sandbox = await makeSandbox();
+  await extractAll(
+    sandbox.target,
+    [
+      { name: "up", type: "2", linkname: "/" },
+      { name: "sib", type: "2", linkname: "../sibling-sentinel" },
+    ],
+  ).catch(() => {});
+  await Deno.symlink(`${sandbox.root}/dir`, `${sandbox.target}/outdir`);
+  await extractAll(sandbox.target, [{ name: ".wh.outdir" }, {
+    name: ".wh.up",
+  }, { name: ".wh..wh..opq" }]);
+  assert.deepEqual(await namesUnder(sandbox.target), []);
+  assert.deepEqual(await sandbox.missing({ lower: false }), []);
+});
+
+Deno.test("extractLayer() keeps setuid, setgid and sticky bits on files and directories", async () => {
+  await using sandbox = await makeSandbox();
+  const modes: Record<string, number> = {
+    "setuid": 0o4755,
+    "setgid": 0o2755,
+    "sticky-file": 0o1644,
+    "all": 0o7755,
+    "dirs/sticky/": 0o1777,
+    "dirs/setgid/": 0o2775,
+    "dirs/readonly/": 0o2555,
+    "dirs/readonly/inside": 0o4711,
+  };
+  await extractAll(
+    sandbox.target,
+    Object.entries(modes).map(([name, mode]) =>
+      name.endsWith("/")
+        ? { name, type: "5", mode }
+        : { name, mode, body: "#!/bin/sh\n" }
+    ),
+  );
+  for (const [name, mode] of Object.entries(modes)) {
+    const info = await Deno.stat(`${sandbox.target}/${name}`);
+    assert.equal(
+      (info.mode! & 0o7777).toString(8),
+      mode.toString(8),
+      `mode of ${name}`,
+    );
+  }
+});
+
+Deno.test("readTar (through extractLayer) applies pax size and GNU long names, and ignores global headers", async () => {
+  await using sandbox = await makeSandbox();
+  const long = `${"p".repeat(150)}/${"q".repeat(150)}`;
+  const body = "0123456789";
+  const tar = rawArchive([
+    { name: "g", type: "g", body: "20 path=elsewhere/x\n" },
+    { name: "sized", size: 0, pax: { size: String(body.length) }, body },
+    { name: "short", gnuLongName: long, body: "long" },
+    { name: "l", type: "2", linkname: "x", pax: { linkpath: long } },
+  ]);
+  const result = await extractLayer(
+    new Response(gzip(tar)).body!,
+    sandbox.target,
+  );
+  assert.equal(result.uncompressedDigest, digestOf(tar));
+  assert.equal(await Deno.readTextFile(`${sandbox.target}/sized`), body);
+  assert.equal(await Deno.readTextFile(`${sandbox.target}/${long}`), "long");
+  assert.equal(await Deno.readLink(`${sandbox.target}/l`), long);
+  assert.equal(result.entries, 3);
+});
+
+const MALFORMED: [string, () => Uint8Array, RegExp][] = [
+  [
+    "a bad checksum",
+    () => {
+      const tar = rawArchive([{ name: "a", body: "a" }]);
+      tar[0] ^= 1;
+      return tar;
+    },
+    /checksum/,
+  ],
+  [
+    "data after the end-of-archive marker",
+    () => new Uint8Array([...rawArchive([{ name: "a", body: "a" }]), 1]),
+    /follows the end-of-archive marker/,
+  ],
+  [
+    "no end-of-archive marker",
+    () => rawArchive([{ name: "a", body: "a" }]).slice(0, 1024),
+    /without its end-of-archive marker/,
+  ],
+  [
+    "a pax header over 1 MiB",
+    () =>
+      rawArchive([{ name: "a", pax: { comment: "c".repeat(1024 * 1024) } }]),
+    /pax header of \d+ bytes is larger than the 1048576 allowed/,
+  ],
+  [
+    "a GNU long link over 1 MiB",
+    () =>
+      new Uint8Array([
+        ...ustarBlock({ name: "././@LongLink", type: "K", size: 2 ** 21 }),
+        ...new Uint8Array(2 ** 21),
+      ]),
+    /GNU long-link header of 2097152 bytes is larger/,
+  ],
+  [
+    "a malformed pax record",
+    () => rawArchive([{ name: "x", type: "x", body: "99 path=x\n" }]),
+    /pax record at byte 0 is malformed/,
+  ],
+  [
+    "a non-numeric pax size",
+    () => rawArchive([{ name: "a", pax: { size: "-1" } }]),
+    /pax size "-1" is not a size/,
+  ],
+];
+
+for (const [what, bytes, message] of MALFORMED) {
+  Deno.test(`extractLayer() refuses a tar with ${what} as a LayerFormatError`, async () => {
+    await using sandbox = await makeSandbox();
+    await assert.rejects(
+      extractLayer(new Response(gzip(bytes())).body!, sandbox.target),
+      (error: unknown) => {
+        assert.ok(error instanceof LayerFormatError, String(error));
+        assert.match(error.message, message);
+        return true;
+      },
+    );
+    assert.deepEqual(await sandbox.missing(), []);
+  });
+}
+
+Deno.test("extractLayer() frees gunzip output as it goes: 128 MiB of zeros stay out of memory", async () => {
+  await using sandbox = await makeSandbox();
+  const size = 128 * 1024 * 1024;
+  const zeros = new Uint8Array(1024 * 1024);
+  let sent = -1;
+  const layer = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent < 0) controller.enqueue(ustarBlock({ name: "zeros", size }));
+      else if (sent < size) controller.enqueue(zeros);
+      else {
+        controller.enqueue(new Uint8Array(1024));
+        controller.close();
+      }
+      sent = Math.max(sent, 0) + (sent < 0 ? 0 : zeros.byteLength);
+    },
+  }).pipeThrough(
+    new CompressionStream("gzip") as unknown as TransformStream<
+      Uint8Array,
+      Uint8Array
+    >,
+  );
+  const compressed = new Uint8Array(await new Response(layer).arrayBuffer());
+  // External memory (array buffers) only: the collector's own timing does not enter it.
+  const base = Deno.memoryUsage().external;
+  let peak = base;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, Deno.memoryUsage().external);
+  }, 1);
+  try {
+    await extractLayer(new Response(compressed).body!, sandbox.target);
+  } finally {
+    clearInterval(sampler);
+  }
+  assert.equal((await Deno.stat(`${sandbox.target}/zeros`)).size, size);
+  const growthMiB = (peak - base) / (1024 * 1024);
+  assert.ok(
+    growthMiB < 32,
+    `array buffers grew by ${growthMiB.toFixed(0)} MiB`,
+  );
 });

@@ -5,12 +5,17 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { DigestStream } from "../reference/digest.ts";
+import { createHash } from "node:crypto";
 import {
   createTemporary,
   removeAbandonedTemporaries,
 } from "../layout/files.ts";
-import { createTarDecoder, type TarHeader } from "./tar.ts";
+import { readTar, type TarEntry, type TarEntryHeader } from "./tar.ts";
+
+/** A name as errors show it: hostile ones can be a megabyte long. */
+function shortened(name: string): string {
+  return name.length > 300 ? `${name.slice(0, 300)}…` : name;
+}
 
 /**
  * A layer entry that would escape the target directory, or that cannot be extracted safely.
@@ -33,7 +38,7 @@ export class UnsafeEntryError extends Error {
    * @param reason Why it is refused.
    */
   constructor(entry: string, reason: string) {
-    super(`Cannot extract layer entry "${entry}": ${reason}`);
+    super(`Cannot extract layer entry "${shortened(entry)}": ${reason}`);
     this.name = "UnsafeEntryError";
     this.entry = entry;
   }
@@ -70,9 +75,9 @@ export class LayerFormatError extends Error {
     options: { entry?: string; after?: string; cause?: unknown } = {},
   ) {
     const where = options.entry !== undefined
-      ? ` entry "${options.entry}"`
+      ? ` entry "${shortened(options.entry)}"`
       : options.after !== undefined
-      ? ` (after entry "${options.after}")`
+      ? ` (after entry "${shortened(options.after)}")`
       : "";
     super(`Cannot extract layer${where}: ${reason}`, { cause: options.cause });
     this.name = "LayerFormatError";
@@ -88,6 +93,8 @@ function isFileSystemError(error: unknown): boolean {
 
 /** Longest path component most file systems store (NAME_MAX). */
 const MAX_COMPONENT_BYTES = 255;
+/** Longest path the kernel takes (PATH_MAX). */
+const MAX_PATH_BYTES = 4096;
 
 /** Options of {@linkcode extractLayer}. */
 export interface ExtractLayerOptions {
@@ -110,29 +117,126 @@ export interface ExtractResult {
   readonly entries: number;
 }
 
+/** The prefix of a whiteout: `.wh.<name>` removes `<name>` left by lower layers (OCI image spec). */
 const WHITEOUT_PREFIX = ".wh.";
+/** aufs keeps its own metadata under this prefix; of those names only the opaque marker means something. */
+const WHITEOUT_META_PREFIX = ".wh..wh.";
+/** Marks a directory opaque: what lower layers left in it is removed. */
 const OPAQUE_WHITEOUT = ".wh..wh..opq";
 
-/** Splits an entry name into safe components, or throws. */
-function componentsOf(name: string): string[] {
-  if (name.startsWith("/")) {
-    throw new UnsafeEntryError(name, "absolute paths are not allowed");
+/** Refuses a NUL byte in any name or link target the layer carries. */
+function refuseNul(entry: string, value: string, what: string): void {
+  if (value.includes("\0")) {
+    throw new UnsafeEntryError(entry, `${what}contains a NUL byte`);
   }
-  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+}
+
+/**
+ * The one check every path a layer carries goes through (entry names, whiteouts and opaque
+ * markers, hardlink targets): splits it into components that stay strictly inside the target,
+ * or throws. `.` and empty components are dropped; `..`, absolute paths, NUL bytes, paths
+ * longer than PATH_MAX and components longer than NAME_MAX are refused.
+ *
+ * @param entry The entry's name, for the error.
+ * @param value The path to check (the name itself, or a hardlink's target).
+ * @param what How to introduce `value` in the error ("" for the entry's own name).
+ */
+function componentsOf(entry: string, value: string, what = ""): string[] {
+  refuseNul(entry, value, what);
+  if (value.startsWith("/")) {
+    throw new UnsafeEntryError(entry, `${what}absolute paths are not allowed`);
+  }
+  const parts = value.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) {
-    throw new UnsafeEntryError(name, '".." would leave the target directory');
-  }
-  if (parts.some((p) => p.includes("\0"))) {
-    throw new UnsafeEntryError(name, "the name contains a NUL byte");
+    throw new UnsafeEntryError(
+      entry,
+      `${what}".." would leave the target directory`,
+    );
   }
   const encoder = new TextEncoder();
+  if (encoder.encode(value).byteLength > MAX_PATH_BYTES) {
+    throw new UnsafeEntryError(
+      entry,
+      `${what}the path is longer than ${MAX_PATH_BYTES} bytes`,
+    );
+  }
   if (parts.some((p) => encoder.encode(p).byteLength > MAX_COMPONENT_BYTES)) {
     throw new UnsafeEntryError(
-      name,
-      `a path component is longer than ${MAX_COMPONENT_BYTES} bytes`,
+      entry,
+      `${what}a path component is longer than ${MAX_COMPONENT_BYTES} bytes`,
     );
   }
   return parts;
+}
+
+/**
+ * Checks a symlink's target: never empty or with a NUL byte; a relative one must not climb
+ * above the target from the link's directory. Absolute targets are kept as they are (they mean
+ * the image's root) and are never followed.
+ */
+function checkSymlinkTarget(
+  entry: string,
+  parts: readonly string[],
+  linkname: string,
+): void {
+  const what = `its symlink target "${linkname}" `;
+  if (linkname === "") {
+    throw new UnsafeEntryError(entry, "its symlink target is empty");
+  }
+  refuseNul(entry, linkname, what);
+  if (linkname.startsWith("/")) return;
+  let depth = parts.length - 1;
+  for (const part of linkname.split("/")) {
+    if (part === "..") depth--;
+    else if (part !== "" && part !== ".") depth++;
+    if (depth < 0) {
+      throw new UnsafeEntryError(entry, `${what}leaves the target directory`);
+    }
+  }
+}
+
+/** What an entry's last component makes of it. */
+type EntryKind =
+  | { readonly kind: "entry" }
+  | { readonly kind: "opaque" }
+  | { readonly kind: "whiteout"; readonly victim: string }
+  | { readonly kind: "ignored" };
+
+/**
+ * Reads the whiteout conventions off an entry's (checked) components: `.wh..wh..opq` is an
+ * opaque marker, other `.wh..wh.*` names are aufs metadata and ignored (as containerd does),
+ * `.wh.<name>` removes `<name>`, which must be one component strictly inside the directory
+ * (never `.`, `..` or empty, which would name the directory itself or its parent). A whiteout
+ * name anywhere but the last component is refused: nothing is ever written under one.
+ */
+function kindOf(entry: string, parts: readonly string[]): EntryKind {
+  const parents = parts.slice(0, -1);
+  const hidden = parents.find((p) => p.startsWith(WHITEOUT_PREFIX));
+  if (hidden !== undefined) {
+    throw new UnsafeEntryError(
+      entry,
+      `its directory "${hidden}" is a whiteout name, which only a last component may be`,
+    );
+  }
+  const leaf = parts[parts.length - 1];
+  if (leaf === OPAQUE_WHITEOUT) return { kind: "opaque" };
+  if (leaf.startsWith(WHITEOUT_META_PREFIX)) return { kind: "ignored" };
+  if (!leaf.startsWith(WHITEOUT_PREFIX)) return { kind: "entry" };
+  const victim = leaf.slice(WHITEOUT_PREFIX.length);
+  if (victim === "" || victim === "." || victim === "..") {
+    throw new UnsafeEntryError(
+      entry,
+      `the whiteout "${leaf}" must name a file inside its directory, not ${
+        victim === ".." ? "its parent" : "the directory itself"
+      }`,
+    );
+  }
+  return { kind: "whiteout", victim };
+}
+
+/** Whether a directory mode still lets us create entries in it (else it is set at the end). */
+function isWritableDirectoryMode(mode: number): boolean {
+  return (mode & 0o300) === 0o300;
 }
 
 async function lstatOrUndefined(
@@ -144,6 +248,352 @@ async function lstatOrUndefined(
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
+}
+
+/** Removes a path (a directory with all it holds); never follows a symlink. */
+async function removePath(path: string): Promise<void> {
+  const info = await lstatOrUndefined(path);
+  if (info === undefined) return;
+  await Deno.remove(path, { recursive: info.isDirectory });
+}
+
+async function isEmptyDirectory(path: string): Promise<boolean> {
+  for await (const _ of Deno.readDir(path)) return false;
+  return true;
+}
+
+/** How much of a file's content is gathered before one write: fewer, larger writes. */
+const WRITE_BUFFER_BYTES = 256 * 1024;
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < bytes.byteLength;) {
+    offset += await file.write(bytes.subarray(offset));
+  }
+}
+
+/**
+ * Writes an entry's content to a file. Views of gunzip's chunks are small (tens of KiB), so they
+ * are gathered in `buffer` (reused for every file) and written a quarter MiB at a time; a view
+ * is copied before the next is asked for, as the reader requires.
+ */
+async function writeBody(
+  file: Deno.FsFile,
+  body: AsyncIterable<Uint8Array>,
+  buffer: Uint8Array,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  let filled = 0;
+  for await (const view of body) {
+    signal?.throwIfAborted();
+    if (filled + view.byteLength > buffer.byteLength) {
+      await writeAll(file, buffer.subarray(0, filled));
+      filled = 0;
+    }
+    if (view.byteLength >= buffer.byteLength) await writeAll(file, view);
+    else {
+      buffer.set(view, filled);
+      filled += view.byteLength;
+    }
+  }
+  await writeAll(file, buffer.subarray(0, filled));
+}
+
+/**
+ * Frees a chunk's memory now rather than at the next garbage collection: gunzip output is
+ * garbage as soon as it is written out, and a bomb makes it faster than the collector runs.
+ * Only for chunks that own their whole buffer (nothing else can see them).
+ */
+function releaseChunk(chunk: Uint8Array): void {
+  const buffer = chunk.buffer;
+  if (
+    buffer instanceof ArrayBuffer && chunk.byteOffset === 0 &&
+    chunk.byteLength === buffer.byteLength && !buffer.resizable
+  ) {
+    try {
+      buffer.transfer(0);
+    } catch {
+      // Not detachable: the collector frees it later.
+    }
+  }
+}
+
+/**
+ * Writes one layer's entries into the target and applies its whiteouts. It remembers what this
+ * layer wrote, so that whiteouts and opaque markers remove only what lower layers left (OCI:
+ * "whiteout files MUST only apply to resources in lower/parent layers"), wherever the marker
+ * comes in the archive. Memory grows with the entries written into directories that lower
+ * layers had filled, not with the layer's size: a directory this layer made (or found empty)
+ * is remembered once, as all its own.
+ */
+class LayerWriter {
+  /** Directories whose whole content is this layer's: made by it, or empty when it began. */
+  readonly #own = new Set<string>();
+  /** Paths this layer wrote into directories lower layers had filled. */
+  readonly #written = new Set<string>();
+  /** Directories lower layers had filled that hold something this layer wrote. */
+  readonly #holding = new Set<string>();
+  /** Directories already cleared of abandoned temporary files. */
+  readonly #swept = new Set<string>();
+  /** Modes that would keep us from writing into a directory, set at the end. */
+  readonly #deferredModes = new Map<string, number>();
+  /** Gathers file content into larger writes. */
+  readonly #writeBuffer = new Uint8Array(WRITE_BUFFER_BYTES);
+
+  private constructor(readonly root: string) {}
+
+  /** Starts writing a layer into `root` (a real path). */
+  static async open(root: string): Promise<LayerWriter> {
+    const writer = new LayerWriter(root);
+    if (await isEmptyDirectory(root)) writer.#own.add(root);
+    return writer;
+  }
+
+  /**
+   * The directory an entry goes in: each parent must be a real directory inside the root,
+   * never a symlink (nothing is written or removed through a link). Missing parents are made
+   * when `create`, else `undefined` says there is nothing there.
+   */
+  async directoryOf(
+    entry: string,
+    parts: readonly string[],
+    create: boolean,
+  ): Promise<string | undefined> {
+    let current = this.root;
+    for (const part of parts.slice(0, -1)) {
+      current = join(current, part);
+      const info = await lstatOrUndefined(current);
+      if (info === undefined) {
+        if (!create) return undefined;
+        await Deno.mkdir(current, { mode: 0o755 });
+        this.#wrote(current, true);
+      } else if (info.isSymlink) {
+        throw new UnsafeEntryError(
+          entry,
+          `its parent "${part}" is a symlink, and nothing is written through a link`,
+        );
+      } else if (!info.isDirectory) {
+        if (!create) return undefined;
+        throw new UnsafeEntryError(
+          entry,
+          `its parent "${part}" is not a directory`,
+        );
+      }
+    }
+    return current;
+  }
+
+  /** Remembers that this layer wrote `path` (a new directory when `madeDirectory`). */
+  #wrote(path: string, madeDirectory: boolean): void {
+    if (madeDirectory) this.#own.add(path);
+    const parent = dirname(path);
+    if (this.#own.has(parent)) return;
+    this.#written.add(path);
+    for (
+      let dir = parent;
+      dir !== this.root && !this.#holding.has(dir);
+      dir = dirname(dir)
+    ) {
+      this.#holding.add(dir);
+    }
+  }
+
+  /** Removes what lower layers left at `path` (strictly inside the root), keeping this layer's. */
+  async #clearLower(path: string): Promise<void> {
+    if (this.#own.has(path)) return;
+    const info = await lstatOrUndefined(path);
+    if (info === undefined) return;
+    if (!this.#written.has(path) && !this.#holding.has(path)) {
+      await Deno.remove(path, { recursive: info.isDirectory });
+    } else if (info.isDirectory) {
+      await this.#clearLowerChildren(path);
+    }
+  }
+
+  async #clearLowerChildren(dir: string): Promise<void> {
+    if (this.#own.has(dir)) return;
+    const names: string[] = [];
+    for await (const child of Deno.readDir(dir)) names.push(child.name);
+    for (const name of names) await this.#clearLower(join(dir, name));
+  }
+
+  /** `.wh..wh..opq` in `dir`: what lower layers left in it goes (never `dir` itself). */
+  async opaque(dir: string): Promise<void> {
+    await this.#clearLowerChildren(dir);
+  }
+
+  /** `.wh.<victim>` in `dir`: what lower layers left at `dir/<victim>` goes. */
+  async whiteout(dir: string, victim: string): Promise<void> {
+    await this.#clearLower(join(dir, victim));
+  }
+
+  /** A directory entry: made if missing (replacing a non-directory), its mode applied. */
+  async directory(path: string, mode: number): Promise<void> {
+    const info = await lstatOrUndefined(path);
+    const made = info === undefined || !info.isDirectory;
+    if (made) {
+      if (info !== undefined) await Deno.remove(path);
+      await Deno.mkdir(path, { mode: 0o700 });
+    }
+    this.#wrote(path, made);
+    if (isWritableDirectoryMode(mode)) {
+      this.#deferredModes.delete(path);
+      await Deno.chmod(path, mode);
+    } else {
+      this.#deferredModes.set(path, mode);
+    }
+  }
+
+  /**
+   * A regular file: written to a temporary name in its directory, given its mode (all of
+   * `0o7777`: setuid, setgid and sticky too) and mtime, then renamed over whatever was there.
+   */
+  async file(
+    path: string,
+    body: AsyncIterable<Uint8Array>,
+    header: TarEntryHeader,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const dir = dirname(path);
+    // Files a killed extraction left in this directory go before the first new one.
+    if (!this.#swept.has(dir)) {
+      this.#swept.add(dir);
+      await removeAbandonedTemporaries(dir);
+    }
+    const { temp, file, lock } = await createTemporary(path, {
+      hidden: true,
+      mode: 0o600,
+    });
+    try {
+      try {
+        await writeBody(file, body, this.#writeBuffer, signal);
+      } finally {
+        file.close();
+      }
+      await Deno.chmod(temp, header.mode & 0o7777);
+      await Deno.utime(temp, header.mtime, header.mtime);
+      const existing = await lstatOrUndefined(path);
+      if (existing?.isDirectory) await removePath(path);
+      await Deno.rename(temp, path);
+    } catch (error) {
+      await Deno.remove(temp).catch(() => {});
+      throw error;
+    } finally {
+      lock.close();
+    }
+    this.#wrote(path, false);
+  }
+
+  /** A symlink (its target already checked), replacing whatever was there. */
+  async symlink(path: string, linkname: string): Promise<void> {
+    await removePath(path);
+    await Deno.symlink(linkname, path);
+    this.#wrote(path, false);
+  }
+
+  /**
+   * A hardlink to a regular file already in the target, reached without going through a
+   * symlink; it replaces whatever was at `path`.
+   */
+  async hardlink(entry: string, path: string, linkname: string): Promise<void> {
+    const what = `its hardlink target "${linkname}" `;
+    const targetParts = componentsOf(
+      entry,
+      linkname,
+      `its hardlink target "${linkname}": `,
+    );
+    if (targetParts.length === 0) {
+      throw new UnsafeEntryError(entry, "its hardlink target is empty");
+    }
+    let linked = this.root;
+    let info: Deno.FileInfo | undefined;
+    for (const part of targetParts) {
+      linked = join(linked, part);
+      info = await lstatOrUndefined(linked);
+      if (info?.isSymlink) {
+        throw new UnsafeEntryError(entry, `${what}goes through a symlink`);
+      }
+      if (info === undefined) {
+        throw new UnsafeEntryError(
+          entry,
+          `${what}does not exist in the layer`,
+        );
+      }
+    }
+    if (!info?.isFile) {
+      throw new UnsafeEntryError(entry, `${what}is not a regular file`);
+    }
+    if (linked === path) {
+      throw new UnsafeEntryError(entry, `${what}is the entry itself`);
+    }
+    await removePath(path);
+    await Deno.link(linked, path);
+    this.#wrote(path, false);
+  }
+
+  /** Applies the directory modes that had to wait (innermost first). */
+  async finish(): Promise<void> {
+    for (const [path, mode] of [...this.#deferredModes].reverse()) {
+      await Deno.chmod(path, mode);
+    }
+  }
+}
+
+/** Gunzip one step may produce, about: input is cut into pieces so that no more comes out. */
+const INFLATE_STEP_BYTES = 1024 * 1024;
+/** The most deflate expands a byte to (a 258-byte match costs about two bits). */
+const DEFLATE_MAX_RATIO = 1032;
+/** The largest piece given at once: even turned into zeros it gives at most 32 MiB. */
+const MAX_PIECE_BYTES = 32 * 1024;
+const MIN_PIECE_BYTES = Math.floor(INFLATE_STEP_BYTES / DEFLATE_MAX_RATIO);
+
+/**
+ * Gunzips with bounded memory. `DecompressionStream` turns each chunk it is given into one
+ * output chunk, all at once: 64 KiB of a gzip bomb becomes 64 MiB in one piece, and back-pressure
+ * cannot help within a chunk. So the input is fed in pieces sized by the ratio seen so far
+ * (small while output is large), never more than {@linkcode MAX_PIECE_BYTES}; ordinary layers
+ * (2-4x) still go through in whole chunks.
+ */
+function gunzipBounded(
+  stream: ReadableStream<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  let ratio = DEFLATE_MAX_RATIO;
+  let fedSinceOutput = 0;
+  const reader = stream.getReader();
+  let chunk: Uint8Array = new Uint8Array(0);
+  let offset = 0;
+  const pieces = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (offset >= chunk.byteLength) {
+        const { value, done } = await reader.read();
+        if (done) return controller.close();
+        [chunk, offset] = [value, 0];
+      }
+      const size = Math.min(
+        MAX_PIECE_BYTES,
+        Math.max(MIN_PIECE_BYTES, Math.floor(INFLATE_STEP_BYTES / ratio)),
+      );
+      const piece = chunk.subarray(offset, offset + size);
+      offset += piece.byteLength;
+      fedSinceOutput += piece.byteLength;
+      controller.enqueue(piece);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  const meter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(output, controller) {
+      ratio = Math.max(1, output.byteLength / Math.max(1, fedSinceOutput));
+      fedSinceOutput = 0;
+      controller.enqueue(output);
+    },
+  });
+  return pieces.pipeThrough(
+    new DecompressionStream("gzip") as unknown as TransformStream<
+      Uint8Array,
+      Uint8Array
+    >,
+  ).pipeThrough(meter);
 }
 
 /**
@@ -177,222 +627,105 @@ export async function extractLayer(
   const warn = options.onWarning ??
     ((message: string) => console.warn(message));
   await Deno.mkdir(target, { recursive: true });
-  const root = await Deno.realPath(target);
-  const hasher = new DigestStream();
-  const tar = (options.gzip ?? true)
-    ? stream.pipeThrough(
-      new DecompressionStream("gzip") as unknown as TransformStream<
-        Uint8Array,
-        Uint8Array
-      >,
-    )
-    : stream;
-  const entriesStream = tar.pipeThrough(hasher).pipeThrough(
-    createTarDecoder({ strict: true }),
-  );
-  /** Paths this layer created: an opaque whiteout keeps them. */
-  const created = new Set<string>();
-  /** Directories already cleared of abandoned temporary files. */
-  const swept = new Set<string>();
-  const directoryModes = new Map<string, number>();
+  const writer = await LayerWriter.open(await Deno.realPath(target));
+  const hash = createHash("sha256");
+  const gzip = options.gzip ?? true;
+  const entries = readTar(gzip ? gunzipBounded(stream) : stream, {
+    onChunk: (chunk) => hash.update(chunk),
+    // Gunzip's output is ours alone; a caller's chunks (gzip: false) are left alone.
+    onRelease: gzip ? releaseChunk : undefined,
+  });
   let count = 0;
   /** The entry being extracted, and the last one finished, for errors. */
   let current: string | undefined;
   let previous: string | undefined;
-
-  /** Makes sure each parent of `parts` is a real directory inside the root (never a symlink). */
-  async function ensureParents(name: string, parts: string[]): Promise<string> {
-    let current = root;
-    for (const part of parts.slice(0, -1)) {
-      current = join(current, part);
-      const info = await lstatOrUndefined(current);
-      if (info === undefined) {
-        await Deno.mkdir(current, { mode: 0o755 });
-        created.add(current);
-      } else if (info.isSymlink) {
-        throw new UnsafeEntryError(
-          name,
-          `its parent "${part}" is a symlink, and nothing is written through a link`,
-        );
-      } else if (!info.isDirectory) {
-        throw new UnsafeEntryError(
-          name,
-          `its parent "${part}" is not a directory`,
-        );
-      }
-    }
-    return join(root, ...parts);
-  }
-
-  async function clearPath(path: string): Promise<void> {
-    const info = await lstatOrUndefined(path);
-    if (info === undefined) return;
-    if (info.isDirectory) await Deno.remove(path, { recursive: true });
-    else await Deno.remove(path);
-  }
-
-  const reader = entriesStream.getReader();
   try {
     for (;;) {
       if (current !== undefined) [previous, current] = [current, undefined];
       options.signal?.throwIfAborted();
-      const { value: entry, done } = await reader.read();
+      const { value: entry, done } = await entries.next();
       if (done) break;
-      const header: TarHeader = entry.header;
-      const name = header.name;
-      current = name;
-      const parts = componentsOf(name);
-      const type = header.type ?? "file";
-      if (parts.length === 0) {
-        await entry.body.cancel();
-        continue;
-      }
-      const leaf = parts[parts.length - 1];
-      const path = await ensureParents(name, parts);
-
-      if (leaf === OPAQUE_WHITEOUT) {
-        await entry.body.cancel();
-        const dir = dirname(path);
-        for await (const child of Deno.readDir(dir)) {
-          const childPath = join(dir, child.name);
-          if (!created.has(childPath)) await clearPath(childPath);
-        }
-        continue;
-      }
-      if (leaf.startsWith(WHITEOUT_PREFIX)) {
-        await entry.body.cancel();
-        await clearPath(
-          join(dirname(path), leaf.slice(WHITEOUT_PREFIX.length)),
-        );
-        continue;
-      }
-
-      const mode = (header.mode ?? 0o644) & 0o7777;
-      const mtime = header.mtime ?? new Date(0);
-      if (type === "directory") {
-        await entry.body.cancel();
-        const info = await lstatOrUndefined(path);
-        if (info !== undefined && !info.isDirectory) await clearPath(path);
-        if (info === undefined || !info.isDirectory) {
-          await Deno.mkdir(path, { mode: 0o755 });
-        }
-        // Modes are set at the end: a read-only directory must still receive its children.
-        directoryModes.set(path, mode);
-        created.add(path);
-      } else if (type === "file") {
-        // Files a killed extraction left in this directory go before the first new one.
-        const dir = dirname(path);
-        if (!swept.has(dir)) {
-          swept.add(dir);
-          await removeAbandonedTemporaries(dir);
-        }
-        const { temp, file, lock } = await createTemporary(path, {
-          hidden: true,
-          mode: 0o600,
-        });
-        try {
-          await entry.body.pipeTo(file.writable, { signal: options.signal });
-          await Deno.chmod(temp, mode);
-          await Deno.utime(temp, mtime, mtime);
-          const existing = await lstatOrUndefined(path);
-          if (existing?.isDirectory) await clearPath(path);
-          await Deno.rename(temp, path);
-        } catch (error) {
-          await Deno.remove(temp).catch(() => {});
-          throw error;
-        } finally {
-          lock.close();
-        }
-        created.add(path);
-      } else if (type === "symlink") {
-        await entry.body.cancel();
-        const linkname = header.linkname ?? "";
-        if (linkname === "" || linkname.includes("\0")) {
-          throw new UnsafeEntryError(
-            name,
-            "its symlink target is empty or contains a NUL byte",
-          );
-        }
-        if (!linkname.startsWith("/")) {
-          const climbed = [...parts.slice(0, -1), ...linkname.split("/")];
-          let depth = 0;
-          for (const part of climbed) {
-            if (part === "..") depth--;
-            else if (part !== "" && part !== ".") depth++;
-            if (depth < 0) {
-              throw new UnsafeEntryError(
-                name,
-                `its symlink target "${linkname}" leaves the target directory`,
-              );
-            }
-          }
-        }
-        await clearPath(path);
-        await Deno.symlink(linkname, path);
-        created.add(path);
-      } else if (type === "link") {
-        await entry.body.cancel();
-        const linkname = header.linkname ?? "";
-        const targetParts = componentsOf(linkname);
-        if (targetParts.length === 0) {
-          throw new UnsafeEntryError(name, "its hardlink target is empty");
-        }
-        let linked = root;
-        let info: Deno.FileInfo | undefined;
-        for (const part of targetParts) {
-          linked = join(linked, part);
-          info = await lstatOrUndefined(linked);
-          if (info?.isSymlink) {
-            throw new UnsafeEntryError(
-              name,
-              `its hardlink target "${linkname}" goes through a symlink`,
-            );
-          }
-          if (info === undefined) {
-            throw new UnsafeEntryError(
-              name,
-              `its hardlink target "${linkname}" does not exist in the layer`,
-            );
-          }
-        }
-        if (!info?.isFile) {
-          throw new UnsafeEntryError(
-            name,
-            `its hardlink target "${linkname}" is not a regular file`,
-          );
-        }
-        await clearPath(path);
-        await Deno.link(linked, path);
-        created.add(path);
-      } else {
-        await entry.body.cancel();
-        warn(
-          `Skipping layer entry "${name}": ${type} entries are not extracted`,
-        );
-        continue;
-      }
-      count++;
+      current = entry.header.name;
+      if (await extractEntry(writer, entry, options.signal, warn)) count++;
     }
   } catch (error) {
-    await reader.cancel().catch(() => {});
-    if (
-      error instanceof UnsafeEntryError || error instanceof LayerFormatError ||
-      options.signal?.aborted || isFileSystemError(error)
-    ) {
-      throw error;
-    }
-    // Whatever else broke came from the bytes: gunzip, the tar headers, or a body cut short.
-    const what = (error as Error)?.message ?? String(error);
-    throw new LayerFormatError(
-      current !== undefined
-        ? `the archive is damaged or ends inside this entry: ${what}`
-        : `the archive is damaged: ${what}`,
-      { entry: current, after: previous, cause: error },
+    await entries.return(undefined).catch(() => {});
+    throw asExtractionError(error, options.signal, current, previous);
+  }
+  await writer.finish();
+  return {
+    uncompressedDigest: `sha256:${hash.digest("hex")}`,
+    entries: count,
+  };
+}
+
+/** Extracts one entry; says whether it wrote one (whiteouts and skipped types do not count). */
+async function extractEntry(
+  writer: LayerWriter,
+  { header, body }: TarEntry,
+  signal: AbortSignal | undefined,
+  warn: (message: string) => void,
+): Promise<boolean> {
+  const { name, type } = header;
+  const parts = componentsOf(name, name);
+  if (parts.length === 0) {
+    // "./" names the target itself: nothing to write, and nothing may replace it.
+    if (type === "directory") return false;
+    throw new UnsafeEntryError(
+      name,
+      `a ${type} entry cannot replace the target directory`,
     );
   }
-  for (const [path, mode] of [...directoryModes].reverse()) {
-    await Deno.chmod(path, mode);
+  const kind = kindOf(name, parts);
+  if (kind.kind === "ignored") return false;
+  if (kind.kind !== "entry") {
+    const dir = await writer.directoryOf(name, parts, false);
+    if (dir === undefined) return false;
+    if (kind.kind === "opaque") await writer.opaque(dir);
+    else await writer.whiteout(dir, kind.victim);
+    return false;
   }
-  const { digest } = await hasher.result;
-  return { uncompressedDigest: digest, entries: count };
+  const dir = await writer.directoryOf(name, parts, true);
+  const path = join(dir!, parts[parts.length - 1]);
+  switch (type) {
+    case "directory":
+      await writer.directory(path, header.mode & 0o7777);
+      return true;
+    case "file":
+      await writer.file(path, body, header, signal);
+      return true;
+    case "symlink":
+      checkSymlinkTarget(name, parts, header.linkname);
+      await writer.symlink(path, header.linkname);
+      return true;
+    case "link":
+      await writer.hardlink(name, path, header.linkname);
+      return true;
+    default:
+      warn(`Skipping layer entry "${name}": ${type} entries are not extracted`);
+      return false;
+  }
+}
+
+/** What extraction throws for an error: ours as they are, the archive's as a LayerFormatError. */
+function asExtractionError(
+  error: unknown,
+  signal: AbortSignal | undefined,
+  current: string | undefined,
+  previous: string | undefined,
+): unknown {
+  if (
+    error instanceof UnsafeEntryError || error instanceof LayerFormatError ||
+    signal?.aborted || isFileSystemError(error)
+  ) {
+    return error;
+  }
+  // Whatever else broke came from the bytes: gunzip, the tar headers, or a body cut short.
+  const what = (error as Error)?.message ?? String(error);
+  return new LayerFormatError(
+    current !== undefined
+      ? `the archive is damaged or ends inside this entry: ${what}`
+      : `the archive is damaged: ${what}`,
+    { entry: current, after: previous, cause: error },
+  );
 }

@@ -4,7 +4,17 @@ import assert from "node:assert/strict";
 import { createRegistry } from "../src/server/handler.ts";
 import { memoryStorage } from "../src/server/memory_storage.ts";
 import { layoutStorage } from "../src/server/layout_storage.ts";
-import type { RegistryStorage } from "../src/server/storage.ts";
+import {
+  checkRepositoryName,
+  type RegistryStorage,
+  RepositoryNameError,
+  UploadLimitError,
+} from "../src/server/storage.ts";
+import {
+  UploadSessionLimitError,
+  UploadSessions,
+} from "../src/server/upload_sessions.ts";
+import { requirePeer } from "./support/peers.ts";
 import { digestOf } from "../src/reference/digest.ts";
 import {
   OCI_INDEX_MEDIA_TYPE,
@@ -105,7 +115,8 @@ function serverTest(
       const all = await storages();
       try {
         const [, storage] = all.find(([k]) => k === kind)!;
-        await fn(createRegistry({ storage }), storage);
+        await using registry = createRegistry({ storage });
+        await fn(registry, storage);
       } finally {
         for (const [, , cleanup] of all) await cleanup();
       }
@@ -810,4 +821,452 @@ Deno.test("an upload session left idle past uploadTimeout is dropped with its by
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+// Class 4 of the issue "Safety": upload sessions hold no descriptor, are capped and expire.
+
+/** How many descriptors this process has open (Linux; `ls`, as /proc/self needs all rights). */
+async function openDescriptors(): Promise<number> {
+  const { stdout } = await new Deno.Command("ls", {
+    args: [`/proc/${Deno.pid}/fd`],
+  }).output();
+  return new TextDecoder().decode(stdout).trim().split("\n").length;
+}
+
+Deno.test("layout upload sessions hold no file descriptor between requests", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await using registry = createRegistry({
+      storage: await layoutStorage(root),
+    });
+    const before = await openDescriptors();
+    const locations = [];
+    for (let i = 0; i < 200; i++) {
+      const post = await call(registry, "POST", "/v2/app/blobs/uploads/");
+      assert.equal(post.status, 202);
+      const location = post.headers.get("location")!;
+      const patch = await call(registry, "PATCH", location, {
+        body: `part ${i}`,
+      });
+      assert.equal(patch.status, 202);
+      locations.push(location);
+    }
+    const held = (await openDescriptors()) - before;
+    assert.ok(held < 10, `200 open sessions hold ${held} descriptors`);
+    assert.equal((await uploadFiles(root)).length, 200);
+    const done = await call(
+      registry,
+      "PUT",
+      `${locations[7]}?digest=${digestOf("part 7")}`,
+    );
+    assert.equal(done.status, 201);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+/** A body that sends `bytes`, then fails as a client that went away. */
+function failingBody(bytes: string): ReadableStream<Uint8Array> {
+  let sent = false;
+  return new ReadableStream({
+    pull(controller) {
+      if (sent) return controller.error(new Error("the client went away"));
+      sent = true;
+      controller.enqueue(new TextEncoder().encode(bytes));
+    },
+  });
+}
+
+serverTest(
+  "a PATCH whose body fails leaves the session as it was, and the chunk can be sent again",
+  async (registry) => {
+    const post = await call(registry, "POST", "/v2/app/blobs/uploads/");
+    const location = post.headers.get("location")!;
+    assert.equal(
+      (await call(registry, "PATCH", location, { body: "first " })).status,
+      202,
+    );
+    const failed = await call(registry, "PATCH", location, {
+      body: failingBody("half of the second"),
+    });
+    await failed.body?.cancel();
+    assert.equal(failed.status, 500);
+    const status = await call(registry, "GET", location);
+    assert.equal(status.headers.get("range"), "0-5");
+    const again = await call(registry, "PATCH", location, {
+      body: "second",
+      headers: { "content-range": "6-11" },
+    });
+    assert.equal(again.status, 202);
+    const done = await call(
+      registry,
+      "PUT",
+      `${location}?digest=${digestOf("first second")}`,
+    );
+    assert.equal(done.status, 201);
+  },
+);
+
+Deno.test("upload sessions are capped per client and in total with 429 TOOMANYREQUESTS", async () => {
+  await using registry = createRegistry({
+    maxUploads: 3,
+    maxUploadsPerClient: 2,
+  });
+  const from = (hostname: string) => ({
+    remoteAddr: { transport: "tcp" as const, hostname, port: 1 },
+  });
+  const post = (hostname: string) =>
+    registry(
+      new Request(`${BASE}/v2/app/blobs/uploads/`, { method: "POST" }),
+      from(hostname),
+    );
+  assert.equal((await post("10.0.0.1")).status, 202);
+  const second = await post("10.0.0.1");
+  assert.equal(second.status, 202);
+  const third = await post("10.0.0.1");
+  assert.equal(third.status, 429);
+  const body = await third.json();
+  assert.equal(body.errors[0].code, "TOOMANYREQUESTS");
+  assert.match(body.errors[0].message, /10\.0\.0\.1 already has 2 unfinished/);
+  assert.equal((await post("10.0.0.2")).status, 202);
+  const full = await post("10.0.0.3");
+  assert.equal(full.status, 429);
+  assert.match(
+    (await full.json()).errors[0].message,
+    /already has 3 unfinished uploads/,
+  );
+  // Ending a session gives its room back.
+  const ended = await registry(
+    new Request(`${BASE}${second.headers.get("location")}`, {
+      method: "DELETE",
+    }),
+  );
+  assert.equal(ended.status, 204);
+  assert.equal((await post("10.0.0.3")).status, 202);
+});
+
+Deno.test("UploadSessions drops idle sessions on its timer, and close() drops the rest", async () => {
+  const storage = memoryStorage();
+  const sessions = new UploadSessions({
+    idleTimeout: 20,
+    maxSessions: 10,
+    maxSessionsPerClient: 10,
+  });
+  const idle = await sessions.open("app", "a", () => storage.startUpload());
+  for (let i = 0; i < 100 && sessions.get(idle, "app"); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(sessions.get(idle, "app"), undefined, "the timer dropped it");
+  const kept = await sessions.open("app", "a", () => storage.startUpload());
+  assert.equal(
+    sessions.get(kept, "other"),
+    undefined,
+    "ids are per repository",
+  );
+  await sessions.close();
+  assert.equal(sessions.size, 0);
+  await assert.rejects(
+    sessions.open("app", "a", () => storage.startUpload()),
+    /closed/,
+  );
+});
+
+Deno.test("UploadSessions refuses past its limits with a typed error", async () => {
+  const storage = memoryStorage();
+  await using sessions = new UploadSessions({
+    idleTimeout: 60_000,
+    maxSessions: 1,
+    maxSessionsPerClient: 1,
+  });
+  await sessions.open("app", "a", () => storage.startUpload());
+  const error = await sessions.open("app", "b", () => storage.startUpload())
+    .catch((e) => e);
+  assert.ok(error instanceof UploadSessionLimitError);
+  assert.equal(error.scope, "total");
+  // A storage that cannot start a session gives the room back.
+  await using other = new UploadSessions({
+    idleTimeout: 60_000,
+    maxSessions: 1,
+    maxSessionsPerClient: 1,
+  });
+  await assert.rejects(
+    other.open("app", "a", () => Promise.reject(new Error("disk full"))),
+    /disk full/,
+  );
+  await other.open("app", "a", () => storage.startUpload());
+});
+
+Deno.test("memoryStorage caps the bytes unfinished uploads hold, and refuses a declared length at once", async () => {
+  await using registry = createRegistry({
+    storage: memoryStorage({ maxUploadBytes: 1000 }),
+  });
+  const open = async () =>
+    (await call(registry, "POST", "/v2/app/blobs/uploads/")).headers.get(
+      "location",
+    )!;
+  const first = await open();
+  let pulled = false;
+  const never = new ReadableStream<Uint8Array>({
+    pull() {
+      pulled = true;
+    },
+  }, { highWaterMark: 0 });
+  const declared = await registry(
+    new Request(`${BASE}${first}`, {
+      method: "PATCH",
+      body: never,
+      headers: { "content-length": "5000" },
+    }),
+  );
+  assert.equal(declared.status, 413);
+  assert.equal((await declared.json()).errors[0].code, "SIZE_INVALID");
+  assert.equal(pulled, false, "the body was not read");
+  assert.equal(
+    (await call(registry, "PATCH", first, { body: "x".repeat(600) })).status,
+    202,
+  );
+  const second = await open();
+  const over = await call(registry, "PATCH", second, { body: "y".repeat(600) });
+  assert.equal(over.status, 429);
+  assert.equal((await over.json()).errors[0].code, "TOOMANYREQUESTS");
+  assert.equal(
+    (await call(registry, "GET", second)).headers.get("range"),
+    "0-0",
+  );
+  await call(registry, "DELETE", first);
+  assert.equal(
+    (await call(registry, "PATCH", second, { body: "y".repeat(600) })).status,
+    202,
+  );
+  const limit = await memoryStorage({ maxUploadBytes: 1 }).startUpload();
+  const error = await limit.append(new Response("ab").body!).catch((e) => e);
+  assert.ok(error instanceof UploadLimitError);
+  assert.equal(error.scope, "upload");
+});
+
+Deno.test("running out of descriptors answers 503 UNAVAILABLE with Retry-After, not 500", async () => {
+  const storage = memoryStorage();
+  const exhausted = Object.assign(
+    new Error("Too many open files (os error 24): open '/x'"),
+    { code: "EMFILE" },
+  );
+  await using registry = createRegistry({
+    storage: { ...storage, startUpload: () => Promise.reject(exhausted) },
+  });
+  const response = await call(registry, "POST", "/v2/app/blobs/uploads/");
+  assert.equal(response.status, 503);
+  assert.equal(response.headers.get("retry-after"), "1");
+  assert.equal((await response.json()).errors[0].code, "UNAVAILABLE");
+  assert.equal((await call(registry, "GET", "/v2/")).status, 200);
+});
+
+// Class 5: repository names map to --root paths without collisions.
+
+Deno.test("checkRepositoryName refuses layout components, dot names and bad grammar, naming the component", () => {
+  for (
+    const name of [
+      "team/app",
+      "team/app/x",
+      `a/sha256/${"0".repeat(64)}`,
+      "blobs-x/index",
+      "a.b/c__d/e--f",
+    ]
+  ) {
+    checkRepositoryName(name);
+  }
+  const refused: [string, string][] = [
+    ["team/app/blobs", "blobs"],
+    ["first/app/blobs/sha256", "blobs"],
+    ["blobs", "blobs"],
+    ["team/index.json", "index.json"],
+    ["team/oci-layout/x", "oci-layout"],
+    ["team/.blobs", ".blobs"],
+    ["team/../x", ".."],
+    ["team/./x", "."],
+    ["Team/app", "Team"],
+    ["team//app", ""],
+    ["team/%2e%2e", "%2e%2e"],
+    ["team/app/", ""],
+  ];
+  for (const [name, component] of refused) {
+    const error = (() => {
+      try {
+        checkRepositoryName(name);
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(error instanceof RepositoryNameError, name);
+    assert.equal(error.component, component, name);
+    assert.ok(error.message.includes(`"${component}"`), error.message);
+  }
+  assert.throws(() => checkRepositoryName("a".repeat(256)), /1 to 255/);
+});
+
+serverTest(
+  "every endpoint refuses a reserved component with 400 NAME_INVALID naming it, and stores nothing",
+  async (registry, storage) => {
+    const digest = digestOf("x");
+    const requests: [string, string, RequestInit?][] = [
+      ["POST", `/v2/team/blobs/blobs/uploads/?digest=${digest}`, { body: "x" }],
+      ["POST", "/v2/team/blobs/blobs/uploads/"],
+      ["HEAD", `/v2/team/index.json/blobs/${digest}`],
+      ["GET", `/v2/team/index.json/blobs/${digest}`],
+      ["PUT", "/v2/team/oci-layout/manifests/v1", { body: manifestOf([]) }],
+      ["GET", "/v2/team/oci-layout/manifests/v1"],
+      ["GET", "/v2/a/blobs/tags/list"],
+      ["GET", `/v2/a/index.json/referrers/${digest}`],
+      ["POST", `/v2/team/app/blobs/uploads/?mount=${digest}&from=a/blobs`],
+    ];
+    for (const [method, path, init] of requests.slice(0, -1)) {
+      const response = await call(registry, method, path, init);
+      assert.equal(response.status, 400, `${method} ${path}`);
+      if (method !== "HEAD") {
+        const body = await response.json();
+        assert.equal(body.errors[0].code, "NAME_INVALID");
+        assert.match(
+          body.errors[0].message,
+          /"(blobs|index\.json|oci-layout)" is reserved/,
+        );
+      } else await response.body?.cancel();
+    }
+    assert.equal(await storage.blobSize(undefined, digest), undefined);
+    assert.equal(await storage.listTags("team"), undefined);
+  },
+);
+
+Deno.test("layoutStorage refuses a reserved name itself, for callers that skip the handler", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const storage = await layoutStorage(root);
+    await assert.rejects(
+      storage.putManifest("team/blobs", {
+        bytes: new TextEncoder().encode("{}"),
+        mediaType: OCI_MANIFEST_MEDIA_TYPE,
+        digest: EMPTY_DIGEST,
+      }),
+      RepositoryNameError,
+    );
+    await assert.rejects(
+      storage.linkBlob("a/index.json", EMPTY_DIGEST),
+      RepositoryNameError,
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(`${root}/.blobs`)].map((e) => e.name),
+      ["sha256"],
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+/** Every layout under a root that has an index.json, as repository names. */
+async function layoutsUnder(root: string, prefix = ""): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(`${root}/${prefix}`)) {
+    if (entry.name.startsWith(".") || entry.name === "blobs") continue;
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.name === "index.json") found.push(prefix);
+    else if (entry.isDirectory) found.push(...await layoutsUnder(root, path));
+  }
+  return found;
+}
+
+Deno.test("nested repositories (team/app, team/app/x) keep valid layouts and their own blobs", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await using registry = createRegistry({
+      storage: await layoutStorage(root),
+    });
+    for (const name of ["team/app/x", "team/app", "team"]) {
+      await pushBlob(registry, name, EMPTY);
+      await pushBlob(registry, name, `layer of ${name}`);
+      const pushed = await pushManifest(
+        registry,
+        name,
+        "v1",
+        manifestOf([`layer of ${name}`]),
+      );
+      assert.equal(pushed.status, 201, name);
+    }
+    assert.deepEqual((await layoutsUnder(root)).sort(), [
+      "team",
+      "team/app",
+      "team/app/x",
+    ]);
+    for (const name of ["team", "team/app", "team/app/x"]) {
+      const index = JSON.parse(
+        await Deno.readTextFile(`${root}/${name}/index.json`),
+      );
+      assert.equal(index.manifests.length, 1);
+      assert.equal(
+        await Deno.realPath(`${root}/${name}/blobs`),
+        await Deno.realPath(`${root}/.blobs`),
+      );
+      for (const other of ["team", "team/app", "team/app/x"]) {
+        const blob = await call(
+          registry,
+          "HEAD",
+          `/v2/${name}/blobs/${digestOf(`layer of ${other}`)}`,
+        );
+        assert.equal(
+          blob.status,
+          other === name ? 200 : 404,
+          `${other}'s layer in ${name}`,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "umoci unpacks team/app while team/app/x is nested in its layout directory",
+  ...requirePeer("umoci"),
+  async fn() {
+    const root = await Deno.makeTempDir();
+    try {
+      await using registry = createRegistry({
+        storage: await layoutStorage(root),
+      });
+      const config = JSON.stringify({
+        architecture: "amd64",
+        os: "linux",
+        rootfs: { type: "layers", diff_ids: [] },
+      });
+      for (const name of ["team/app", "team/app/x"]) {
+        await pushBlob(registry, name, config);
+        const manifest = JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST_MEDIA_TYPE,
+          config: {
+            mediaType: "application/vnd.oci.image.config.v1+json",
+            digest: digestOf(config),
+            size: config.length,
+          },
+          layers: [],
+        });
+        assert.equal(
+          (await pushManifest(registry, name, "v1", manifest)).status,
+          201,
+        );
+      }
+      const unpack = await new Deno.Command("umoci", {
+        args: [
+          "unpack",
+          "--rootless",
+          "--image",
+          `${root}/team/app:v1`,
+          `${root}/.bundle`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(unpack.code, 0, new TextDecoder().decode(unpack.stderr));
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
 });

@@ -6,7 +6,7 @@
  */
 import { parseDigest } from "../reference/digest.ts";
 import { digestOf } from "../reference/digest.ts";
-import { PATH_COMPONENT_REGEXP, TAG_REGEXP } from "../reference/reference.ts";
+import { TAG_REGEXP } from "../reference/reference.ts";
 import {
   isIndexMediaType,
   isManifestMediaType,
@@ -20,7 +20,14 @@ import type {
 import { memoryStorage } from "./memory_storage.ts";
 import { readAtMost } from "../bytes.ts";
 import type { Need, RegistryAuth } from "./auth.ts";
-import type { RegistryStorage, UploadSession } from "./storage.ts";
+import {
+  checkRepositoryName,
+  type RegistryStorage,
+  RepositoryNameError,
+  UploadLimitError,
+  type UploadSession,
+} from "./storage.ts";
+import { UploadSessionLimitError, UploadSessions } from "./upload_sessions.ts";
 
 /** Options of {@linkcode createRegistry}. Those marked "for testing" model real registries' quirks. */
 export interface RegistryServerOptions {
@@ -64,10 +71,40 @@ export interface RegistryServerOptions {
   readonly auth?: RegistryAuth;
   /**
    * Milliseconds after which an upload session nobody has sent a request to is dropped with its
-   * bytes (checked when an upload starts), so that clients that go away leave nothing behind.
+   * bytes, by a timer (swept at least every minute while sessions are open), so that clients
+   * that go away leave nothing behind. Distribution purges by age (a week, daily); idleness
+   * is stricter and lets a slow upload go on.
    * @default {3600000}
    */
   readonly uploadTimeout?: number;
+  /**
+   * Most unfinished upload sessions at once; more are refused with 429 `TOOMANYREQUESTS`.
+   * @default {4096}
+   */
+  readonly maxUploads?: number;
+  /**
+   * Most unfinished upload sessions of one client (by remote address) at once; more are
+   * refused with 429 `TOOMANYREQUESTS`.
+   * @default {1024}
+   */
+  readonly maxUploadsPerClient?: number;
+}
+
+/** What `Deno.serve` tells a handler about a request's connection. */
+export interface RequestInfo {
+  /** The client's address. */
+  readonly remoteAddr?: Deno.Addr;
+}
+
+/**
+ * The registry as a function of `Request`, and `close()` to stop its upload-session timer and
+ * drop unfinished sessions with their bytes.
+ */
+export interface RegistryHandler extends AsyncDisposable {
+  /** Answers one request; `info` (from `Deno.serve`) tells who asks, for per-client limits. */
+  (request: Request, info?: RequestInfo): Promise<Response>;
+  /** Stops the sweep timer and drops every unfinished upload session. */
+  close(): Promise<void>;
 }
 
 /** Faults the registry injects, for testing clients' retries and verification. */
@@ -101,13 +138,16 @@ function seededRandom(seed: number): () => number {
 
 /** Wraps a handler so that a seeded share of its answers are faults. */
 function withFaults(
-  handler: (request: Request) => Promise<Response>,
+  handler: (request: Request, info?: RequestInfo) => Promise<Response>,
   faults: FaultOptions,
-): (request: Request) => Promise<Response> {
+): (request: Request, info?: RequestInfo) => Promise<Response> {
   const random = seededRandom(faults.seed ?? 1);
   const kinds = faults.kinds ?? ["429", "503", "reset", "truncate", "flip"];
-  return async function faulty(request: Request): Promise<Response> {
-    if (random() >= faults.rate) return await handler(request);
+  return async function faulty(
+    request: Request,
+    info?: RequestInfo,
+  ): Promise<Response> {
+    if (random() >= faults.rate) return await handler(request, info);
     const kind = kinds[Math.floor(random() * kinds.length)];
     const isBlobGet = request.method === "GET" &&
       /\/blobs\/sha256:/.test(new URL(request.url).pathname);
@@ -116,7 +156,7 @@ function withFaults(
       await request.body?.cancel();
       return errorResponseWithRetry(Number(kind));
     }
-    const response = await handler(request);
+    const response = await handler(request, info);
     if (response.body === null || (kind !== "reset" && !isBlobGet)) {
       return response;
     }
@@ -196,8 +236,66 @@ function errorResponse(
 }
 
 function validName(name: string): boolean {
-  return name.length > 0 && name.length <= 255 &&
-    name.split("/").every((part) => PATH_COMPONENT_REGEXP.test(part));
+  return nameProblem(name) === undefined;
+}
+
+/** Why a repository name is refused, or undefined when it is fine. */
+function nameProblem(name: string): string | undefined {
+  try {
+    checkRepositoryName(name);
+    return undefined;
+  } catch (error) {
+    if (error instanceof RepositoryNameError) return error.message;
+    throw error;
+  }
+}
+
+/** Who a request comes from, for per-client limits: its remote address. */
+function clientOf(info: RequestInfo | undefined): string {
+  const address = info?.remoteAddr;
+  if (address === undefined) return "an in-process client";
+  return "hostname" in address ? address.hostname : address.transport;
+}
+
+/** Whether an error is the process (EMFILE) or system (ENFILE) running out of descriptors. */
+function isOutOfDescriptors(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "EMFILE" || code === "ENFILE" ||
+    /\(os error (?:23|24)\)/.test(String((error as Error)?.message));
+}
+
+/** The length a request declares for its body, if it does. */
+function declaredLength(request: Request): number | undefined {
+  const text = request.headers.get("content-length");
+  const length = text === null ? NaN : Number(text);
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+}
+
+/** The answer to an error that is not a bug: a full registry, a lack of descriptors. */
+function limitResponse(error: unknown): Response | undefined {
+  if (error instanceof UploadSessionLimitError) {
+    return errorResponse(429, "TOOMANYREQUESTS", error.message);
+  }
+  if (error instanceof UploadLimitError) {
+    return error.scope === "upload"
+      ? errorResponse(413, "SIZE_INVALID", error.message)
+      : errorResponse(429, "TOOMANYREQUESTS", error.message);
+  }
+  if (error instanceof RepositoryNameError) {
+    return errorResponse(400, "NAME_INVALID", error.message);
+  }
+  if (isOutOfDescriptors(error)) {
+    const response = errorResponse(
+      503,
+      "UNAVAILABLE",
+      `the registry is out of file descriptors, try again: ${
+        (error as Error).message
+      }`,
+    );
+    response.headers.set("retry-after", "1");
+    return response;
+  }
+  return undefined;
 }
 
 function validDigest(text: string): boolean {
@@ -304,27 +402,16 @@ function needsOf(request: Request, url: URL): Need[] {
  */
 export function createRegistry(
   options: RegistryServerOptions = {},
-): (request: Request) => Promise<Response> {
+): RegistryHandler {
   const storage = options.storage ?? memoryStorage();
   const allowDelete = options.delete ?? true;
   const singlePost = options.singlePost ?? true;
   const maxManifestSize = options.maxManifestSize ?? 4 * 1024 * 1024;
-  const uploadTimeout = options.uploadTimeout ?? 60 * 60 * 1000;
-  const uploads = new Map<
-    string,
-    { name: string; session: UploadSession; touched: number; busy: number }
-  >();
-
-  /** Drops the sessions idle for longer than `uploadTimeout`. */
-  async function expireUploads(): Promise<void> {
-    const now = Date.now();
-    for (const [id, upload] of uploads) {
-      if (upload.busy === 0 && now - upload.touched > uploadTimeout) {
-        uploads.delete(id);
-        await upload.session.cancel().catch(() => {});
-      }
-    }
-  }
+  const uploads = new UploadSessions({
+    idleTimeout: options.uploadTimeout ?? 60 * 60 * 1000,
+    maxSessions: options.maxUploads ?? 4096,
+    maxSessionsPerClient: options.maxUploadsPerClient ?? 1024,
+  });
 
   function location(request: Request, path: string): string {
     return options.absoluteLocation ? new URL(path, request.url).href : path;
@@ -333,16 +420,11 @@ export function createRegistry(
   async function startSession(
     request: Request,
     name: string,
+    client: string,
   ): Promise<Response> {
-    const id = crypto.randomUUID();
-    await expireUploads();
-    uploads.set(id, {
-      name,
-      session: await storage.startUpload(),
-      touched: Date.now(),
-      busy: 0,
-    });
     await request.body?.cancel();
+    await uploads.sweep();
+    const id = await uploads.open(name, client, () => storage.startUpload());
     return new Response(null, {
       status: 202,
       headers: {
@@ -409,6 +491,7 @@ export function createRegistry(
     request: Request,
     url: URL,
     name: string,
+    client: string,
   ): Promise<Response> {
     if (request.method !== "POST") {
       return methodNotAllowed(request);
@@ -432,13 +515,15 @@ export function createRegistry(
           },
         });
       }
-      return await startSession(request, name);
+      return await startSession(request, name, client);
     }
     const digest = url.searchParams.get("digest");
     if (digest !== null && singlePost) {
       const session = await storage.startUpload();
       try {
-        if (request.body) await session.append(request.body);
+        if (request.body) {
+          await session.append(request.body, declaredLength(request));
+        }
       } catch (error) {
         // No one can resume a single-request upload: drop its bytes.
         await session.cancel();
@@ -446,7 +531,7 @@ export function createRegistry(
       }
       return await finishUpload(request, name, session, digest);
     }
-    return await startSession(request, name);
+    return await startSession(request, name, client);
   }
 
   async function handleUpload(
@@ -455,8 +540,8 @@ export function createRegistry(
     name: string,
     id: string,
   ): Promise<Response> {
-    const upload = uploads.get(id);
-    if (upload === undefined || upload.name !== name) {
+    const upload = uploads.get(id, name);
+    if (upload === undefined) {
       await request.body?.cancel();
       return errorResponse(
         404,
@@ -464,13 +549,10 @@ export function createRegistry(
         `upload ${id} is not known`,
       );
     }
-    upload.busy++;
-    try {
-      return await uploadRequest(request, url, name, id, upload.session);
-    } finally {
-      upload.busy--;
-      upload.touched = Date.now();
-    }
+    return await uploads.use(
+      upload,
+      () => uploadRequest(request, url, name, id, upload.session),
+    );
   }
 
   /** One request to a known upload session: status, cancel, a chunk, or the final PUT. */
@@ -492,7 +574,7 @@ export function createRegistry(
       case "GET":
         return new Response(null, { status: 204, headers: statusHeaders() });
       case "DELETE":
-        uploads.delete(id);
+        uploads.remove(id);
         await session.cancel();
         return new Response(null, { status: 204, headers: API_HEADERS });
       case "PATCH": {
@@ -522,7 +604,9 @@ export function createRegistry(
             );
           }
         }
-        if (request.body) await session.append(request.body);
+        if (request.body) {
+          await session.append(request.body, declaredLength(request));
+        }
         return new Response(null, { status: 202, headers: statusHeaders() });
       }
       case "PUT": {
@@ -535,8 +619,10 @@ export function createRegistry(
             "the digest query parameter is missing",
           );
         }
-        if (request.body) await session.append(request.body);
-        uploads.delete(id);
+        if (request.body) {
+          await session.append(request.body, declaredLength(request));
+        }
+        uploads.remove(id);
         return await finishUpload(request, name, session, digest);
       }
       default:
@@ -920,6 +1006,7 @@ export function createRegistry(
 
   const handler = async function registry(
     request: Request,
+    info?: RequestInfo,
   ): Promise<Response> {
     const url = new URL(request.url);
     try {
@@ -949,17 +1036,14 @@ export function createRegistry(
           `no such endpoint: ${url.pathname}`,
         );
       }
-      if (!validName(found.name)) {
+      const problem = nameProblem(found.name);
+      if (problem !== undefined) {
         await request.body?.cancel();
-        return errorResponse(
-          400,
-          "NAME_INVALID",
-          `invalid repository name "${found.name}"`,
-        );
+        return errorResponse(400, "NAME_INVALID", problem);
       }
       switch (found.kind) {
         case "uploads":
-          return await handleUploads(request, url, found.name);
+          return await handleUploads(request, url, found.name, clientOf(info));
         case "upload":
           return await handleUpload(request, url, found.name, found.rest);
         case "blob":
@@ -973,12 +1057,17 @@ export function createRegistry(
       }
     } catch (error) {
       await request.body?.cancel().catch(() => {});
-      return errorResponse(
+      return limitResponse(error) ?? errorResponse(
         500,
         "UNKNOWN",
         `internal error: ${(error as Error).message}`,
       );
     }
   };
-  return options.faults ? withFaults(handler, options.faults) : handler;
+  const answer = options.faults ? withFaults(handler, options.faults) : handler;
+  const close = () => uploads.close();
+  return Object.assign(
+    (request: Request, info?: RequestInfo) => answer(request, info),
+    { close, [Symbol.asyncDispose]: close },
+  );
 }

@@ -5,6 +5,13 @@
  * ROOT/team/app:v1` read what the server stores. Every write goes to a temporary file, is
  * verified, then renamed; `index.json` updates are serialised and atomic.
  *
+ * Names map to paths without collisions by construction: a name's components can never be a
+ * layout's own entries (`blobs`, `index.json`, `oci-layout` are refused by
+ * `checkRepositoryName`) nor start with a dot, so everything the storage keeps for itself lives
+ * under dot-names no name can spell: `ROOT/.blobs`, `ROOT/.uploads`, and the per-repository
+ * marker files under `ROOT/.links/<repo>/.digests/`. A nested repository (`team/app/x` beside
+ * `team/app`) is a subdirectory of the other's layout that readers of that layout ignore.
+ *
  * @module
  */
 import { createHash } from "node:crypto";
@@ -18,10 +25,11 @@ import {
 } from "../layout/files.ts";
 import type { Descriptor, ImageIndex } from "../image/manifest.ts";
 import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
-import type {
-  RegistryStorage,
-  StoredManifest,
-  UploadSession,
+import {
+  checkRepositoryName,
+  type RegistryStorage,
+  type StoredManifest,
+  type UploadSession,
 } from "./storage.ts";
 
 /**
@@ -52,10 +60,19 @@ export async function layoutStorage(root: string): Promise<RegistryStorage> {
     return join(root, ".blobs", algorithm, encoded);
   }
 
-  /** A marker file per blob a repository may read (pushed or mounted there). */
+  /**
+   * A marker file per blob a repository may read (pushed or mounted there). The digests sit
+   * under `.digests`, a component no name can have, so that no repository's markers are
+   * another's (`victim/sha256/<hex>` would otherwise be a marker of `victim`).
+   */
   function linkPath(repository: string, digest: string): string {
     const { algorithm, encoded } = parseDigest(digest);
-    return join(root, ".links", ...repository.split("/"), algorithm, encoded);
+    return join(linksDir(repository), algorithm, encoded);
+  }
+
+  function linksDir(repository: string): string {
+    checkRepositoryName(repository);
+    return join(root, ".links", ...repository.split("/"), ".digests");
   }
 
   async function link(repository: string, digest: string): Promise<void> {
@@ -64,7 +81,9 @@ export async function layoutStorage(root: string): Promise<RegistryStorage> {
     await Deno.writeFile(path, new Uint8Array());
   }
 
+  /** The layout of a repository: the directory its name spells (checked, so never ours). */
   function repositoryDir(repository: string): string {
+    checkRepositoryName(repository);
     return join(root, ...repository.split("/"));
   }
 
@@ -188,49 +207,8 @@ export async function layoutStorage(root: string): Promise<RegistryStorage> {
     },
     async startUpload() {
       const temp = join(uploadsDir, crypto.randomUUID());
-      const file = await Deno.open(temp, { write: true, createNew: true });
-      const hash = createHash("sha256");
-      let size = 0;
-      let closed = false;
-      const close = () => {
-        if (!closed) {
-          closed = true;
-          file.close();
-        }
-      };
-      const session: UploadSession = {
-        get size() {
-          return size;
-        },
-        async append(stream) {
-          // 256 KiB reads (many uploads run at once), hashed as they are read, written while
-          // the next one fills, synced as the file grows (through a second descriptor).
-          using syncer = await Deno.open(temp, { read: true });
-          await writeStreamToFile(stream, file, {
-            chunkSize: 256 << 10,
-            sync: () => syncer.syncData(),
-            onChunk: (chunk) => {
-              hash.update(chunk);
-              size += chunk.byteLength;
-            },
-          });
-          return size;
-        },
-        digest() {
-          return `sha256:${hash.copy().digest("hex")}`;
-        },
-        async commit(repository, digest) {
-          await file.syncData();
-          close();
-          await commitBlob(temp, digest);
-          await link(repository, digest);
-        },
-        async cancel() {
-          close();
-          await Deno.remove(temp).catch(() => {});
-        },
-      };
-      return session;
+      await Deno.writeFile(temp, new Uint8Array(), { createNew: true });
+      return uploadSession(temp, (digest) => commitBlob(temp, digest), link);
     },
     async getManifest(repository, reference) {
       const index = await readIndex(repository);
@@ -315,4 +293,70 @@ export async function layoutStorage(root: string): Promise<RegistryStorage> {
       return found;
     },
   };
+}
+
+/**
+ * An upload into a file that is opened only while a request appends to it: sessions left
+ * unfinished hold no descriptor. An append that fails is undone (the file cut back, the hash
+ * state restored), so a client may send the chunk again.
+ */
+function uploadSession(
+  temp: string,
+  commitBlob: (digest: string) => Promise<void>,
+  link: (repository: string, digest: string) => Promise<void>,
+): UploadSession {
+  let hash = createHash("sha256");
+  let size = 0;
+  return {
+    get size() {
+      return size;
+    },
+    async append(stream) {
+      const before = { size, hash: hash.copy() };
+      try {
+        await appendToFile(temp, size, stream, (chunk) => {
+          hash.update(chunk);
+          size += chunk.byteLength;
+        });
+      } catch (error) {
+        size = before.size;
+        hash = before.hash;
+        await Deno.truncate(temp, before.size).catch(() => {});
+        throw error;
+      }
+      return size;
+    },
+    digest() {
+      return `sha256:${hash.copy().digest("hex")}`;
+    },
+    async commit(repository, digest) {
+      // Every append synced what it wrote before it answered.
+      await commitBlob(digest);
+      await link(repository, digest);
+    },
+    async cancel() {
+      await Deno.remove(temp).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Writes a stream at `offset` of a file, opened for this call only: 256 KiB reads (many
+ * uploads run at once), each seen by `onChunk`, written while the next one fills, synced as
+ * the file grows and at the end (through a second descriptor, so writes go on meanwhile).
+ */
+async function appendToFile(
+  path: string,
+  offset: number,
+  stream: ReadableStream<Uint8Array>,
+  onChunk: (chunk: Uint8Array) => void,
+): Promise<void> {
+  using file = await Deno.open(path, { write: true });
+  using syncer = await Deno.open(path, { read: true });
+  await file.seek(offset, Deno.SeekMode.Start);
+  await writeStreamToFile(stream, file, {
+    chunkSize: 256 << 10,
+    sync: () => syncer.syncData(),
+    onChunk,
+  });
 }

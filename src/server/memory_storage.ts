@@ -5,26 +5,46 @@
  */
 import { createHash } from "node:crypto";
 import { concatBytes } from "../bytes.ts";
-import type {
-  RegistryStorage,
-  StoredManifest,
-  UploadSession,
+import {
+  type RegistryStorage,
+  type StoredManifest,
+  UploadLimitError,
+  type UploadSession,
 } from "./storage.ts";
+
+/** Options of {@linkcode memoryStorage}. */
+export interface MemoryStorageOptions {
+  /**
+   * Most bytes that unfinished uploads may hold together; an append beyond it is refused with
+   * an `UploadLimitError` (at once when the client declared its length).
+   * @default {1073741824}
+   */
+  readonly maxUploadBytes?: number;
+}
 
 /**
  * Keeps blobs, uploads and manifests in memory.
  *
+ * @param options The room unfinished uploads may take.
  * @returns The storage.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { memoryStorage } from "./memory_storage.ts";
- * const storage = memoryStorage();
+ * const storage = memoryStorage({ maxUploadBytes: 4 });
  * assert.equal(await storage.listTags("app"), undefined);
+ * const upload = await storage.startUpload();
+ * await assert.rejects(upload.append(new Response("hello").body!), /4 bytes/);
+ * assert.equal(upload.size, 0);
  * ```
  */
-export function memoryStorage(): RegistryStorage {
+export function memoryStorage(
+  options: MemoryStorageOptions = {},
+): RegistryStorage {
+  const maxUploadBytes = options.maxUploadBytes ?? 1 << 30;
+  /** Bytes held by unfinished uploads, all together. */
+  let held = 0;
   const blobs = new Map<string, Uint8Array>();
   const manifests = new Map<string, Map<string, StoredManifest>>();
   const tags = new Map<string, Map<string, string>>();
@@ -69,17 +89,35 @@ export function memoryStorage(): RegistryStorage {
     },
     startUpload() {
       const chunks: Uint8Array[] = [];
-      const hash = createHash("sha256");
+      let hash = createHash("sha256");
       let size = 0;
+      /** Gives this session's bytes back to the shared room. */
+      const release = () => {
+        held -= size;
+        size = 0;
+        chunks.length = 0;
+      };
       const session: UploadSession = {
         get size() {
           return size;
         },
-        async append(stream) {
-          for await (const chunk of stream) {
-            chunks.push(chunk);
-            hash.update(chunk);
-            size += chunk.byteLength;
+        async append(stream, declared) {
+          if (declared !== undefined) room(declared);
+          const before = { size, chunks: chunks.length, hash: hash.copy() };
+          try {
+            for await (const chunk of stream) {
+              room(chunk.byteLength);
+              chunks.push(chunk);
+              hash.update(chunk);
+              size += chunk.byteLength;
+              held += chunk.byteLength;
+            }
+          } catch (error) {
+            held -= size - before.size;
+            size = before.size;
+            chunks.length = before.chunks;
+            hash = before.hash;
+            throw error;
           }
           return size;
         },
@@ -89,14 +127,23 @@ export function memoryStorage(): RegistryStorage {
         commit(repository, digest) {
           if (!blobs.has(digest)) blobs.set(digest, concatBytes(chunks));
           link(repository, digest);
-          chunks.length = 0;
+          release();
           return Promise.resolve();
         },
         cancel() {
-          chunks.length = 0;
+          release();
           return Promise.resolve();
         },
       };
+      /** Refuses `more` bytes that this session or all together have no room for. */
+      function room(more: number): void {
+        if (size + more > maxUploadBytes) {
+          throw new UploadLimitError("upload", maxUploadBytes);
+        }
+        if (held + more > maxUploadBytes) {
+          throw new UploadLimitError("total", maxUploadBytes);
+        }
+      }
       return Promise.resolve(session);
     },
     getManifest(repository, reference) {

@@ -282,7 +282,7 @@ const tags: Command = {
     const list = await listTags(ref, {
       transport: context.transport,
       signal: context.signal,
-      onRetry: context.retry.onRetry,
+      ...context.retry,
     });
     context.result({ tags: list }, list.join("\n"));
   },

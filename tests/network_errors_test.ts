@@ -154,6 +154,10 @@ Deno.test("networkErrorOf() reads Deno's fetch failures and leaves aborts, bugs 
     assert.equal(error.message.includes(text), true, error.message);
     assert.ok(!error.message.includes("s3cr3t"), error.message);
     assert.ok(!error.message.includes("error sending request"), error.message);
+    assert.ok(
+      !Deno.inspect(error).includes("s3cr3t"),
+      "the cause chain is redacted too",
+    );
   }
   const blocked = networkErrorOf(
     request,

@@ -188,10 +188,16 @@ export async function createContext(
         );
         return response;
       } catch (error) {
+        const message = redactSecrets(
+          String((error as Error)?.message ?? error),
+        );
+        // Network errors and timeouts name the request already.
         writeErr(
-          `${request.method} ${redactUrl(request.url)} failed: ${
-            redactSecrets(String((error as Error)?.message ?? error))
-          }\n`,
+          message.startsWith(`${request.method} `)
+            ? `${message}\n`
+            : `${request.method} ${
+              redactUrl(request.url)
+            } failed: ${message}\n`,
         );
         throw error;
       }

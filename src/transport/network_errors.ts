@@ -8,7 +8,12 @@
  *
  * @module
  */
-import { redactSecrets, redactUrl, TimeoutError } from "./errors.ts";
+import {
+  redactError,
+  redactSecrets,
+  redactUrl,
+  TimeoutError,
+} from "./errors.ts";
 import type { Transport } from "./request_body.ts";
 
 /**
@@ -97,7 +102,8 @@ export class NetworkError extends TypeError {
       `${init.method} ${url}: ${KIND_TEXT[init.kind]}${
         detail ? `: ${detail}` : ""
       }${explained ? ` (${explained})` : ""}`,
-      { cause: init.cause },
+      // The runtime's own words quote the URL as sent, signed query included.
+      { cause: redactError(init.cause) },
     );
     this.name = "NetworkError";
     this.method = init.method;

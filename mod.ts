@@ -51,6 +51,7 @@ export * from "./src/transport/challenge.ts";
 export * from "./src/transport/credentials.ts";
 export * from "./src/transport/auth.ts";
 export * from "./src/transport/retry.ts";
+export * from "./src/transport/network_errors.ts";
 export * from "./src/transport/transient.ts";
 export * from "./src/transport/redirects.ts";
 export * from "./src/transport/timeouts.ts";

@@ -9,7 +9,7 @@ import { formatReference } from "../reference/reference.ts";
 import { parsePlatform, type Platform } from "../image/platform.ts";
 import { openLayout } from "../layout/layout.ts";
 import { createLayer } from "../layer/create_layer.ts";
-import { pushImage } from "../image/push.ts";
+import { checkPushAccess, pushImage } from "../image/push.ts";
 import { pullImage } from "../image/pull.ts";
 import { copyImage, resolveImage } from "../copy.ts";
 import { listTags } from "../registry/tags.ts";
@@ -101,6 +101,11 @@ const push: Command = {
     } catch {
       throw new UsageError(`"${path}" does not exist`, "push");
     }
+    // A wrong host, a refused login or a denied push shows before a large directory is packed.
+    await checkPushAccess(target, {
+      transport: context.transport,
+      signal: context.signal,
+    });
     const stage = await openLayout(context.cache);
     const layer = await createLayer(path, stage, {
       onWarning: (m) => context.info(m),
@@ -116,6 +121,7 @@ const push: Command = {
       annotations,
       transport: context.transport,
       signal: context.signal,
+      ...context.retry,
       onProgress: (p) => context.progress.update(p),
       log: (line) => context.info(line),
     });
@@ -151,6 +157,7 @@ const pull: Command = {
       cache: context.cache,
       transport: context.transport,
       signal: context.signal,
+      ...context.retry,
       onProgress: (p) => context.progress.update(p),
       onWarning: (m) => context.info(m),
     });
@@ -197,6 +204,7 @@ const copy: Command = {
         platform: values.all ? "all" : platformFlag(values.platform, "copy"),
         concurrency: context.concurrency,
         tag: dstReference,
+        ...context.retry,
         log: (line) => context.info(line),
       },
     );
@@ -274,6 +282,7 @@ const tags: Command = {
     const list = await listTags(ref, {
       transport: context.transport,
       signal: context.signal,
+      ...context.retry,
     });
     context.result({ tags: list }, list.join("\n"));
   },

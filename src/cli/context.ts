@@ -13,6 +13,9 @@ import {
 } from "../reference/reference.ts";
 import { createOpener } from "../transport/opener.ts";
 import { createHttpTransport } from "../transport/http_transport.ts";
+import { withNetworkErrors } from "../transport/network_errors.ts";
+import { DEFAULT_RETRY_POLICY, describeRetry } from "../transport/retry.ts";
+import { describeTransientRetry } from "../transport/transient.ts";
 import type { Timeouts } from "../transport/timeouts.ts";
 import {
   redactSecrets,
@@ -56,6 +59,7 @@ export interface GlobalFlags {
   "password-stdin": boolean;
   concurrency?: string;
   timeout?: string;
+  retries?: string;
   cache?: string;
   json: boolean;
   quiet: boolean;
@@ -70,6 +74,7 @@ export const GLOBAL_FLAGS = {
   "password-stdin": { type: "boolean", default: false },
   concurrency: { type: "string" },
   timeout: { type: "string" },
+  retries: { type: "string" },
   cache: { type: "string" },
   json: { type: "boolean", default: false },
   quiet: { type: "boolean", short: "q", default: false },
@@ -92,12 +97,22 @@ export interface CommandContext {
   readonly concurrency: number;
   /** The stage directory. */
   readonly cache: string;
+  /**
+   * Attempts in all of a whole operation (an upload, a download, a blob copy), and the line
+   * printed before each new one; spread into the operation's options.
+   */
+  readonly retry: {
+    readonly attempts: number;
+    readonly onRetry: (error: unknown, attempt: number) => void;
+  };
   /** Parses a target given on the command line. */
   target(text: string, command: string): Target;
   /** A store for a target. */
   store(target: Target): Promise<Store>;
   /** A line for humans on stderr (not with `--quiet` or `--json`). */
   info(line: string): void;
+  /** A warning on stderr, e.g. a retry (not with `--quiet`). */
+  warn(line: string): void;
   /** The command's result: JSON with `--json`, else the text. */
   result(json: unknown, text: string): void;
 }
@@ -155,9 +170,11 @@ export async function createContext(
       credentials,
     );
   }
-  const httpTransport = createHttpTransport({
-    timeouts: parseTimeout(flags.timeout),
-  });
+  const timeouts = parseTimeout(flags.timeout);
+  const attempts = parseRetries(flags.retries) + 1;
+  // Network failures are named before --verbose logs them (the opener's own layer then passes
+  // them through).
+  const httpTransport = withNetworkErrors(createHttpTransport({ timeouts }));
   let bottom: Transport = httpTransport;
   if (flags.verbose) {
     bottom = async (request) => {
@@ -171,16 +188,40 @@ export async function createContext(
         );
         return response;
       } catch (error) {
+        const message = redactSecrets(
+          String((error as Error)?.message ?? error),
+        );
+        // Network errors and timeouts name the request already.
         writeErr(
-          `${request.method} ${redactUrl(request.url)} failed: ${
-            redactSecrets(String((error as Error)?.message ?? error))
-          }\n`,
+          message.startsWith(`${request.method} `)
+            ? `${message}\n`
+            : `${request.method} ${
+              redactUrl(request.url)
+            } failed: ${message}\n`,
         );
         throw error;
       }
     };
   }
-  const transport = createOpener({ transport: bottom, credentials });
+  const mode = flags.quiet || flags.json
+    ? "quiet"
+    : Deno.stderr.isTerminal()
+    ? "tty"
+    : "plain";
+  const progress = createProgressDisplay(mode, writeErr);
+  const warn = (line: string) => {
+    if (!flags.quiet) progress.message(`oci: ${line}`);
+  };
+  const transport = createOpener({
+    transport: bottom,
+    credentials,
+    retry: { attempts, onRetry: (event) => warn(describeRetry(event)) },
+  });
+  const retry = {
+    attempts,
+    onRetry: (error: unknown, attempt: number) =>
+      warn(describeTransientRetry(error, attempt, attempts)),
+  };
   let concurrency = 4;
   if (flags.concurrency !== undefined) {
     concurrency = Number(flags.concurrency);
@@ -190,18 +231,13 @@ export async function createContext(
       );
     }
   }
-  const mode = flags.quiet || flags.json
-    ? "quiet"
-    : Deno.stderr.isTerminal()
-    ? "tty"
-    : "plain";
-  const progress = createProgressDisplay(mode, writeErr);
   return {
     flags,
     transport,
     signal,
     concurrency,
     cache: flags.cache ?? defaultCacheDir(),
+    retry,
     progress,
     target(text, command) {
       return parseTarget(text, flags["plain-http"], command);
@@ -217,6 +253,7 @@ export async function createContext(
     info(line) {
       if (!flags.quiet && !flags.json) writeErr(`${line}\n`);
     },
+    warn,
     result(json, text) {
       const out = flags.json ? JSON.stringify(json) : text;
       if (out !== "") Deno.stdout.writeSync(encoder.encode(`${out}\n`));
@@ -250,6 +287,34 @@ export function parseTimeout(text: string | undefined): Timeouts | undefined {
   }
   const ms = seconds * 1000;
   return { connect: ms, headers: ms, idle: ms };
+}
+
+/**
+ * Reads `--retries N`: how many times a failed request, and a failed transfer, is tried again
+ * (0: never); absent, the library's default.
+ *
+ * @param text The flag's value.
+ * @returns The number of retries.
+ * @throws {UsageError} When it is not a whole number, 0 or more.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseRetries } from "./context.ts";
+ * assert.equal(parseRetries("0"), 0);
+ * assert.equal(parseRetries(undefined), 4);
+ * assert.throws(() => parseRetries("-1"));
+ * ```
+ */
+export function parseRetries(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_RETRY_POLICY.attempts - 1;
+  const retries = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(retries)) {
+    throw new UsageError(
+      `--retries must be a whole number, 0 or more (0 for none), got "${text}"`,
+    );
+  }
+  return retries;
 }
 
 /**

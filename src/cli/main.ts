@@ -23,9 +23,11 @@ const GLOBAL_HELP = `Global flags:
   --timeout S           seconds a registry may stay silent (connecting, before answering, between
                         bytes) before the request fails and is retried; 0 for none (default 30
                         to connect and between bytes, 60 for an answer)
+  --retries N           times a failed request or transfer is tried again; 0 for none
+                        (default 4). Each retry prints one line on stderr (not with --quiet)
   --cache DIR           the stage, an OCI image layout (default $XDG_CACHE_HOME/oci)
   --json                print one JSON object with the result on stdout
-  -q, --quiet           no progress or messages
+  -q, --quiet           no progress, messages or retry lines; errors only
   -v, --verbose         one line per HTTP request on stderr (secrets redacted)
   -h, --help            help for a command
 

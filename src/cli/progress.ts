@@ -28,6 +28,11 @@ function formatBytes(bytes: number): string {
 export interface ProgressDisplay {
   /** Reports bytes moved for one blob. */
   update(progress: TransferProgress): void;
+  /**
+   * Writes a line of its own (a warning such as a retry) whatever the mode: on a terminal, the
+   * progress line is cleared first and drawn again at the next update.
+   */
+  message(line: string): void;
   /** Ends the display (clears a terminal line). */
   done(): void;
 }
@@ -51,6 +56,8 @@ export interface ProgressDisplay {
  * clock = 6000;
  * display.update({ digest: "sha256:abcdef0123456789", done: 16 << 20, total: 16 << 20 });
  * assert.equal(lines.length, 2);
+ * display.message("oci: retrying");
+ * assert.equal(lines[2], "oci: retrying\n");
  * ```
  */
 export function createProgressDisplay(
@@ -94,6 +101,14 @@ export function createProgressDisplay(
       if (!finished && last !== undefined && t - last < PLAIN_INTERVAL) return;
       shown.set(progress.digest, t);
       write(`${text}\n`);
+    },
+    message(line) {
+      if (mode === "tty" && drawn) {
+        write("\r\x1b[2K");
+        drawn = false;
+        lastDraw = 0;
+      }
+      write(`${line}\n`);
     },
     done() {
       if (mode === "tty" && drawn) write("\r\x1b[2K");

@@ -5,9 +5,14 @@
  * @module
  */
 import {
+  endpoint,
   formatReference,
   type ImageReference,
 } from "../reference/reference.ts";
+import { ensureStatus, RegistryError } from "../transport/errors.ts";
+import { defaultOpener } from "../transport/opener.ts";
+import { resolveRegistryUrl } from "../transport/redirects.ts";
+import { createRequest } from "../transport/request_body.ts";
 import { digestOf } from "../reference/digest.ts";
 import { type RegistryOptions, uploadBlob } from "../registry/blobs.ts";
 import { uploadManifest } from "../registry/manifests.ts";
@@ -58,6 +63,85 @@ export interface PushImageOptions extends RegistryOptions, ProgressOptions {
   readonly tag?: boolean;
   /** Told before a blob's upload starts again in a new session. */
   readonly onRetry?: (error: unknown, attempt: number) => void;
+}
+
+/**
+ * Checks, before anything large is packed or sent, that a repository takes pushes: `GET /v2/`
+ * (the registry is there, speaks the distribution API, and logs us in), then an upload session
+ * started (`POST …/blobs/uploads/`, which needs the push scope: a token for it, or credentials
+ * the registry accepts) and cancelled at once (`DELETE`, best effort). The token or login is
+ * cached by the opener, so the push that follows reuses it. Fails with what broke: a
+ * `NetworkError` (wrong host, refused, certificate), an `AuthenticationError`, or a
+ * `RegistryError` (not a registry, push denied).
+ *
+ * @param ref The repository to push to (tag and digest are ignored).
+ * @param options Transport and signal.
+ * @throws {RegistryError} When the registry does not answer as one that takes the push.
+ *
+ * @example The embedded registry takes pushes
+ * ```ts
+ * import { checkPushAccess } from "./push.ts";
+ * import { createRegistry } from "../server/handler.ts";
+ * import { parseReference } from "../reference/reference.ts";
+ * const registry = createRegistry();
+ * await checkPushAccess(parseReference("127.0.0.1:5000/app:v1"), {
+ *   transport: (request) => Promise.resolve(registry(request)),
+ * });
+ * ```
+ */
+export async function checkPushAccess(
+  ref: ImageReference,
+  options: RegistryOptions = {},
+): Promise<void> {
+  const transport = options.transport ?? defaultOpener();
+  const { signal } = options;
+  const base = new Request(endpoint(ref), { signal });
+  const answer = await ensureStatus(base, await transport(base), 200);
+  await answer.body?.cancel();
+  const start = createRequest(
+    endpoint(ref, `${ref.repository}/blobs/uploads/`),
+    {
+      method: "POST",
+      body: "",
+      signal,
+    },
+  );
+  const started = await ensureStatus(start, await transport(start), 202);
+  await started.body?.cancel();
+  const location = started.headers.get("location");
+  if (location === null) {
+    throw new RegistryError({
+      method: start.method,
+      url: start.url,
+      status: started.status,
+      reason: "the registry started an upload but sent no Location header",
+    });
+  }
+  await cancelUpload(
+    resolveRegistryUrl(location, {
+      from: started.url || start.url,
+      base: endpoint(ref),
+      header: "upload Location",
+    }).href,
+    transport,
+    signal,
+  );
+}
+
+/** Cancels an upload session; a registry that keeps it (or fails to answer) lets it expire. */
+async function cancelUpload(
+  url: string,
+  transport: (request: Request) => Promise<Response>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  try {
+    const response = await transport(
+      new Request(url, { method: "DELETE", signal }),
+    );
+    await response.body?.cancel();
+  } catch {
+    // Best effort: an abandoned session is collected by the registry.
+  }
 }
 
 function defaultCreated(): string {

@@ -20,6 +20,12 @@ export interface ListTagsOptions extends RegistryOptions {
   readonly pageSize?: number;
   /** Bound on pages followed, against a registry whose `Link` never ends. @default {10000} */
   readonly maxPages?: number;
+  /**
+   * Reads of a page in all when its body is cut off (or a transient status outlasts the
+   * opener's retries).
+   * @default {5}
+   */
+  readonly attempts?: number;
   /** Told before a page whose body was cut off is fetched again. */
   readonly onRetry?: (error: unknown, attempt: number) => void;
 }

@@ -119,7 +119,9 @@ const REPOSITORY_PATH_REGEXP =
 
 /**
  * The token scope a request to the distribution API needs: `repository:<name>:pull` for reads,
- * `pull,push` for writes, `delete` for deletes; empty for requests outside a repository.
+ * `pull,push` for writes and for cancelling an upload session (a `DELETE` of
+ * `…/blobs/uploads/<id>`, which is part of a push), `delete` for other deletes; empty for
+ * requests outside a repository.
  *
  * @param request The request.
  * @returns The scope, or the empty string.
@@ -130,15 +132,17 @@ const REPOSITORY_PATH_REGEXP =
  * import { scopeOf } from "./auth.ts";
  * assert.equal(scopeOf(new Request("http://r/v2/a/b/manifests/v1")), "repository:a/b:pull");
  * assert.equal(scopeOf(new Request("http://r/v2/a/blobs/uploads/", { method: "POST" })), "repository:a:pull,push");
+ * assert.equal(scopeOf(new Request("http://r/v2/a/blobs/uploads/1", { method: "DELETE" })), "repository:a:pull,push");
  * assert.equal(scopeOf(new Request("http://r/v2/")), "");
  * ```
  */
 export function scopeOf(request: Request): string {
-  const match = REPOSITORY_PATH_REGEXP.exec(new URL(request.url).pathname);
+  const path = new URL(request.url).pathname;
+  const match = REPOSITORY_PATH_REGEXP.exec(path);
   if (!match) return "";
   const actions = request.method === "GET" || request.method === "HEAD"
     ? "pull"
-    : request.method === "DELETE"
+    : request.method === "DELETE" && !/\/blobs\/uploads\/[^/]+$/.test(path)
     ? "delete"
     : "pull,push";
   return `repository:${match[1]}:${actions}`;

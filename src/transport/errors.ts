@@ -507,6 +507,114 @@ export async function ensureStatus(
   );
 }
 
+/**
+ * A registry answered with a transient status (429, 503, …) and a `Retry-After` longer than
+ * retries wait: instead of sleeping silently for minutes or hours (Docker Hub's rate limit asks
+ * for hours), the request fails at once with a message that says when to come back, as a time
+ * and in seconds. Not retried, neither by the opener nor by the operations.
+ *
+ * @example A rate limit of two hours
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RetryAfterError } from "./errors.ts";
+ * const error = new RetryAfterError({
+ *   method: "GET",
+ *   url: "https://registry.example/v2/app/manifests/v1",
+ *   status: 429,
+ *   statusText: "Too Many Requests",
+ *   retryAt: new Date("2026-12-01T12:00:00Z"),
+ *   wait: 7_200_000,
+ *   maxWait: 60_000,
+ * });
+ * assert.equal(
+ *   error.message,
+ *   "GET https://registry.example/v2/app/manifests/v1: 429 Too Many Requests: the registry asks to wait 7200 s (Retry-After), longer than the 60 s retries wait at most: try again after 2026-12-01T12:00:00Z (in 7200 s)",
+ * );
+ * ```
+ */
+export class RetryAfterError extends RegistryError {
+  /** When the registry says to come back. */
+  readonly retryAt: Date;
+  /** How long the registry asked to wait, in milliseconds. */
+  readonly wait: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param init What failed, how the registry answered, when to come back, the wait it asked
+   * (`wait`) and the longest wait retries accept (`maxWait`), in milliseconds.
+   */
+  constructor(init: {
+    method: string;
+    url: string;
+    status: number;
+    statusText?: string;
+    codes?: readonly RegistryErrorCode[];
+    body?: string;
+    retryAt: Date;
+    wait: number;
+    maxWait: number;
+  }) {
+    const seconds = Math.ceil(init.wait / 1000);
+    super({
+      ...init,
+      reason:
+        `the registry asks to wait ${seconds} s (Retry-After), longer than the ${
+          Math.round(init.maxWait / 1000)
+        } s retries wait at most: try again after ${
+          init.retryAt.toISOString().replace(/\.\d{3}Z$/, "Z")
+        } (in ${seconds} s)`,
+    });
+    this.name = "RetryAfterError";
+    this.retryAt = init.retryAt;
+    this.wait = init.wait;
+  }
+}
+
+/**
+ * Builds a {@linkcode RetryAfterError} from a response whose `Retry-After` asks for too long a
+ * wait, reading (and closing) its body for the registry's error codes.
+ *
+ * @param request The request.
+ * @param response The registry's answer.
+ * @param wait The wait `Retry-After` asks, in milliseconds.
+ * @param maxWait The longest wait retries accept, in milliseconds.
+ * @param now The current time in milliseconds.
+ * @returns The error, ready to throw.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { retryAfterErrorOf } from "./errors.ts";
+ * const response = Response.json(
+ *   { errors: [{ code: "TOOMANYREQUESTS", message: "rate limit" }] },
+ *   { status: 429, headers: { "retry-after": "3600" } },
+ * );
+ * const error = await retryAfterErrorOf(new Request("http://r/v2/"), response, 3_600_000, 60_000, 0);
+ * assert.equal(error.retryAt.toISOString(), "1970-01-01T01:00:00.000Z");
+ * assert.ok(error.hasCode("TOOMANYREQUESTS"));
+ * ```
+ */
+export async function retryAfterErrorOf(
+  request: Request,
+  response: Response,
+  wait: number,
+  maxWait: number,
+  now: number = Date.now(),
+): Promise<RetryAfterError> {
+  const base = await registryErrorOf(request, response);
+  return new RetryAfterError({
+    method: base.method,
+    url: base.url,
+    status: base.status,
+    statusText: base.statusText,
+    codes: base.codes,
+    retryAt: new Date(now + wait),
+    wait,
+    maxWait,
+  });
+}
+
 /** The rules a URL sent by a registry must follow before we go there. */
 export type UrlRule = "url" | "scheme" | "downgrade";
 

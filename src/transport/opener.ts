@@ -7,6 +7,7 @@
 import { type AuthEvent, withAuth } from "./auth.ts";
 import { type CredentialProvider, defaultCredentials } from "./credentials.ts";
 import { createHttpTransport } from "./http_transport.ts";
+import { withNetworkErrors } from "./network_errors.ts";
 import { withRedirects } from "./redirects.ts";
 import type { Transport } from "./request_body.ts";
 import { type RetryPolicy, withRetry } from "./retry.ts";
@@ -49,7 +50,8 @@ export interface OpenerOptions {
 /**
  * Builds the opener every registry operation uses: authentication on the outside (one login per
  * registry and scope), then retries of transient failures (token requests included), then
- * redirects, then the transport.
+ * redirects, then the transport, whose failures become `NetworkError`s that name the request
+ * and the cause (see `withNetworkErrors`).
  *
  * @param options Transport, timeouts, credentials, retry policy and callbacks.
  * @returns A function with the shape of `fetch`.
@@ -68,7 +70,9 @@ export interface OpenerOptions {
 export function createOpener(options: OpenerOptions = {}): Transport {
   const userAgent = options.userAgent ?? "oci/0.1";
   let transport = withRedirects(
-    options.transport ?? createHttpTransport({ timeouts: options.timeouts }),
+    withNetworkErrors(
+      options.transport ?? createHttpTransport({ timeouts: options.timeouts }),
+    ),
   );
   if (options.retry !== false) transport = withRetry(transport, options.retry);
   const authenticated = withAuth(transport, {

@@ -6,17 +6,22 @@
  */
 import { isReplayable, replayRequest, type Transport } from "./request_body.ts";
 import { isNetworkError } from "./transient.ts";
+import { redactSecrets, redactUrl, retryAfterErrorOf } from "./errors.ts";
 
 /** What a retry is about to do, for logs and tests. */
 export interface RetryEvent {
   /** The request being retried (its URL may hold no secrets: the opener redacts before logging). */
   readonly request: Request;
-  /** The attempt that failed, from 1. */
+  /** The attempt that failed, from 1; the next one is `attempt + 1`. */
   readonly attempt: number;
+  /** Attempts in all, the first included. */
+  readonly attempts: number;
   /** How long the next attempt waits, in milliseconds. */
   readonly delay: number;
   /** The status that caused the retry, when there was a response. */
   readonly status?: number;
+  /** The status text that came with `status`. */
+  readonly statusText?: string;
   /** The network error that caused the retry, when there was no response. */
   readonly error?: unknown;
 }
@@ -39,11 +44,18 @@ export interface RetryPolicy {
    */
   readonly maxDelay?: number;
   /**
+   * Longest `Retry-After` waited for, in milliseconds. A response asking for longer (a rate
+   * limit of hours) is not retried: the request fails at once with a `RetryAfterError` saying
+   * when to come back.
+   * @default {60000}
+   */
+  readonly maxRetryAfter?: number;
+  /**
    * Statuses that are retried.
    * @default {[408, 429, 500, 502, 503, 504]}
    */
   readonly statuses?: readonly number[];
-  /** Called before each retry. */
+  /** Called before each retry, before the wait; {@linkcode describeRetry} makes a line of it. */
   readonly onRetry?: (event: RetryEvent) => void;
   /**
    * Waits; injectable so that tests do not sleep.
@@ -67,11 +79,13 @@ export const DEFAULT_RETRY_POLICY: {
   readonly attempts: number;
   readonly baseDelay: number;
   readonly maxDelay: number;
+  readonly maxRetryAfter: number;
   readonly statuses: readonly number[];
 } = {
   attempts: 5,
   baseDelay: 500,
   maxDelay: 30_000,
+  maxRetryAfter: 60_000,
   statuses: [408, 429, 500, 502, 503, 504],
 };
 
@@ -120,8 +134,12 @@ function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * Wraps a transport so that network errors and transient statuses (408, 429, 5xx gateways) are
- * retried with exponential backoff and full jitter, waiting what `Retry-After` asks (capped).
- * Other statuses are returned at once. A request whose body is a one-shot stream is sent once:
+ * retried with exponential backoff and full jitter, waiting what `Retry-After` asks (seconds or
+ * an HTTP date; capped at `maxDelay`). A `Retry-After` longer than `maxRetryAfter` is not waited
+ * for: the request fails at once with a `RetryAfterError` that says when to come back. Network
+ * errors that sending again cannot fix (a `NetworkError` that is not `retryable`: a name that
+ * does not resolve, a refused certificate) are thrown at once. Other statuses are returned at
+ * once. A request whose body is a one-shot stream is sent once:
  * build uploads with `createRequest` and a `BlobSource` so that they can be replayed. When the
  * attempts run out, the last response is returned (so `ensureStatus` reports it) or the last
  * network error is thrown unchanged.
@@ -152,6 +170,8 @@ export function withRetry(
   );
   const baseDelay = policy.baseDelay ?? DEFAULT_RETRY_POLICY.baseDelay;
   const maxDelay = policy.maxDelay ?? DEFAULT_RETRY_POLICY.maxDelay;
+  const maxRetryAfter = policy.maxRetryAfter ??
+    DEFAULT_RETRY_POLICY.maxRetryAfter;
   const statuses = policy.statuses ?? DEFAULT_RETRY_POLICY.statuses;
   const sleep = policy.sleep ?? sleepFor;
   const random = policy.random ?? Math.random;
@@ -171,20 +191,38 @@ export function withRetry(
           throw error;
         }
         const delay = backoff(attempt);
-        policy.onRetry?.({ request, attempt, delay, error });
+        policy.onRetry?.({ request, attempt, attempts, delay, error });
         await sleep(delay, request.signal);
         continue;
       }
-      if (last || !statuses.includes(response.status)) return response;
+      if (!statuses.includes(response.status)) return response;
+      const clock = now();
       const retryAfter = parseRetryAfter(
         response.headers.get("retry-after"),
-        now(),
+        clock,
       );
+      if (retryAfter !== undefined && retryAfter > maxRetryAfter) {
+        throw await retryAfterErrorOf(
+          request,
+          response,
+          retryAfter,
+          maxRetryAfter,
+          clock,
+        );
+      }
+      if (last) return response;
       const delay = retryAfter === undefined
         ? backoff(attempt)
         : Math.min(retryAfter, maxDelay);
       await response.body?.cancel();
-      policy.onRetry?.({ request, attempt, delay, status: response.status });
+      policy.onRetry?.({
+        request,
+        attempt,
+        attempts,
+        delay,
+        status: response.status,
+        statusText: response.statusText,
+      });
       await sleep(delay, request.signal);
     }
   };
@@ -194,4 +232,50 @@ export function withRetry(
       random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1)),
     );
   }
+}
+
+/** A wait as it reads in a line: `0.4 s`, `12 s`. */
+function formatWait(ms: number): string {
+  const seconds = ms / 1000;
+  return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`;
+}
+
+/**
+ * One line about a retry, for a log or a terminal: what failed (the request, redacted, and the
+ * status or the error), the wait and the attempt coming, e.g. `GET https://r/v2/: 503 Service
+ * Unavailable; retrying in 1.2 s (attempt 2/5)`.
+ *
+ * @param event The retry, as {@linkcode RetryPolicy.onRetry} gets it.
+ * @returns The line, without a newline.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeRetry } from "./retry.ts";
+ * const request = new Request("https://r.example/v2/app/manifests/v1?token=abc");
+ * assert.equal(
+ *   describeRetry({ request, attempt: 1, attempts: 5, delay: 1234, status: 503, statusText: "Service Unavailable" }),
+ *   "GET https://r.example/v2/app/manifests/v1?token=REDACTED: 503 Service Unavailable; retrying in 1.2 s (attempt 2/5)",
+ * );
+ * ```
+ */
+export function describeRetry(event: RetryEvent): string {
+  const what = event.status !== undefined
+    ? `${event.request.method} ${
+      redactUrl(event.request.url)
+    }: ${event.status}${event.statusText ? ` ${event.statusText}` : ""}`
+    : describeFailure(event.request, event.error);
+  return `${what}; retrying in ${formatWait(event.delay)} (attempt ${
+    event.attempt + 1
+  }/${event.attempts})`;
+}
+
+/** An error as one line naming the request: its own message when that names it already. */
+function describeFailure(request: Request, error: unknown): string {
+  const message = redactSecrets(
+    String((error as Error)?.message ?? error),
+  ).split("\n")[0];
+  return message.startsWith(`${request.method} `)
+    ? message
+    : `${request.method} ${redactUrl(request.url)}: ${message}`;
 }

@@ -5,13 +5,20 @@
  * @module
  */
 import { DigestMismatchError } from "../reference/digest.ts";
-import { RegistryError, TimeoutError } from "./errors.ts";
+import {
+  redactSecrets,
+  RegistryError,
+  RetryAfterError,
+  TimeoutError,
+} from "./errors.ts";
+import { NetworkError } from "./network_errors.ts";
 
 /**
  * Tells whether an error means a request never got a full answer (connection refused, reset,
  * cut short, stalled), so that sending it again may succeed. Transports report these as
  * `TypeError` (as `fetch` does), as Deno's connection errors, or as a `TimeoutError` when the
- * server stayed silent too long; an abort is never one.
+ * server stayed silent too long; an abort is never one. A {@linkcode NetworkError} is one when it
+ * is `retryable`: a name that does not resolve or a refused certificate will not get better.
  *
  * @param error What was thrown.
  * @returns True for network errors.
@@ -26,11 +33,22 @@ import { RegistryError, TimeoutError } from "./errors.ts";
  * const stalled = new TimeoutError({ method: "GET", url: "http://127.0.0.1:5000/v2/", phase: "headers", timeout: 500 });
  * assert.equal(isNetworkError(stalled), true);
  * ```
+ *
+ * @example What retrying cannot fix
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isNetworkError } from "./transient.ts";
+ * import { NetworkError } from "./network_errors.ts";
+ * const url = "https://nonexistent.invalid/v2/";
+ * assert.equal(isNetworkError(new NetworkError({ method: "GET", url, kind: "dns" })), false);
+ * assert.equal(isNetworkError(new NetworkError({ method: "GET", url, kind: "refused" })), true);
+ * ```
  */
 export function isNetworkError(error: unknown): boolean {
   if (error instanceof DOMException && error.name === "AbortError") {
     return false;
   }
+  if (error instanceof NetworkError) return error.retryable;
   return error instanceof TypeError || error instanceof TimeoutError ||
     error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.ConnectionRefused ||
@@ -58,8 +76,9 @@ const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
  * stores) is worth starting again from the beginning: network errors, bytes that did not match
  * their digest or size, transient statuses that outlasted the opener's own retries, and upload
  * sessions the registry lost or refused because the bytes arrived damaged. A refusal such as
- * 401, 403 or 404 of the repository is not transient, and neither is anything after `signal`
- * was aborted.
+ * 401, 403 or 404 of the repository is not transient, nor is a `RetryAfterError` (the registry
+ * asked to come back later than retries wait), nor a network error retrying cannot fix, nor
+ * anything after `signal` was aborted.
  *
  * @param error What was thrown.
  * @param signal The operation's abort signal, if any.
@@ -85,6 +104,7 @@ export function isTransientError(
 ): boolean {
   if (signal?.aborted) return false;
   if (error instanceof DigestMismatchError) return true;
+  if (error instanceof RetryAfterError) return false;
   if (error instanceof RegistryError) {
     return TRANSIENT_STATUSES.has(error.status) ||
       error.codes.some((c) => TRANSIENT_CODES.has(c.code));
@@ -102,8 +122,15 @@ export interface RetryTransientOptions {
   readonly attempts?: number;
   /** Stops retrying once aborted. */
   readonly signal?: AbortSignal;
-  /** Told before each new attempt, with the error that ended the previous one. */
-  readonly onRetry?: (error: unknown, attempt: number) => void;
+  /**
+   * Told before each new attempt (which starts at once), with the error that ended the previous
+   * one, that attempt's number (from 1) and the attempts in all.
+   */
+  readonly onRetry?: (
+    error: unknown,
+    attempt: number,
+    attempts: number,
+  ) => void;
 }
 
 /**
@@ -145,7 +172,38 @@ export async function retryTransient<T>(
       ) {
         throw error;
       }
-      options.onRetry?.(error, attempt);
+      options.onRetry?.(error, attempt, attempts);
     }
   }
+}
+
+/**
+ * One line about a whole operation started again by {@linkcode retryTransient}: what failed
+ * (the error's first line, redacted; errors of this library name their request) and the attempt
+ * coming, which starts at once, e.g. `PUT https://r/v2/app/blobs/uploads/1: 404 Not Found:
+ * BLOB_UPLOAD_UNKNOWN: …; starting again (attempt 2/5)`.
+ *
+ * @param error The error that ended the attempt.
+ * @param attempt The attempt that failed, from 1.
+ * @param attempts Attempts in all.
+ * @returns The line, without a newline.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeTransientRetry } from "./transient.ts";
+ * assert.equal(
+ *   describeTransientRetry(new TypeError("error reading a body"), 1, 5),
+ *   "error reading a body; starting again (attempt 2/5)",
+ * );
+ * ```
+ */
+export function describeTransientRetry(
+  error: unknown,
+  attempt: number,
+  attempts: number,
+): string {
+  const message = redactSecrets(String((error as Error)?.message ?? error))
+    .split("\n")[0];
+  return `${message}; starting again (attempt ${attempt + 1}/${attempts})`;
 }

@@ -16,7 +16,6 @@ import {
   httpErrorOf,
   methodNotAllowed,
   notFound,
-  RegistryHttpError,
 } from "./errors.ts";
 import { mountOf, serveUpload, serveUploads } from "./uploads.ts";
 import { serveBlob } from "./blobs.ts";
@@ -60,8 +59,6 @@ export interface RegistryServerOptions {
    * @default {4194304}
    */
   readonly maxManifestSize?: number;
-  /** Fault injection (for testing): a seeded share of requests fails on purpose. */
-  readonly faults?: FaultOptions;
   /** Authentication (from `createRegistryAuth`); without it every request is allowed. */
   readonly auth?: RegistryAuth;
   /**
@@ -100,107 +97,6 @@ export interface RegistryHandler extends AsyncDisposable {
   (request: Request, info?: RequestInfo): Promise<Response>;
   /** Stops the sweep timer and drops every unfinished upload session. */
   close(): Promise<void>;
-}
-
-/** Faults the registry injects, for testing clients' retries and verification. */
-export interface FaultOptions {
-  /** Share of requests that fail, 0 to 1. */
-  readonly rate: number;
-  /** Seed of the pseudo-random choice, so that a run can be repeated. @default {1} */
-  readonly seed?: number;
-  /**
-   * Which faults to pick from: `429` and `503` answer with `Retry-After: 0`, `reset` errors the
-   * response body at once (the connection drops), `truncate` cuts a blob body in half, `flip`
-   * changes one byte of a blob body.
-   * @default {["429", "503", "reset", "truncate", "flip"]}
-   */
-  readonly kinds?: readonly ("429" | "503" | "reset" | "truncate" | "flip")[];
-  /** Told about every fault injected. */
-  readonly onFault?: (kind: string, request: Request) => void;
-}
-
-/** A small seeded generator (mulberry32): the same seed gives the same faults. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Wraps a handler so that a seeded share of its answers are faults. */
-function withFaults(
-  handler: (request: Request, info?: RequestInfo) => Promise<Response>,
-  faults: FaultOptions,
-): (request: Request, info?: RequestInfo) => Promise<Response> {
-  const random = seededRandom(faults.seed ?? 1);
-  const kinds = faults.kinds ?? ["429", "503", "reset", "truncate", "flip"];
-  return async function faulty(
-    request: Request,
-    info?: RequestInfo,
-  ): Promise<Response> {
-    if (random() >= faults.rate) return await handler(request, info);
-    const kind = kinds[Math.floor(random() * kinds.length)];
-    const isBlobGet = request.method === "GET" &&
-      /\/blobs\/sha256:/.test(new URL(request.url).pathname);
-    if (kind === "429" || kind === "503") {
-      faults.onFault?.(kind, request);
-      await request.body?.cancel();
-      return errorResponseWithRetry(Number(kind));
-    }
-    const response = await handler(request, info);
-    if (response.body === null || (kind !== "reset" && !isBlobGet)) {
-      return response;
-    }
-    faults.onFault?.(kind, request);
-    const reader = response.body.getReader();
-    let sent = 0;
-    const length = Number(response.headers.get("content-length") ?? 0);
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        if (kind === "reset") {
-          await reader.cancel();
-          controller.error(new Error("injected connection reset"));
-          return;
-        }
-        const { value, done } = await reader.read();
-        if (done) return controller.close();
-        if (kind === "truncate" && sent + value.byteLength >= length / 2) {
-          controller.enqueue(
-            value.subarray(0, Math.max(0, Math.floor(length / 2) - sent)),
-          );
-          await reader.cancel();
-          controller.error(new Error("injected truncation"));
-          return;
-        }
-        if (kind === "flip" && sent === 0 && value.byteLength > 0) {
-          const copy = value.slice();
-          copy[0] ^= 0xff;
-          sent += value.byteLength;
-          return controller.enqueue(copy);
-        }
-        sent += value.byteLength;
-        controller.enqueue(value);
-      },
-      cancel: (reason) => reader.cancel(reason),
-    });
-    return new Response(body, {
-      status: response.status,
-      headers: response.headers,
-    });
-  };
-}
-
-function errorResponseWithRetry(status: number): Response {
-  return new RegistryHttpError(
-    status,
-    status === 429 ? "TOOMANYREQUESTS" : "UNAVAILABLE",
-    "injected fault",
-    { headers: { "retry-after": "0" } },
-  ).toResponse();
 }
 
 /** Who a request comes from, for per-client limits: its remote address. */
@@ -370,10 +266,9 @@ export function createRegistry(
       return httpErrorOf(error).toResponse();
     }
   };
-  const answer = options.faults ? withFaults(handler, options.faults) : handler;
   const close = () => uploads.close();
   return Object.assign(
-    (request: Request, info?: RequestInfo) => answer(request, info),
+    (request: Request, info?: RequestInfo) => handler(request, info),
     { close, [Symbol.asyncDispose]: close },
   );
 }

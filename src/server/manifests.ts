@@ -1,17 +1,17 @@
 /**
- * Manifests: `PUT` (checked for size, JSON, media type, schema version and that what they point
- * to is in the repository), `GET`, `HEAD` and `DELETE` of `…/manifests/<tag or digest>`.
+ * Manifests: `PUT` (checked by `parseManifest` for size, JSON, media type, schema version and
+ * well-formed descriptors, then that what they point to is in the repository), `GET`, `HEAD` and `DELETE` of `…/manifests/<tag or digest>`.
  *
  * @module
  */
 import { digestOf } from "../reference/digest.ts";
 import { TAG_REGEXP } from "../reference/reference.ts";
-import { isIndexMediaType, isManifestMediaType } from "../image/media_types.ts";
-import type {
-  Descriptor,
-  ImageIndex,
-  ImageManifest,
-} from "../image/manifest.ts";
+import type { ImageIndex, ImageManifest } from "../image/manifest.ts";
+import {
+  ManifestError,
+  type ParsedManifest,
+  parseManifest,
+} from "../image/parse_manifest.ts";
 import { readAtMost } from "../bytes.ts";
 import { isValidDigest, type RegistryContext } from "./context.ts";
 import {
@@ -83,67 +83,40 @@ async function putManifest(
   if (declared > maxManifestSize) throw manifestTooLarge(maxManifestSize);
   const bytes = await readAtMost(request.body, maxManifestSize);
   if (bytes === undefined) throw manifestTooLarge(maxManifestSize);
-  let document: (ImageManifest | ImageIndex) & { schemaVersion?: number };
+  let parsed: ParsedManifest;
   try {
-    document = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    throw manifestInvalid("the manifest is not valid JSON");
+    parsed = parseManifest(bytes, request.headers.get("content-type"), {
+      maxSize: maxManifestSize,
+    });
+  } catch (error) {
+    if (error instanceof ManifestError) throw manifestInvalid(error.message);
+    throw error;
   }
-  if (
-    typeof document !== "object" || document === null ||
-    Array.isArray(document)
-  ) {
-    throw manifestInvalid("the manifest is not a JSON object");
-  }
-  const contentType =
-    request.headers.get("content-type")?.split(";")[0].trim() || undefined;
-  const mediaType = contentType ?? document.mediaType;
-  if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
-    throw manifestInvalid(
-      `unsupported manifest media type "${mediaType ?? ""}"`,
-    );
-  }
-  if (document.mediaType !== undefined && document.mediaType !== mediaType) {
-    throw manifestInvalid(
-      `the mediaType "${document.mediaType}" does not match the Content-Type "${mediaType}"`,
-    );
-  }
-  if (document.schemaVersion !== 2) {
-    throw manifestInvalid("schemaVersion must be 2");
-  }
+  const { mediaType, manifest } = parsed;
   const digest = digestOf(bytes);
   if (isDigest && reference !== digest) {
     throw digestMismatch(
       `the manifest's digest is ${digest}, not ${reference}`,
     );
   }
-  if (isManifestMediaType(mediaType)) {
-    const manifest = document as ImageManifest;
-    if (
-      typeof manifest.config?.digest !== "string" ||
-      !Array.isArray(manifest.layers)
-    ) {
-      throw manifestInvalid("a manifest needs a config and a layers array");
-    }
-    for (const blob of [manifest.config, ...manifest.layers]) {
-      if (typeof blob?.digest !== "string" || !isValidDigest(blob.digest)) {
-        throw manifestInvalid("a descriptor has an invalid digest");
-      }
-      if ((await storage.blobSize(name, blob.digest)) === undefined) {
-        throw manifestBlobUnknown("blob", blob.digest);
-      }
-    }
-  } else {
-    const index = document as ImageIndex;
-    if (!Array.isArray(index.manifests)) {
-      throw manifestInvalid("an index needs a manifests array");
-    }
-    for (const entry of index.manifests) {
-      if (typeof entry?.digest !== "string" || !isValidDigest(entry.digest)) {
+  // What it points to must be in the repository: blobs for a manifest, manifests for an index.
+  if (parsed.isIndex) {
+    for (const entry of (manifest as ImageIndex).manifests) {
+      if (!isValidDigest(entry.digest)) {
         throw manifestInvalid("an index entry has an invalid digest");
       }
       if ((await storage.getManifest(name, entry.digest)) === undefined) {
         throw manifestBlobUnknown("manifest", entry.digest);
+      }
+    }
+  } else {
+    const { config, layers } = manifest as ImageManifest;
+    for (const blob of [config, ...layers]) {
+      if (!isValidDigest(blob.digest)) {
+        throw manifestInvalid("a descriptor has an invalid digest");
+      }
+      if ((await storage.blobSize(name, blob.digest)) === undefined) {
+        throw manifestBlobUnknown("blob", blob.digest);
       }
     }
   }
@@ -158,9 +131,8 @@ async function putManifest(
     "docker-content-digest": digest,
     "content-length": "0",
   };
-  const subject = (document as { subject?: Descriptor }).subject;
-  if (typeof subject?.digest === "string") {
-    headers["oci-subject"] = subject.digest;
+  if (manifest.subject !== undefined) {
+    headers["oci-subject"] = manifest.subject.digest;
   }
   return new Response(null, { status: 201, headers });
 }

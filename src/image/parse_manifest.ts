@@ -45,6 +45,8 @@ export interface ParseManifestOptions {
  */
 export class ManifestError extends SyntaxError {
   /**
+   * Makes the error.
+   *
    * @param message Why the manifest is refused.
    * @param options The cause (a JSON parse error).
    */

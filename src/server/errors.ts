@@ -45,6 +45,8 @@ export class RegistryHttpError extends Error {
   readonly headers: Readonly<Record<string, string>>;
 
   /**
+   * Makes the refusal.
+   *
    * @param status The HTTP status.
    * @param code The OCI error code.
    * @param message The message the client is shown.

@@ -206,7 +206,8 @@ async function serve(
  * with `Content-Range`, upload status, cancel); cross-repository mount; tag listing with `n`,
  * `last` and `Link`; the referrers API with `artifactType` filtering and `OCI-Subject`; and
  * DELETE of manifests, tags and blobs. Uploads are verified while they stream; manifests are
- * checked for size, JSON, media type and that their blobs exist.
+ * checked by `parseManifest` (size, JSON, media type, schema version, descriptors) and for
+ * their blobs (or child manifests) in the repository.
  *
  * @param options Storage, and behaviours for testing.
  * @returns The handler.

@@ -2,7 +2,6 @@
 // the results right.
 import assert from "node:assert/strict";
 import { createRegistry } from "../src/server/handler.ts";
-import { serveRegistry } from "../src/server/serve.ts";
 import { parseReference } from "../src/reference/reference.ts";
 import { createOpener } from "../src/transport/opener.ts";
 import { pullImage } from "../src/image/pull.ts";
@@ -10,17 +9,16 @@ import { pushImage } from "../src/image/push.ts";
 import { createLayer } from "../src/layer/create_layer.ts";
 import { openLayout } from "../src/layout/layout.ts";
 import { digestOf } from "../src/reference/digest.ts";
+import { withFaults } from "./support/faults.ts";
 
 Deno.test("injected faults are seeded: the same seed gives the same faults", async () => {
   const run = async () => {
     const faults: string[] = [];
-    const registry = createRegistry({
-      faults: {
-        rate: 0.5,
-        seed: 42,
-        kinds: ["429", "503"],
-        onFault: (kind) => faults.push(kind),
-      },
+    const registry = withFaults(createRegistry(), {
+      rate: 0.5,
+      seed: 42,
+      kinds: ["429", "503"],
+      onFault: (kind) => faults.push(kind),
     });
     const statuses = [];
     for (let i = 0; i < 20; i++) {
@@ -42,14 +40,16 @@ Deno.test("injected faults are seeded: the same seed gives the same faults", asy
 Deno.test("a pull through a registry that flips, truncates and refuses still gets the right files", async () => {
   const work = await Deno.makeTempDir({ prefix: "oci-faults-" });
   const faults: string[] = [];
-  await using registry = await serveRegistry({
-    faults: {
+  await using handler = createRegistry();
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    withFaults(handler, {
       rate: 0.4,
       seed: 1,
       kinds: ["429", "503", "truncate", "flip"],
       onFault: (kind) => faults.push(kind),
-    },
-  });
+    }),
+  );
   try {
     await Deno.mkdir(`${work}/src`);
     for (let i = 0; i < 6; i++) {
@@ -72,7 +72,7 @@ Deno.test("a pull through a registry that flips, truncates and refuses still get
         attempts: 8,
       },
     });
-    const ref = parseReference(`${registry.host}/faulty/app:v1`);
+    const ref = parseReference(`127.0.0.1:${server.addr.port}/faulty/app:v1`);
     await pushImage(ref, {
       layers,
       transport,

@@ -610,6 +610,47 @@ const BAD: [
     "MANIFEST_INVALID",
   ],
   [
+    "a manifest whose layer has a negative size",
+    (r) =>
+      pushManifest(
+        r,
+        "app",
+        "v1",
+        JSON.stringify({
+          ...JSON.parse(manifestOf(["x"])),
+          layers: [{
+            mediaType: "application/vnd.oci.image.layer.v1.tar",
+            digest: digestOf("x"),
+            size: -1,
+          }],
+        }),
+      ),
+    400,
+    "MANIFEST_INVALID",
+  ],
+  [
+    "an index entry with a string platform",
+    (r) =>
+      pushManifest(
+        r,
+        "app",
+        "v1",
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_INDEX_MEDIA_TYPE,
+          manifests: [{
+            mediaType: OCI_MANIFEST_MEDIA_TYPE,
+            digest: digestOf(manifestOf([])),
+            size: manifestOf([]).length,
+            platform: "linux/amd64",
+          }],
+        }),
+        OCI_INDEX_MEDIA_TYPE,
+      ),
+    400,
+    "MANIFEST_INVALID",
+  ],
+  [
     "a manifest whose blobs are missing",
     (r) => pushManifest(r, "app", "v1", manifestOf(["never pushed"])),
     400,

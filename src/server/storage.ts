@@ -114,6 +114,8 @@ export class RepositoryNameError extends Error {
   /** The component at fault (the whole name when its length is). */
   readonly component: string;
   /**
+   * Makes the error; its message names the repository and the reason.
+   *
    * @param repository The name.
    * @param component The component at fault.
    * @param reason Why it is refused.
@@ -191,6 +193,8 @@ export class UploadLimitError extends Error {
   /** The limit, in bytes. */
   readonly limit: number;
   /**
+   * Makes the error; its message says which limit, and whether retrying can help.
+   *
    * @param scope `"upload"` or `"total"`.
    * @param limit The limit, in bytes.
    */

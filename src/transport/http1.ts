@@ -17,7 +17,7 @@
  * @module
  */
 import { createBufferFiller } from "../bytes.ts";
-import { TimeoutError, type TimeoutPhase } from "./errors.ts";
+import { redactUrl, TimeoutError, type TimeoutPhase } from "./errors.ts";
 import type { ProxyRoute } from "./proxy.ts";
 import { createWatchdog, idleTimeoutBody, type Watchdog } from "./timeouts.ts";
 
@@ -467,7 +467,7 @@ class Exchange {
     if (error instanceof TimeoutError) return error;
     const message = error instanceof Error ? error.message : String(error);
     return new TypeError(
-      `Cannot send ${this.request.method} ${this.url.origin}${this.url.pathname}: ${message}`,
+      `Cannot send ${this.request.method} ${redactUrl(this.url)}: ${message}`,
       { cause: error },
     );
   }

@@ -56,6 +56,7 @@ export interface GlobalFlags {
   "password-stdin": boolean;
   concurrency?: string;
   timeout?: string;
+  "ca-file"?: string;
   cache?: string;
   json: boolean;
   quiet: boolean;
@@ -70,6 +71,7 @@ export const GLOBAL_FLAGS = {
   "password-stdin": { type: "boolean", default: false },
   concurrency: { type: "string" },
   timeout: { type: "string" },
+  "ca-file": { type: "string" },
   cache: { type: "string" },
   json: { type: "boolean", default: false },
   quiet: { type: "boolean", short: "q", default: false },
@@ -157,6 +159,7 @@ export async function createContext(
   }
   const httpTransport = createHttpTransport({
     timeouts: parseTimeout(flags.timeout),
+    caFile: flags["ca-file"],
   });
   let bottom: Transport = httpTransport;
   if (flags.verbose) {

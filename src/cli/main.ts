@@ -23,6 +23,8 @@ const GLOBAL_HELP = `Global flags:
   --timeout S           seconds a registry may stay silent (connecting, before answering, between
                         bytes) before the request fails and is retried; 0 for none (default 30
                         to connect and between bytes, 60 for an answer)
+  --ca-file PATH        also trust the PEM certificates in PATH (a private CA) for HTTPS registries,
+                        token servers and blob storage; DENO_CERT and --cert work too
   --cache DIR           the stage, an OCI image layout (default $XDG_CACHE_HOME/oci)
   --json                print one JSON object with the result on stdout
   -q, --quiet           no progress or messages

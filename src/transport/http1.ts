@@ -403,6 +403,7 @@ async function connect(
     port: proxy ? proxy.port : portOf(url),
     signal,
   });
+  tcp.setNoDelay(true);
   let wire = new Wire(tcp, key);
   const closeOnAbort = () => wire.close();
   signal.addEventListener("abort", closeOnAbort, { once: true });
@@ -416,7 +417,6 @@ async function connect(
       wire = new Wire(tls, key);
       await tls.handshake();
     }
-    tcp.setNoDelay(true);
     return wire;
   } catch (error) {
     wire.close();

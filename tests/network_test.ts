@@ -29,11 +29,12 @@ async function taskGrants(): Promise<string[]> {
   return command.split(/\s+/).filter((part) => part.startsWith("--"));
 }
 
-/** The environment of a run: this machine's NODE_EXTRA_CA_CERTS, and `env`. */
+/** The environment of a run: this machine's NODE_EXTRA_CA_CERTS, no update check, and `env`. */
 function machineEnv(env: Record<string, string>): Record<string, string> {
   const extra = Deno.env.get("NODE_EXTRA_CA_CERTS") ??
     "/etc/ssl/certs/ca-certificates.crt";
-  return { NODE_EXTRA_CA_CERTS: extra, ...env };
+  // Deno's own update check would go through the proxy too (to dl.deno.land).
+  return { NODE_EXTRA_CA_CERTS: extra, DENO_NO_UPDATE_CHECK: "1", ...env };
 }
 
 /** Runs the CLI with the task's grants; a failure quotes what it printed. */
@@ -161,9 +162,10 @@ Deno.test("token auth over TLS: registry and token server both HTTPS, trusted by
   assert.ok(setup.tokens.requests.length > 0);
 });
 
-Deno.test("a certificate nobody trusts fails at once, naming the certificate problem", async (t) => {
+Deno.test("a certificate the client must refuse fails naming the certificate problem", async (t) => {
   if (!requirePeer("openssl")) return;
   await using tls = await makeTestTls();
+  const transport = createHttpTransport({ caCerts: [tls.ca.cert] });
   const cases = [
     { certificate: tls.untrustedServer, problem: /UnknownIssuer/ },
     { certificate: tls.expiredServer, problem: /Expired/ },
@@ -172,21 +174,33 @@ Deno.test("a certificate nobody trusts fails at once, naming the certificate pro
   for (const { certificate, problem } of cases) {
     await t.step(String(problem), async () => {
       await using registry = serveHttps(createRegistry(), { certificate });
-      await using work = await workDir();
-      const run = await oci([
-        "tags",
-        `oci://${registry.host}/net/app`,
-        "--ca-file",
-        tls.ca.certPath,
-        "--cache",
-        `${work.dir}/cache`,
-      ]);
-      assert.equal(run.code, 1, run.stderr);
-      assert.match(run.stderr, /certificate/);
-      assert.match(run.stderr, problem);
-      assert.match(run.stderr, new RegExp(registry.host.replace(".", "\\.")));
+      const url = `${registry.url}/v2/`;
+      const error = await transport(new Request(url)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof Error);
+      assert.match(error.message, /certificate/);
+      assert.match(error.message, problem);
+      assert.ok(error.message.includes(url), error.message);
     });
   }
+  // The CLI says the same (it retries network errors today: issue 12 item 4 makes this quick).
+  await using registry = serveHttps(createRegistry(), {
+    certificate: tls.untrustedServer,
+  });
+  await using work = await workDir();
+  const run = await oci([
+    "tags",
+    `oci://${registry.host}/net/app`,
+    "--ca-file",
+    tls.ca.certPath,
+    "--cache",
+    `${work.dir}/cache`,
+  ]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /invalid peer certificate: UnknownIssuer/);
+  assert.ok(run.stderr.includes(registry.host), run.stderr);
 });
 
 Deno.test("--ca-file that is missing or not PEM is one clear line", async () => {
@@ -335,11 +349,12 @@ Deno.test("HTTPS_PROXY: every request of a push and a pull over TLS goes through
         );
       }
       assertAllProxied(registry.seen, proxy.records.map((r) => r.upstream));
-      assert.ok(
-        proxy.records.every((r) =>
-          r.method === "CONNECT" && r.target === registry.host &&
-          r.status === 200
+      assert.deepEqual(
+        proxy.records.filter((r) =>
+          r.method !== "CONNECT" || r.target !== registry.host ||
+          r.status !== 200
         ),
+        [],
       );
     });
   }

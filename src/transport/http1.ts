@@ -380,13 +380,41 @@ async function openTunnel(
     );
   }
   const head = parseResponseHead(bytes);
+  if (head.status === 407) throw new ProxyAuthError(proxy.display, authority);
   if (head.status !== 200) {
-    const hint = head.status === 407
-      ? " (proxy credentials missing or wrong: give them as http://user:password@host:port)"
-      : "";
     throw new TypeError(
-      `the proxy ${proxy.display} refused CONNECT ${authority}: ${head.status} ${head.statusText}${hint}`,
+      `the proxy ${proxy.display} refused CONNECT ${authority}: ${head.status} ${head.statusText}`,
     );
+  }
+}
+
+/**
+ * The proxy asked for credentials (407), or refused the ones given: retrying cannot help, so it
+ * is not a network error.
+ */
+export class ProxyAuthError extends Error {
+  /** The proxy, without credentials. */
+  readonly proxy: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param proxy The proxy URL without credentials.
+   * @param target What was asked of it (`host:port` of a CONNECT, or a URL).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ProxyAuthError } from "./http1.ts";
+   * assert.match(new ProxyAuthError("http://proxy:3128", "ghcr.io:443").message, /407/);
+   * ```
+   */
+  constructor(proxy: string, target: string) {
+    super(
+      `The proxy ${proxy} answered 407 Proxy Authentication Required for ${target}: give its credentials in the proxy URL (http://user:password@host:port)`,
+    );
+    this.name = "ProxyAuthError";
+    this.proxy = proxy;
   }
 }
 
@@ -464,7 +492,9 @@ class Exchange {
   /** The error to report for `error`: the stall or abort behind it, else it with context. */
   explain(error: unknown): unknown {
     if (this.reason !== undefined) return this.reason;
-    if (error instanceof TimeoutError) return error;
+    if (error instanceof TimeoutError || error instanceof ProxyAuthError) {
+      return error;
+    }
     const message = error instanceof Error ? error.message : String(error);
     return new TypeError(
       `Cannot send ${this.request.method} ${redactUrl(this.url)}: ${message}`,

@@ -97,6 +97,30 @@ export function createHttpTransport(
   };
 }
 
+/**
+ * The CA file given cannot be read or holds no certificate: retrying cannot help.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CaFileError, createHttpTransport } from "./http_transport.ts";
+ * const transport = createHttpTransport({ caFile: "/nonexistent/ca.pem" });
+ * await assert.rejects(transport(new Request("https://127.0.0.1:1/v2/")), CaFileError);
+ * ```
+ */
+export class CaFileError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with the file.
+   * @param options The cause.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CaFileError";
+  }
+}
+
 /** The CAs of `caCerts` and `caFile` together; undefined when none is given. */
 async function loadCaCerts(
   options: HttpTransportOptions,
@@ -107,7 +131,7 @@ async function loadCaCerts(
     try {
       text = await Deno.readTextFile(options.caFile);
     } catch (error) {
-      throw new TypeError(
+      throw new CaFileError(
         `Cannot read the CA file ${options.caFile}: ${
           (error as Error).message
         }`,
@@ -115,7 +139,7 @@ async function loadCaCerts(
       );
     }
     if (!text.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new TypeError(
+      throw new CaFileError(
         `The CA file ${options.caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
       );
     }

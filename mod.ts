@@ -56,6 +56,7 @@ export * from "./src/transport/transient.ts";
 export * from "./src/transport/redirects.ts";
 export * from "./src/transport/timeouts.ts";
 export * from "./src/transport/http_transport.ts";
+export * from "./src/transport/proxy.ts";
 export * from "./src/transport/opener.ts";
 export * from "./src/image/media_types.ts";
 export * from "./src/image/platform.ts";

@@ -60,6 +60,7 @@ export interface GlobalFlags {
   concurrency?: string;
   timeout?: string;
   retries?: string;
+  "ca-file"?: string;
   cache?: string;
   json: boolean;
   quiet: boolean;
@@ -75,6 +76,7 @@ export const GLOBAL_FLAGS = {
   concurrency: { type: "string" },
   timeout: { type: "string" },
   retries: { type: "string" },
+  "ca-file": { type: "string" },
   cache: { type: "string" },
   json: { type: "boolean", default: false },
   quiet: { type: "boolean", short: "q", default: false },
@@ -174,7 +176,9 @@ export async function createContext(
   const attempts = parseRetries(flags.retries) + 1;
   // Network failures are named before --verbose logs them (the opener's own layer then passes
   // them through).
-  const httpTransport = withNetworkErrors(createHttpTransport({ timeouts }));
+  const httpTransport = withNetworkErrors(
+    createHttpTransport({ timeouts, caFile: flags["ca-file"] }),
+  );
   let bottom: Transport = httpTransport;
   if (flags.verbose) {
     bottom = async (request) => {

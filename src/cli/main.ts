@@ -25,6 +25,8 @@ const GLOBAL_HELP = `Global flags:
                         to connect and between bytes, 60 for an answer)
   --retries N           times a failed request or transfer is tried again; 0 for none
                         (default 4). Each retry prints one line on stderr (not with --quiet)
+  --ca-file PATH        also trust the PEM certificates in PATH (a private CA) for HTTPS registries,
+                        token servers and blob storage; DENO_CERT and --cert work too
   --cache DIR           the stage, an OCI image layout (default $XDG_CACHE_HOME/oci)
   --json                print one JSON object with the result on stdout
   -q, --quiet           no progress, messages or retry lines; errors only

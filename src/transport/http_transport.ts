@@ -1,34 +1,27 @@
 /**
- * The bottom transport: `fetch` for everything, except streamed uploads, which go through
- * `node:http`/`node:https` so that they carry `Content-Length`. Both paths enforce the
- * {@linkcode Timeouts}: a server that does not connect, does not answer, stops reading an upload
- * or stops sending a body fails the request with a `TimeoutError` naming the phase.
+ * The bottom transport: every request (uploads, downloads, token requests, HEADs) goes through
+ * our HTTP/1.1 client (`http1.ts`) over `Deno.connect` and `Deno.startTls`, so they all trust
+ * the same roots and take the same route:
  *
- * Deno's `fetch` drops a caller's `Content-Length` when the body is a stream and sends
- * `Transfer-Encoding: chunked` instead; the distribution spec asks for `Content-Length` on a
- * monolithic PUT, and some registries and proxies refuse chunked uploads.
+ * - trust: Deno's roots (its store, `DENO_CERT`, `--cert`, `--unsafely-ignore-certificate-errors`
+ *   when passed) plus the `caCerts`/`caFile` given;
+ * - route: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` (lower-case forms too), or the
+ *   `proxy` given; HTTPS through a `CONNECT` tunnel.
+ *
+ * Why not `fetch`: Deno's `fetch` drops a caller's `Content-Length` when the body is a stream and
+ * sends `Transfer-Encoding: chunked` instead (denoland/deno#24197, not fixed in Deno 2.9.6); the
+ * distribution spec asks for `Content-Length` on a monolithic PUT, and some registries and
+ * proxies refuse chunked uploads. A `Blob` body would keep the length but is read into memory.
+ * `node:https`, the previous upload route, needed `--allow-sys`, ignored `DENO_CERT` once
+ * `NODE_EXTRA_CA_CERTS` was set, ignored `--unsafely-ignore-certificate-errors` and bypassed
+ * `HTTPS_PROXY`. Both paths enforce the {@linkcode Timeouts}.
  *
  * @module
  */
-import { createBufferFiller } from "../bytes.ts";
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
-import type { IncomingMessage } from "node:http";
-import type { Socket } from "node:net";
-import { Readable } from "node:stream";
+import { ConnectionPool, type OutgoingBody, sendHttp1 } from "./http1.ts";
+import { proxyFor, type ProxySettings, proxySettingsFromEnv } from "./proxy.ts";
 import { requestSource, type Transport } from "./request_body.ts";
-import { TimeoutError, type TimeoutPhase } from "./errors.ts";
-import {
-  createWatchdog,
-  idleTimeoutBody,
-  type IdleTimeoutOptions,
-  resolveTimeouts,
-  type Timeouts,
-  type Watchdog,
-} from "./timeouts.ts";
-
-/** Statuses whose responses never have a body. */
-const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+import { resolveTimeouts, type Timeouts } from "./timeouts.ts";
 
 /** Options of {@linkcode createHttpTransport}. */
 export interface HttpTransportOptions {
@@ -37,19 +30,32 @@ export interface HttpTransportOptions {
    * @default {DEFAULT_TIMEOUTS}
    */
   readonly timeouts?: Timeouts;
+  /**
+   * PEM certificates to trust besides Deno's roots (its store, `DENO_CERT`, `--cert`), for a
+   * registry or proxy signed by a private CA.
+   */
+  readonly caCerts?: readonly string[];
+  /** A PEM file of certificates to trust besides Deno's roots (read on the first request). */
+  readonly caFile?: string;
+  /**
+   * The proxies, or `false` to connect directly.
+   * @default {proxySettingsFromEnv(): HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY, lower-case forms too}
+   */
+  readonly proxy?: ProxySettings | false;
 }
 
 /**
  * Builds the bottom transport, which sends one request without following redirects (the redirect
- * layer does that): streamed bodies made by `createRequest` with a `BlobSource` go out with
- * `Content-Length` through `node:http`, everything else through `fetch`. A server that stays
- * silent longer than the {@linkcode Timeouts} allow (connecting, before the response headers,
- * not reading the upload, between chunks of the response body while it is read) fails the
- * request, or the body's read, with a `TimeoutError`; the request is cancelled. The request's
- * own signal still aborts it.
+ * layer does that), over HTTP/1.1 with kept-alive connections: a body with a `BlobSource` (from
+ * `createRequest`) streams out with its exact `Content-Length`. A server that stays silent
+ * longer than the {@linkcode Timeouts} allow (connecting, before the response headers, not
+ * reading the upload, between chunks of the response body while it is read) fails the request,
+ * or the body's read, with a `TimeoutError`; the request is cancelled. The request's own signal
+ * still aborts it.
  *
- * @param options The timeouts.
+ * @param options The timeouts, extra trusted CAs, the proxies.
  * @returns The transport; a 3xx is returned as it is.
+ * @throws {RangeError} When a timeout is negative.
  *
  * @example A server that sends headers and then nothing
  * ```ts
@@ -69,12 +75,87 @@ export function createHttpTransport(
   options: HttpTransportOptions = {},
 ): Transport {
   const timeouts = resolveTimeouts(options.timeouts);
-  return function sendOne(request: Request): Promise<Response> {
-    const source = requestSource(request);
-    if (source && request.body !== null) {
-      return sendWithContentLength(request, source.size, timeouts);
+  const proxy = options.proxy === false
+    ? {}
+    : options.proxy ?? proxySettingsFromEnv();
+  const pool = new ConnectionPool();
+  let trusted: Promise<readonly string[] | undefined> | undefined;
+  const caCerts = () => trusted ??= loadCaCerts(options);
+  return async function sendOne(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new TypeError(
+        `Cannot send ${request.method} ${request.url}: only http: and https: URLs are supported`,
+      );
     }
-    return sendWithFetch(request, timeouts);
+    return sendHttp1(request, outgoingBody(request), {
+      timeouts,
+      caCerts: url.protocol === "https:" ? await caCerts() : undefined,
+      proxy: proxyFor(url, proxy),
+      pool,
+    });
+  };
+}
+
+/**
+ * The CA file given cannot be read or holds no certificate: retrying cannot help.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CaFileError, createHttpTransport } from "./http_transport.ts";
+ * const transport = createHttpTransport({ caFile: "/nonexistent/ca.pem" });
+ * await assert.rejects(transport(new Request("https://127.0.0.1:1/v2/")), CaFileError);
+ * ```
+ */
+export class CaFileError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with the file.
+   * @param options The cause.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CaFileError";
+  }
+}
+
+/** The CAs of `caCerts` and `caFile` together; undefined when none is given. */
+async function loadCaCerts(
+  options: HttpTransportOptions,
+): Promise<readonly string[] | undefined> {
+  const certs = [...options.caCerts ?? []];
+  if (options.caFile !== undefined) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(options.caFile);
+    } catch (error) {
+      throw new CaFileError(
+        `Cannot read the CA file ${options.caFile}: ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
+    if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+      throw new CaFileError(
+        `The CA file ${options.caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+      );
+    }
+    certs.push(text);
+  }
+  return certs.length > 0 ? certs : undefined;
+}
+
+/** A body with a source streams from it (re-opened if a kept-alive connection was stale). */
+function outgoingBody(request: Request): OutgoingBody | undefined {
+  const source = requestSource(request);
+  if (source === undefined || request.body === null) return undefined;
+  return {
+    size: source.size,
+    stream: request.body,
+    reopen: () => source.open(),
   };
 }
 
@@ -105,238 +186,6 @@ let withDefaults: Transport | undefined;
 export function httpTransport(request: Request): Promise<Response> {
   withDefaults ??= createHttpTransport();
   return withDefaults(request);
-}
-
-/** The error a stalled phase of a request fails with. */
-function stalled(
-  request: Request,
-  phase: TimeoutPhase,
-  timeout: number,
-): TimeoutError {
-  return new TimeoutError({
-    method: request.method,
-    url: request.url,
-    phase,
-    timeout,
-  });
-}
-
-/**
- * `fetch`, with the headers timeout (connecting included: `fetch` does not tell when it has
- * connected) and the idle timeout on the body; a stall aborts the fetch.
- */
-async function sendWithFetch(
-  request: Request,
-  timeouts: Required<Timeouts>,
-): Promise<Response> {
-  const cancel = new AbortController();
-  const watchdog = createWatchdog((phase, ms) =>
-    cancel.abort(stalled(request, phase, ms))
-  );
-  watchdog.arm("headers", timeouts.headers);
-  let response: Response;
-  try {
-    response = await fetch(request, {
-      redirect: "manual",
-      signal: AbortSignal.any([request.signal, cancel.signal]),
-    });
-  } catch (error) {
-    throw cancel.signal.aborted && !request.signal.aborted
-      ? cancel.signal.reason
-      : error;
-  } finally {
-    watchdog.disarm();
-  }
-  if (response.body === null || NULL_BODY_STATUSES.has(response.status)) {
-    return response;
-  }
-  const body = idleTimeoutBody(response.body, {
-    idle: timeouts.idle,
-    onStall: () => {
-      const error = stalled(request, "body", timeouts.idle);
-      cancel.abort(error);
-      return error;
-    },
-    signal: request.signal,
-  });
-  return withBody(response, body, request.url);
-}
-
-/** The same response with another body (status, headers and URL kept). */
-function withBody(
-  response: Response,
-  body: ReadableStream<Uint8Array>,
-  url: string,
-): Response {
-  const copy = new Response(body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
-  Object.defineProperty(copy, "url", { value: response.url || url });
-  return copy;
-}
-
-/**
- * `node:http(s)` with `Content-Length`: the watchdog is armed for connecting, for each wait on
- * the server to take more of the body, and from the body's end to the response headers; the
- * response body has the idle timeout. A stall destroys the request.
- */
-function sendWithContentLength(
-  request: Request,
-  size: number,
-  timeouts: Required<Timeouts>,
-): Promise<Response> {
-  const url = new URL(request.url);
-  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-  const headers: Record<string, string> = {};
-  request.headers.forEach((value, key) => {
-    headers[key] = value;
-  });
-  headers["content-length"] = String(size);
-  delete headers["transfer-encoding"];
-  return new Promise<Response>((resolve, reject) => {
-    let answered = false;
-    const watchdog = createWatchdog((phase, ms) => {
-      const error = stalled(request, phase, ms);
-      reject(error);
-      outgoing.destroy(error);
-    });
-    const outgoing = send(url, {
-      method: request.method,
-      headers,
-      signal: request.signal,
-    }, (incoming: IncomingMessage) => {
-      answered = true;
-      watchdog.disarm();
-      resolve(toResponse(request, incoming, {
-        idle: timeouts.idle,
-        onStall: () => {
-          const error = stalled(request, "body", timeouts.idle);
-          outgoing.destroy(error);
-          return error;
-        },
-        signal: request.signal,
-      }));
-    });
-    watchdog.arm("connect", timeouts.connect);
-    outgoing.on("error", (error: Error) => {
-      watchdog.disarm();
-      reject(
-        request.signal.aborted
-          ? request.signal.reason
-          : error instanceof TimeoutError
-          ? error
-          : new TypeError(
-            `Cannot send ${request.method} ${url.origin}${url.pathname}: ${error.message}`,
-            { cause: error },
-          ),
-      );
-    });
-    onConnected(outgoing, () => {
-      watchdog.disarm();
-      // Once the server has answered, it owes us nothing more for the upload.
-      const waiting: Watchdog = {
-        arm: (phase, ms) => answered || watchdog.arm(phase, ms),
-        disarm: () => answered || watchdog.disarm(),
-      };
-      writeBody(request.body!, outgoing, size, waiting, timeouts.idle)
-        .then(() => waiting.arm("headers", timeouts.headers))
-        .catch((error) => outgoing.destroy(error));
-    });
-  });
-}
-
-/** Calls `then` once the request's socket is connected (at once for a reused socket). */
-function onConnected(
-  outgoing: ReturnType<typeof httpRequest>,
-  then: () => void,
-): void {
-  outgoing.once("socket", (socket: Socket) => {
-    if (socket.connecting) socket.once("connect", then);
-    else then();
-  });
-}
-
-/** Upload bodies are read this much at a time, into a few reused buffers. */
-const UPLOAD_CHUNK_SIZE = 1 << 20;
-
-async function writeBody(
-  body: ReadableStream<Uint8Array>,
-  outgoing: ReturnType<typeof httpRequest>,
-  size: number,
-  watchdog: Watchdog,
-  idle: number,
-): Promise<void> {
-  // Buffers go back to the pool once node:http has flushed them, so an upload holds two or
-  // three 1 MiB buffers however large it is (a new chunk per read left the GC behind).
-  const filler = createBufferFiller(body);
-  const pool: ArrayBuffer[] = [];
-  let sent = 0;
-  for (;;) {
-    const buffer = pool.pop() ?? new ArrayBuffer(UPLOAD_CHUNK_SIZE);
-    const chunk = await filler.fill(new Uint8Array(buffer));
-    if (chunk.byteLength === 0) break;
-    sent += chunk.byteLength;
-    if (sent > size) {
-      await filler.cancel().catch(() => {});
-      throw new RangeError(
-        `Cannot upload: the body is longer than its declared size ${size}`,
-      );
-    }
-    const flushed = outgoing.write(chunk, () => pool.push(chunk.buffer));
-    if (!flushed) {
-      // The server is not taking the bytes as fast as they come: it has `idle` to take more.
-      watchdog.arm("upload", idle);
-      await new Promise<void>((resolve, reject) => {
-        const onDrain = () => {
-          outgoing.off("error", onError);
-          resolve();
-        };
-        const onError = (error: Error) => {
-          outgoing.off("drain", onDrain);
-          reject(error);
-        };
-        outgoing.once("drain", onDrain);
-        outgoing.once("error", onError);
-      });
-      watchdog.disarm();
-    }
-  }
-  if (sent !== size) {
-    throw new RangeError(
-      `Cannot upload: the body has ${sent} bytes but its declared size is ${size}`,
-    );
-  }
-  outgoing.end();
-}
-
-function toResponse(
-  request: Request,
-  incoming: IncomingMessage,
-  watch: IdleTimeoutOptions,
-): Response {
-  const headers = new Headers();
-  for (const [key, value] of Object.entries(incoming.headers)) {
-    if (value === undefined) continue;
-    for (const item of Array.isArray(value) ? value : [value]) {
-      headers.append(key, item);
-    }
-  }
-  const status = incoming.statusCode ?? 0;
-  const empty = request.method === "HEAD" || NULL_BODY_STATUSES.has(status);
-  if (empty) incoming.resume();
-  const body = empty ? null : idleTimeoutBody(
-    Readable.toWeb(incoming) as unknown as ReadableStream<Uint8Array>,
-    watch,
-  );
-  const response = new Response(body, {
-    status,
-    statusText: incoming.statusMessage ?? "",
-    headers,
-  });
-  Object.defineProperty(response, "url", { value: request.url });
-  return response;
 }
 
 /** The default bottom transport, typed as a {@linkcode Transport}. */

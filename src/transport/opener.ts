@@ -8,6 +8,7 @@ import { type AuthEvent, withAuth } from "./auth.ts";
 import { type CredentialProvider, defaultCredentials } from "./credentials.ts";
 import { createHttpTransport } from "./http_transport.ts";
 import { withNetworkErrors } from "./network_errors.ts";
+import type { ProxySettings } from "./proxy.ts";
 import { withRedirects } from "./redirects.ts";
 import type { Transport } from "./request_body.ts";
 import { type RetryPolicy, withRetry } from "./retry.ts";
@@ -28,6 +29,19 @@ export interface OpenerOptions {
    * @default {DEFAULT_TIMEOUTS}
    */
   readonly timeouts?: Timeouts;
+  /**
+   * PEM certificates to trust besides Deno's roots (its store, `DENO_CERT`, `--cert`), for every
+   * request: uploads, downloads, token requests. Applies to the default transport.
+   */
+  readonly caCerts?: readonly string[];
+  /** A PEM file of certificates to trust besides Deno's roots. Applies to the default transport. */
+  readonly caFile?: string;
+  /**
+   * The proxies every request goes through, or `false` for none. Applies to the default
+   * transport.
+   * @default {proxySettingsFromEnv(): HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY, lower-case forms too}
+   */
+  readonly proxy?: ProxySettings | false;
   /**
    * Where credentials come from.
    * @default {defaultCredentials(): OCI_USERNAME/OCI_PASSWORD, then Docker's config.json}
@@ -71,7 +85,12 @@ export function createOpener(options: OpenerOptions = {}): Transport {
   const userAgent = options.userAgent ?? "oci/0.1";
   let transport = withRedirects(
     withNetworkErrors(
-      options.transport ?? createHttpTransport({ timeouts: options.timeouts }),
+      options.transport ?? createHttpTransport({
+        timeouts: options.timeouts,
+        caCerts: options.caCerts,
+        caFile: options.caFile,
+        proxy: options.proxy,
+      }),
     ),
   );
   if (options.retry !== false) transport = withRetry(transport, options.retry);

@@ -10,13 +10,9 @@ import type {
   ImageConfig,
   ImageIndex,
   ImageManifest,
-} from "./image/manifest.ts";
-import { isIndexMediaType } from "./image/media_types.ts";
-import {
-  formatPlatform,
-  hostPlatform,
-  type Platform,
-} from "./image/platform.ts";
+} from "./oci/manifest.ts";
+import { isIndexMediaType } from "./oci/media_types.ts";
+import { formatPlatform, hostPlatform, type Platform } from "./oci/platform.ts";
 import {
   type FetchedManifest,
   MAX_MANIFEST_SIZE,
@@ -26,7 +22,7 @@ import { type BlobSource, fileSource } from "./transport/request_body.ts";
 import type { OciLayout } from "./layout/layout.ts";
 import type { Store } from "./store/store.ts";
 import { retryTransient } from "./transport/transient.ts";
-import { openVerifiedStream } from "./reference/digest.ts";
+import { openVerifiedStream } from "./oci/digest.ts";
 
 /** Options of {@linkcode copyImage}. */
 export interface CopyOptions {

@@ -8,8 +8,8 @@ import {
   formatReference,
   parseReference,
   ReferenceSyntaxError,
-} from "../src/reference/reference.ts";
-import { DigestMismatchError, digestOf } from "../src/reference/digest.ts";
+} from "../src/oci/reference.ts";
+import { DigestMismatchError, digestOf } from "../src/oci/digest.ts";
 import { AuthenticationError } from "../src/transport/auth.ts";
 import { ChallengeSyntaxError } from "../src/transport/challenge.ts";
 import {
@@ -29,8 +29,8 @@ import {
 import {
   OCI_INDEX_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../src/image/media_types.ts";
-import type { ImageIndex } from "../src/image/manifest.ts";
+} from "../src/oci/media_types.ts";
+import type { ImageIndex } from "../src/oci/manifest.ts";
 import {
   extractLayer,
   LayerFormatError,

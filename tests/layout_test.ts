@@ -6,8 +6,8 @@ import {
   digestOf,
   openVerifiedStream,
   verifyStream,
-} from "../src/reference/digest.ts";
-import { parseReference } from "../src/reference/reference.ts";
+} from "../src/oci/digest.ts";
+import { parseReference } from "../src/oci/reference.ts";
 import { stageBlob } from "../src/layout/stage.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { bytesSource, type Transport } from "../src/transport/request_body.ts";
@@ -152,7 +152,7 @@ Deno.test("readIndex() names the file when index.json is not JSON", async () => 
 });
 
 Deno.test("openLayout removes what a killed writer left and keeps what a live writer holds", async () => {
-  const { createTemporary } = await import("../src/layout/files.ts");
+  const { createTemporary } = await import("../src/io/files.ts");
   const dir = await Deno.makeTempDir({ prefix: "oci-layout-" });
   try {
     await openLayout(dir);
@@ -549,7 +549,7 @@ Deno.test({
       await Deno.writeTextFile(
         script,
         `import { openLayout } from ${url("../src/layout/layout.ts")};
-import { digestOf } from ${url("../src/reference/digest.ts")};
+import { digestOf } from ${url("../src/oci/digest.ts")};
 const layout = await openLayout(${JSON.stringify(`${dir}/stage`)});
 const bytes = new TextEncoder().encode("durable bytes\\n".repeat(10000));
 const digest = digestOf(bytes);

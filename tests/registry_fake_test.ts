@@ -1,7 +1,7 @@
 // Registry behaviours a real server will not produce on demand, with scripted handlers.
 import assert from "node:assert/strict";
-import { DigestMismatchError, digestOf } from "../src/reference/digest.ts";
-import { parseReference, withDigest } from "../src/reference/reference.ts";
+import { DigestMismatchError, digestOf } from "../src/oci/digest.ts";
+import { parseReference, withDigest } from "../src/oci/reference.ts";
 import { fetchBlob, uploadBlob } from "../src/registry/blobs.ts";
 import {
   fetchManifest,
@@ -18,7 +18,7 @@ import type { Transport } from "../src/transport/request_body.ts";
 import {
   OCI_INDEX_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../src/image/media_types.ts";
+} from "../src/oci/media_types.ts";
 
 const REF = parseReference("127.0.0.1:5000/app:v1");
 

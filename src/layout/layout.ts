@@ -5,14 +5,14 @@
  * @module
  */
 import { join } from "node:path";
-import { fileBytes } from "../bytes.ts";
+import { fileBytes } from "../io/bytes.ts";
 import {
   digestOfFile,
   isVerifiedStream,
   parseDigest,
   verifyStream,
-} from "../reference/digest.ts";
-import type { Descriptor, ImageIndex } from "../image/manifest.ts";
+} from "../oci/digest.ts";
+import type { Descriptor, ImageIndex } from "../oci/manifest.ts";
 import {
   createTemporary,
   removeAbandonedTemporaries,
@@ -20,8 +20,8 @@ import {
   syncDirectory,
   writeFileAtomic,
   writeStreamToFile,
-} from "./files.ts";
-import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
+} from "../io/files.ts";
+import { OCI_INDEX_MEDIA_TYPE } from "../oci/media_types.ts";
 
 /** The annotation that names an image in a layout's `index.json`. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -38,7 +38,7 @@ const LAYOUT_VERSION = '{"imageLayoutVersion":"1.0.0"}';
  * ```ts
  * import assert from "node:assert/strict";
  * import { openLayout } from "./layout.ts";
- * import { digestOf } from "../reference/digest.ts";
+ * import { digestOf } from "../oci/digest.ts";
  * const dir = await Deno.makeTempDir();
  * const layout = await openLayout(dir);
  * const digest = digestOf("hello");

@@ -4,18 +4,14 @@
  *
  * @module
  */
-import {
-  DigestMismatchError,
-  digestOf,
-  parseDigest,
-} from "../reference/digest.ts";
+import { DigestMismatchError, digestOf, parseDigest } from "../oci/digest.ts";
 import {
   blobUrl,
   formatReference,
   type ImageReference,
   manifestUrl,
   withDigest,
-} from "../reference/reference.ts";
+} from "../oci/reference.ts";
 import { ensureStatus, RegistryError } from "../transport/errors.ts";
 import { defaultOpener } from "../transport/opener.ts";
 import { createRequest } from "../transport/request_body.ts";
@@ -24,20 +20,20 @@ import type {
   ImageConfig,
   ImageIndex,
   ImageManifest,
-} from "../image/manifest.ts";
+} from "../oci/manifest.ts";
 import {
   ALL_MANIFEST_MEDIA_TYPES,
   isIndexMediaType,
   isManifestMediaType,
-} from "../image/media_types.ts";
+} from "../oci/media_types.ts";
 import {
   formatPlatform,
   hostPlatform,
   matchPlatform,
   type Platform,
-} from "../image/platform.ts";
+} from "../oci/platform.ts";
 import { fetchBlob, type RegistryOptions } from "./blobs.ts";
-import { readAtMost } from "../bytes.ts";
+import { readAtMost } from "../io/bytes.ts";
 import type { OciLayout } from "../layout/layout.ts";
 import { stageBlob } from "../layout/stage.ts";
 

@@ -216,7 +216,7 @@ async function serve(
  * ```ts
  * import assert from "node:assert/strict";
  * import { createRegistry } from "./handler.ts";
- * import { digestOf } from "../reference/digest.ts";
+ * import { digestOf } from "../oci/digest.ts";
  * const registry = createRegistry();
  * const digest = digestOf("hello");
  * const put = await registry(new Request(`http://registry.test/v2/app/blobs/uploads/?digest=${digest}`, { method: "POST", body: "hello" }));

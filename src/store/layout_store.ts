@@ -3,14 +3,10 @@
  *
  * @module
  */
-import {
-  DigestMismatchError,
-  digestOf,
-  parseDigest,
-} from "../reference/digest.ts";
-import { verifyStream } from "../reference/digest.ts";
-import type { ImageIndex, ImageManifest } from "../image/manifest.ts";
-import { isIndexMediaType, isManifestMediaType } from "../image/media_types.ts";
+import { DigestMismatchError, digestOf, parseDigest } from "../oci/digest.ts";
+import { verifyStream } from "../oci/digest.ts";
+import type { ImageIndex, ImageManifest } from "../oci/manifest.ts";
+import { isIndexMediaType, isManifestMediaType } from "../oci/media_types.ts";
 import { type OciLayout, openLayout } from "../layout/layout.ts";
 import { MAX_MANIFEST_SIZE } from "../registry/manifests.ts";
 import type { Store } from "./store.ts";
@@ -28,7 +24,7 @@ import { bytesSource } from "../transport/request_body.ts";
  * import assert from "node:assert/strict";
  * import { layoutStore } from "./layout_store.ts";
  * import { bytesSource } from "../transport/request_body.ts";
- * import { digestOf } from "../reference/digest.ts";
+ * import { digestOf } from "../oci/digest.ts";
  * const dir = await Deno.makeTempDir();
  * const store = await layoutStore(dir);
  * const descriptor = { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 };

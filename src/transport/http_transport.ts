@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { createBufferFiller } from "../bytes.ts";
+import { createBufferFiller } from "../io/bytes.ts";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";

@@ -10,11 +10,8 @@ import { reportSummary } from "./summary.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import { staticCredentials } from "../../src/transport/credentials.ts";
 import { RegistryError } from "../../src/transport/errors.ts";
-import { parseReference, withTag } from "../../src/reference/reference.ts";
-import {
-  DigestMismatchError,
-  digestOfFile,
-} from "../../src/reference/digest.ts";
+import { parseReference, withTag } from "../../src/oci/reference.ts";
+import { DigestMismatchError, digestOfFile } from "../../src/oci/digest.ts";
 import { createLayer, type Layer } from "../../src/layer/create_layer.ts";
 import { openLayout } from "../../src/layout/layout.ts";
 import { pushImage } from "../../src/image/push.ts";
@@ -25,8 +22,8 @@ import { layoutStore } from "../../src/store/layout_store.ts";
 import { listTags } from "../../src/registry/tags.ts";
 import { fetchManifest } from "../../src/registry/manifests.ts";
 import { blobExists } from "../../src/registry/blobs.ts";
-import type { Platform } from "../../src/image/platform.ts";
-import type { ImageManifest } from "../../src/image/manifest.ts";
+import type { Platform } from "../../src/oci/platform.ts";
+import type { ImageManifest } from "../../src/oci/manifest.ts";
 import { pseudoRandomBytes } from "../support/images.ts";
 import { seededRandom } from "../support/random.ts";
 import { everythingAbout } from "../support/errors.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { parseDigest } from "../reference/digest.ts";
+import { parseDigest } from "./digest.ts";
 import { isIndexMediaType, isManifestMediaType } from "./media_types.ts";
 import type { ImageIndex, ImageManifest } from "./manifest.ts";
 

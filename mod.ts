@@ -60,6 +60,7 @@ export * from "./src/transport/opener.ts";
 export * from "./src/oci/media_types.ts";
 export * from "./src/oci/platform.ts";
 export * from "./src/oci/manifest.ts";
+export * from "./src/oci/parse_manifest.ts";
 export * from "./src/registry/progress.ts";
 export * from "./src/registry/blobs.ts";
 export * from "./src/registry/manifests.ts";

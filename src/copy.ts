@@ -13,11 +13,8 @@ import type {
 } from "./oci/manifest.ts";
 import { isIndexMediaType } from "./oci/media_types.ts";
 import { formatPlatform, hostPlatform, type Platform } from "./oci/platform.ts";
-import {
-  type FetchedManifest,
-  MAX_MANIFEST_SIZE,
-  selectPlatform,
-} from "./registry/manifests.ts";
+import { type FetchedManifest, selectPlatform } from "./registry/manifests.ts";
+import { IndexDepthError, MAX_MANIFEST_SIZE } from "./oci/parse_manifest.ts";
 import { type BlobSource, fileSource } from "./transport/request_body.ts";
 import type { OciLayout } from "./layout/layout.ts";
 import type { Store } from "./store/store.ts";
@@ -191,6 +188,7 @@ async function readConfig(
  * @param maxDepth How many index levels to follow.
  * @returns The manifest as fetched, and the index above it if any.
  * @throws {PlatformNotFoundError} When an index lacks the platform.
+ * @throws {IndexDepthError} When indexes nest deeper than `maxDepth`.
  *
  * @example
  * ```ts ignore
@@ -207,9 +205,7 @@ export async function resolveImage(
   let index: FetchedManifest | undefined;
   for (let depth = 0; isIndexMediaType(fetched.descriptor.mediaType); depth++) {
     if (depth >= maxDepth) {
-      throw new RangeError(
-        `Cannot resolve ${store.name}:${reference}: maximum depth ${maxDepth} of nested indexes reached`,
-      );
+      throw new IndexDepthError(`${store.name}:${reference}`, maxDepth);
     }
     const match = selectPlatform(
       fetched.document as ImageIndex,
@@ -306,8 +302,9 @@ export async function copyImage(
         await copyManifest(fetched);
       } else {
         if (depth >= (options.maxDepth ?? 3)) {
-          throw new RangeError(
-            `Cannot copy ${source.name}:${reference}: maximum depth of nested indexes reached`,
+          throw new IndexDepthError(
+            `${source.name}:${reference}`,
+            options.maxDepth ?? 3,
           );
         }
         for (const entry of (fetched.document as ImageIndex).manifests) {

@@ -8,6 +8,7 @@ import {
   verifyStream,
 } from "../src/oci/digest.ts";
 import { parseReference } from "../src/oci/reference.ts";
+import { ManifestError } from "../src/oci/parse_manifest.ts";
 import { stageBlob } from "../src/layout/stage.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { bytesSource, type Transport } from "../src/transport/request_body.ts";
@@ -146,8 +147,34 @@ Deno.test("readIndex() names the file when index.json is not JSON", async () => 
     await Deno.writeTextFile(`${dir}/index.json`, "{broken");
     await assert.rejects(
       layout.readIndex(),
-      /Cannot parse .*index\.json: not JSON/,
+      ManifestError,
+      "index.json: the manifest is not valid JSON",
     );
+  });
+});
+
+Deno.test("readIndex() checks index.json with parseManifest: a malformed entry is refused, a missing mediaType is not", async () => {
+  await withLayout(async (dir) => {
+    const layout = await openLayout(dir);
+    const entry = {
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: `sha256:${"a".repeat(64)}`,
+      size: 2,
+    };
+    await Deno.writeTextFile(
+      `${dir}/index.json`,
+      JSON.stringify({ schemaVersion: 2, manifests: [{ ...entry, size: -1 }] }),
+    );
+    await assert.rejects(
+      layout.readIndex(),
+      ManifestError,
+      "index.json: the index is malformed: manifests[0].size is -1",
+    );
+    await Deno.writeTextFile(
+      `${dir}/index.json`,
+      JSON.stringify({ schemaVersion: 2, manifests: [entry] }),
+    );
+    assert.deepEqual((await layout.readIndex()).manifests, [entry]);
   });
 });
 

@@ -22,6 +22,7 @@ import {
   writeStreamToFile,
 } from "../io/files.ts";
 import { OCI_INDEX_MEDIA_TYPE } from "../oci/media_types.ts";
+import { parseManifest } from "../oci/parse_manifest.ts";
 
 /** The annotation that names an image in a layout's `index.json`. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -169,20 +170,21 @@ export class OciLayout {
   }
 
   /**
-   * Reads `index.json`.
+   * Reads `index.json`, checked as an image index by `parseManifest` (a document `mediaType`
+   * may be missing, or a Docker manifest list's).
    *
    * @returns The layout's index.
+   * @throws {ManifestError} When it is not a well-formed index; the message names the file.
    */
   async readIndex(): Promise<ImageIndex> {
-    const text = await Deno.readTextFile(join(this.root, "index.json"));
-    try {
-      return JSON.parse(text);
-    } catch (error) {
-      throw new SyntaxError(
-        `Cannot parse ${join(this.root, "index.json")}: not JSON`,
-        { cause: error },
-      );
-    }
+    const path = join(this.root, "index.json");
+    const bytes = await Deno.readFile(path);
+    // Written here, and as long as the layout has tags: no manifest's size limit.
+    return parseManifest(bytes, OCI_INDEX_MEDIA_TYPE, {
+      lenient: true,
+      maxSize: Infinity,
+      context: `Cannot parse ${path}`,
+    }).manifest as ImageIndex;
   }
 
   /**

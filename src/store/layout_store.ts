@@ -5,10 +5,12 @@
  */
 import { DigestMismatchError, digestOf, parseDigest } from "../oci/digest.ts";
 import { verifyStream } from "../oci/digest.ts";
-import type { ImageIndex, ImageManifest } from "../oci/manifest.ts";
-import { isIndexMediaType, isManifestMediaType } from "../oci/media_types.ts";
+import {
+  ManifestError,
+  MAX_MANIFEST_SIZE,
+  parseManifest,
+} from "../oci/parse_manifest.ts";
 import { type OciLayout, openLayout } from "../layout/layout.ts";
-import { MAX_MANIFEST_SIZE } from "../registry/manifests.ts";
 import type { Store } from "./store.ts";
 import { bytesSource } from "../transport/request_body.ts";
 
@@ -72,10 +74,11 @@ export async function layoutStore(layout: OciLayout | string): Promise<Store> {
         }
       }
       const path = opened.blobPath(descriptor.digest);
+      const context = `Cannot read manifest ${path}`;
       const info = await Deno.stat(path);
       if (info.size > MAX_MANIFEST_SIZE) {
-        throw new RangeError(
-          `Cannot read manifest ${path}: ${info.size} bytes is more than ${MAX_MANIFEST_SIZE}`,
+        throw new ManifestError(
+          `${context}: the manifest is larger than ${MAX_MANIFEST_SIZE} bytes`,
         );
       }
       const bytes = await Deno.readFile(path);
@@ -86,19 +89,19 @@ export async function layoutStore(layout: OciLayout | string): Promise<Store> {
           size: bytes.byteLength,
         }, { context: path });
       }
-      const document = JSON.parse(new TextDecoder().decode(bytes)) as
-        | ImageManifest
-        | ImageIndex;
-      const mediaType = descriptor.mediaType || document.mediaType;
-      if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
-        throw new SyntaxError(
-          `Cannot read manifest ${path}: unknown mediaType "${mediaType}"`,
-        );
-      }
+      // The media type index.json gives is read as a registry's Content-Type is.
+      const parsed = parseManifest(bytes, descriptor.mediaType, {
+        lenient: true,
+        context,
+      });
       return {
-        descriptor: { mediaType, digest, size: bytes.byteLength },
+        descriptor: {
+          mediaType: parsed.mediaType,
+          digest,
+          size: bytes.byteLength,
+        },
         bytes,
-        document,
+        document: parsed.manifest,
       };
     },
     async pushManifest(bytes, descriptor, tag) {

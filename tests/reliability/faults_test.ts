@@ -12,6 +12,7 @@ import { staticCredentials } from "../../src/transport/credentials.ts";
 import { RegistryError } from "../../src/transport/errors.ts";
 import { parseReference, withTag } from "../../src/oci/reference.ts";
 import { DigestMismatchError, digestOfFile } from "../../src/oci/digest.ts";
+import { ManifestError } from "../../src/oci/parse_manifest.ts";
 import { createLayer, type Layer } from "../../src/layer/create_layer.ts";
 import { openLayout } from "../../src/layout/layout.ts";
 import { pushImage } from "../../src/image/push.ts";
@@ -300,6 +301,7 @@ Deno.test({
         assert.ok(
           error instanceof RegistryError ||
             error instanceof DigestMismatchError ||
+            error instanceof ManifestError ||
             error instanceof TypeError,
           `${op} failed with an untyped error: ${everythingAbout(error)}`,
         );

@@ -22,6 +22,7 @@ import { serveBlob } from "./blobs.ts";
 import { serveManifest } from "./manifests.ts";
 import { serveTags } from "./tags.ts";
 import { serveReferrers } from "./referrers.ts";
+import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
 
 /** Options of {@linkcode createRegistry}. Those marked "for testing" model real registries' quirks. */
 export interface RegistryServerOptions {
@@ -238,7 +239,7 @@ export function createRegistry(
     uploads,
     allowDelete: options.delete ?? true,
     singlePost: options.singlePost ?? true,
-    maxManifestSize: options.maxManifestSize ?? 4 * 1024 * 1024,
+    maxManifestSize: options.maxManifestSize ?? MAX_MANIFEST_SIZE,
     redirectBlob: options.redirectBlob,
     location: (request, path) =>
       options.absoluteLocation ? new URL(path, request.url).href : path,

@@ -27,6 +27,8 @@ import {
   selectPlatform,
 } from "../src/registry/manifests.ts";
 import {
+  DOCKER_MANIFEST_LIST_MEDIA_TYPE,
+  DOCKER_MANIFEST_MEDIA_TYPE,
   OCI_INDEX_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
 } from "../src/oci/media_types.ts";
@@ -562,6 +564,18 @@ const BAD_MANIFESTS: [string, BodyInit | null, string | null, RegExp][] = [
     /the content type "application\/vnd\.oci\.image\.manifest\.v1\+json" contradicts the document's mediaType "application\/vnd\.oci\.image\.index\.v1\+json"/,
   ],
   [
+    "schema version 1",
+    json({ ...GOOD_MANIFEST, schemaVersion: 1 }),
+    OCI_MANIFEST_MEDIA_TYPE,
+    /schemaVersion is 1, not 2/,
+  ],
+  [
+    "without a schemaVersion",
+    json({ ...GOOD_MANIFEST, schemaVersion: undefined }),
+    OCI_MANIFEST_MEDIA_TYPE,
+    /schemaVersion is undefined, not 2/,
+  ],
+  [
     "no layers",
     json({ ...GOOD_MANIFEST, layers: undefined }),
     OCI_MANIFEST_MEDIA_TYPE,
@@ -765,6 +779,54 @@ for (const [what, body, type, pattern] of BAD_MANIFESTS) {
         assert.equal(reason(error), reason(fromRegistry));
         return true;
       });
+    });
+  });
+}
+
+/** What registries serve that the client reads by the document: [what, body, Content-Type, media type read]. */
+const LENIENT_MANIFESTS: [string, string, string, string][] = [
+  [
+    "as application/json",
+    json(GOOD_MANIFEST),
+    "application/json",
+    OCI_MANIFEST_MEDIA_TYPE,
+  ],
+  ["as text/plain", json(GOOD_MANIFEST), "text/plain", OCI_MANIFEST_MEDIA_TYPE],
+  [
+    "with a charset parameter",
+    json(GOOD_MANIFEST),
+    `${OCI_MANIFEST_MEDIA_TYPE}; charset=utf-8`,
+    OCI_MANIFEST_MEDIA_TYPE,
+  ],
+  [
+    "a Docker manifest under the OCI manifest type",
+    json({ ...GOOD_MANIFEST, mediaType: DOCKER_MANIFEST_MEDIA_TYPE }),
+    OCI_MANIFEST_MEDIA_TYPE,
+    OCI_MANIFEST_MEDIA_TYPE,
+  ],
+  [
+    "a Docker manifest list under the OCI index type",
+    json({
+      schemaVersion: 2,
+      mediaType: DOCKER_MANIFEST_LIST_MEDIA_TYPE,
+      manifests: [],
+    }),
+    OCI_INDEX_MEDIA_TYPE,
+    OCI_INDEX_MEDIA_TYPE,
+  ],
+];
+
+for (const [what, body, type, mediaType] of LENIENT_MANIFESTS) {
+  Deno.test(`bad input: a manifest served ${what} is read, from a registry and from a layout`, async () => {
+    const fetched = await fetchManifest(REF, {
+      transport: serving(body, type).transport,
+    });
+    assert.equal(fetched.descriptor.mediaType, mediaType);
+    await withLayoutDir(async (dir) => {
+      const { fetch } = await layoutServing(dir, encoder.encode(body), type);
+      const read = await fetch() as typeof fetched;
+      assert.equal(read.descriptor.mediaType, mediaType);
+      assert.deepEqual(read.document, fetched.document);
     });
   });
 }

@@ -43,8 +43,8 @@
  * @module
  */
 
-export * from "./src/reference/digest.ts";
-export * from "./src/reference/reference.ts";
+export * from "./src/oci/digest.ts";
+export * from "./src/oci/reference.ts";
 export * from "./src/transport/request_body.ts";
 export * from "./src/transport/errors.ts";
 export * from "./src/transport/challenge.ts";
@@ -58,9 +58,10 @@ export * from "./src/transport/timeouts.ts";
 export * from "./src/transport/http_transport.ts";
 export * from "./src/transport/proxy.ts";
 export * from "./src/transport/opener.ts";
-export * from "./src/image/media_types.ts";
-export * from "./src/image/platform.ts";
-export * from "./src/image/manifest.ts";
+export * from "./src/oci/media_types.ts";
+export * from "./src/oci/platform.ts";
+export * from "./src/oci/manifest.ts";
+export * from "./src/oci/parse_manifest.ts";
 export * from "./src/registry/progress.ts";
 export * from "./src/registry/blobs.ts";
 export * from "./src/registry/manifests.ts";

@@ -10,23 +10,16 @@ import type {
   ImageConfig,
   ImageIndex,
   ImageManifest,
-} from "./image/manifest.ts";
-import { isIndexMediaType } from "./image/media_types.ts";
-import {
-  formatPlatform,
-  hostPlatform,
-  type Platform,
-} from "./image/platform.ts";
-import {
-  type FetchedManifest,
-  MAX_MANIFEST_SIZE,
-  selectPlatform,
-} from "./registry/manifests.ts";
+} from "./oci/manifest.ts";
+import { isIndexMediaType } from "./oci/media_types.ts";
+import { formatPlatform, hostPlatform, type Platform } from "./oci/platform.ts";
+import { type FetchedManifest, selectPlatform } from "./registry/manifests.ts";
+import { IndexDepthError, MAX_MANIFEST_SIZE } from "./oci/parse_manifest.ts";
 import { type BlobSource, fileSource } from "./transport/request_body.ts";
 import type { OciLayout } from "./layout/layout.ts";
 import type { Store } from "./store/store.ts";
 import { retryTransient } from "./transport/transient.ts";
-import { openVerifiedStream } from "./reference/digest.ts";
+import { openVerifiedStream } from "./oci/digest.ts";
 
 /** Options of {@linkcode copyImage}. */
 export interface CopyOptions {
@@ -195,6 +188,7 @@ async function readConfig(
  * @param maxDepth How many index levels to follow.
  * @returns The manifest as fetched, and the index above it if any.
  * @throws {PlatformNotFoundError} When an index lacks the platform.
+ * @throws {IndexDepthError} When indexes nest deeper than `maxDepth`.
  *
  * @example
  * ```ts ignore
@@ -211,9 +205,7 @@ export async function resolveImage(
   let index: FetchedManifest | undefined;
   for (let depth = 0; isIndexMediaType(fetched.descriptor.mediaType); depth++) {
     if (depth >= maxDepth) {
-      throw new RangeError(
-        `Cannot resolve ${store.name}:${reference}: maximum depth ${maxDepth} of nested indexes reached`,
-      );
+      throw new IndexDepthError(`${store.name}:${reference}`, maxDepth);
     }
     const match = selectPlatform(
       fetched.document as ImageIndex,
@@ -310,8 +302,9 @@ export async function copyImage(
         await copyManifest(fetched);
       } else {
         if (depth >= (options.maxDepth ?? 3)) {
-          throw new RangeError(
-            `Cannot copy ${source.name}:${reference}: maximum depth of nested indexes reached`,
+          throw new IndexDepthError(
+            `${source.name}:${reference}`,
+            options.maxDepth ?? 3,
           );
         }
         for (const entry of (fetched.document as ImageIndex).manifests) {

@@ -8,8 +8,8 @@ import {
   formatReference,
   parseReference,
   ReferenceSyntaxError,
-} from "../src/reference/reference.ts";
-import { DigestMismatchError, digestOf } from "../src/reference/digest.ts";
+} from "../src/oci/reference.ts";
+import { DigestMismatchError, digestOf } from "../src/oci/digest.ts";
 import { AuthenticationError } from "../src/transport/auth.ts";
 import { ChallengeSyntaxError } from "../src/transport/challenge.ts";
 import {
@@ -27,16 +27,22 @@ import {
   selectPlatform,
 } from "../src/registry/manifests.ts";
 import {
+  DOCKER_MANIFEST_LIST_MEDIA_TYPE,
+  DOCKER_MANIFEST_MEDIA_TYPE,
   OCI_INDEX_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../src/image/media_types.ts";
-import type { ImageIndex } from "../src/image/manifest.ts";
+} from "../src/oci/media_types.ts";
+import type { ImageIndex } from "../src/oci/manifest.ts";
 import {
   extractLayer,
   LayerFormatError,
   UnsafeEntryError,
 } from "../src/layer/extract_layer.ts";
 import { staticCredentials } from "../src/transport/credentials.ts";
+import { IndexDepthError, ManifestError } from "../src/oci/parse_manifest.ts";
+import { openLayout } from "../src/layout/layout.ts";
+import { layoutStore } from "../src/store/layout_store.ts";
+import { copyImage, resolveImage } from "../src/copy.ts";
 
 const REGISTRY = "http://127.0.0.1:5000";
 const REALM = "http://127.0.0.1:5000/token";
@@ -558,6 +564,18 @@ const BAD_MANIFESTS: [string, BodyInit | null, string | null, RegExp][] = [
     /the content type "application\/vnd\.oci\.image\.manifest\.v1\+json" contradicts the document's mediaType "application\/vnd\.oci\.image\.index\.v1\+json"/,
   ],
   [
+    "schema version 1",
+    json({ ...GOOD_MANIFEST, schemaVersion: 1 }),
+    OCI_MANIFEST_MEDIA_TYPE,
+    /schemaVersion is 1, not 2/,
+  ],
+  [
+    "without a schemaVersion",
+    json({ ...GOOD_MANIFEST, schemaVersion: undefined }),
+    OCI_MANIFEST_MEDIA_TYPE,
+    /schemaVersion is undefined, not 2/,
+  ],
+  [
     "no layers",
     json({ ...GOOD_MANIFEST, layers: undefined }),
     OCI_MANIFEST_MEDIA_TYPE,
@@ -689,22 +707,127 @@ const BAD_MANIFESTS: [string, BodyInit | null, string | null, RegExp][] = [
   ],
 ];
 
+/** A temporary OCI layout, removed afterwards. */
+async function withLayoutDir(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * A layout holding `bytes` as a manifest: tagged `v1` with `type` as its index.json media type
+ * (what a Content-Type is to a registry), or, without a type, read by digest.
+ */
+async function layoutServing(
+  dir: string,
+  bytes: Uint8Array<ArrayBuffer>,
+  type: string | null,
+): Promise<{ fetch: () => Promise<unknown> }> {
+  const layout = await openLayout(dir);
+  const digest = digestOf(bytes);
+  await layout.writeBlob(digest, new Response(bytes).body!, {
+    size: bytes.byteLength,
+  });
+  if (type !== null) {
+    await layout.tag({ mediaType: type, digest, size: bytes.byteLength }, "v1");
+  }
+  const store = await layoutStore(layout);
+  return { fetch: () => store.fetchManifest(type === null ? digest : "v1") };
+}
+
 for (const [what, body, type, pattern] of BAD_MANIFESTS) {
-  Deno.test(`bad input: a manifest that is ${what} gives a RegistryError`, async () => {
+  Deno.test(`bad input: a manifest that is ${what} gives a ManifestError naming the request`, async () => {
     const { transport } = serving(body, type);
     await assert.rejects(
       fetchManifest(REF, { transport }),
-      (error: unknown) => {
+      (error: unknown) =>
         assertTyped(
           error,
-          RegistryError,
+          ManifestError,
           /^GET http:\/\/127\.0\.0\.1:5000\/v2\/app\/manifests\/v1: 200: /,
           pattern,
-        );
-        assert.equal((error as RegistryError).status, 200);
-        return true;
-      },
+        ),
     );
+  });
+
+  Deno.test(`bad input: a manifest that is ${what} in an OCI layout gives the same ManifestError as from a registry`, async () => {
+    // Issue 13: a malformed manifest was refused from a registry and accepted from a layout.
+    const bytes = typeof body === "string"
+      ? encoder.encode(body)
+      : new Uint8Array();
+    const fromRegistry = await fetchManifest(REF, {
+      transport: serving(body, type).transport,
+    }).then(() => undefined, (error: unknown) => error);
+    await withLayoutDir(async (dir) => {
+      const { fetch } = await layoutServing(dir, bytes, type);
+      await assert.rejects(fetch(), (error: unknown) => {
+        assertTyped(
+          error,
+          ManifestError,
+          /^Cannot read manifest .*blobs\/sha256\/[0-9a-f]{64}: /,
+          pattern,
+        );
+        assertTyped(fromRegistry, ManifestError);
+        const reason = (e: unknown) =>
+          (e as Error).message.replace(
+            /^(GET \S+: 200|Cannot read manifest \S+): /,
+            "",
+          );
+        assert.equal(reason(error), reason(fromRegistry));
+        return true;
+      });
+    });
+  });
+}
+
+/** What registries serve that the client reads by the document: [what, body, Content-Type, media type read]. */
+const LENIENT_MANIFESTS: [string, string, string, string][] = [
+  [
+    "as application/json",
+    json(GOOD_MANIFEST),
+    "application/json",
+    OCI_MANIFEST_MEDIA_TYPE,
+  ],
+  ["as text/plain", json(GOOD_MANIFEST), "text/plain", OCI_MANIFEST_MEDIA_TYPE],
+  [
+    "with a charset parameter",
+    json(GOOD_MANIFEST),
+    `${OCI_MANIFEST_MEDIA_TYPE}; charset=utf-8`,
+    OCI_MANIFEST_MEDIA_TYPE,
+  ],
+  [
+    "a Docker manifest under the OCI manifest type",
+    json({ ...GOOD_MANIFEST, mediaType: DOCKER_MANIFEST_MEDIA_TYPE }),
+    OCI_MANIFEST_MEDIA_TYPE,
+    OCI_MANIFEST_MEDIA_TYPE,
+  ],
+  [
+    "a Docker manifest list under the OCI index type",
+    json({
+      schemaVersion: 2,
+      mediaType: DOCKER_MANIFEST_LIST_MEDIA_TYPE,
+      manifests: [],
+    }),
+    OCI_INDEX_MEDIA_TYPE,
+    OCI_INDEX_MEDIA_TYPE,
+  ],
+];
+
+for (const [what, body, type, mediaType] of LENIENT_MANIFESTS) {
+  Deno.test(`bad input: a manifest served ${what} is read, from a registry and from a layout`, async () => {
+    const fetched = await fetchManifest(REF, {
+      transport: serving(body, type).transport,
+    });
+    assert.equal(fetched.descriptor.mediaType, mediaType);
+    await withLayoutDir(async (dir) => {
+      const { fetch } = await layoutServing(dir, encoder.encode(body), type);
+      const read = await fetch() as typeof fetched;
+      assert.equal(read.descriptor.mediaType, mediaType);
+      assert.deepEqual(read.document, fetched.document);
+    });
   });
 }
 
@@ -774,7 +897,7 @@ Deno.test("bad input: manifests over 4 MiB are refused, declared or endless, wit
     (error) =>
       assertTyped(
         error,
-        RegistryError,
+        ManifestError,
         /the manifest is larger than 4194304 bytes/,
       ),
   );
@@ -789,11 +912,29 @@ Deno.test("bad input: manifests over 4 MiB are refused, declared or endless, wit
     (error) =>
       assertTyped(
         error,
-        RegistryError,
+        ManifestError,
         /the manifest is larger than 4194304 bytes/,
       ),
   );
   assert.ok(endless.pulled() <= 5 * MiB, `read ${endless.pulled()} bytes`);
+});
+
+Deno.test("bad input: a manifest over 4 MiB in an OCI layout gives the same ManifestError", async () => {
+  await withLayoutDir(async (dir) => {
+    const big = encoder.encode(
+      json({ ...GOOD_MANIFEST, padding: " ".repeat(4 * MiB) }),
+    );
+    const { fetch } = await layoutServing(dir, big, OCI_MANIFEST_MEDIA_TYPE);
+    await assert.rejects(
+      fetch(),
+      (error) =>
+        assertTyped(
+          error,
+          ManifestError,
+          /^Cannot read manifest .*: the manifest is larger than 4194304 bytes$/,
+        ),
+    );
+  });
 });
 
 /** An index listing `entries`, as bytes. */
@@ -833,8 +974,8 @@ Deno.test("bad input: an index whose child points back to the index stops with a
   assert.equal(requests.length, 2);
 });
 
-Deno.test("bad input: indexes nested beyond maxDepth stop with a RegistryError naming the depth", async () => {
-  // Ten levels of correctly hashed indexes; the resolver must stop at maxDepth.
+/** Ten levels of correctly hashed indexes over one manifest, by digest, and the top one. */
+function tenNestedIndexes() {
   const byDigest = new Map<string, [string, string]>();
   let top = json(GOOD_MANIFEST);
   let type = OCI_MANIFEST_MEDIA_TYPE;
@@ -849,6 +990,12 @@ Deno.test("bad input: indexes nested beyond maxDepth stop with a RegistryError n
     type = OCI_INDEX_MEDIA_TYPE;
     byDigest.set(digestOf(top), [top, type]);
   }
+  return { byDigest, top, type };
+}
+
+Deno.test("bad input: indexes nested beyond maxDepth stop with an IndexDepthError naming the depth", async () => {
+  // Ten levels of correctly hashed indexes; the resolver must stop at maxDepth.
+  const { byDigest, top, type } = tenNestedIndexes();
   const { transport, requests } = openerOver((request) => {
     const last = new URL(request.url).pathname.split("/").pop()!;
     const [body, contentType] = byDigest.get(last) ?? [top, type];
@@ -865,7 +1012,7 @@ Deno.test("bad input: indexes nested beyond maxDepth stop with a RegistryError n
       (error) =>
         assertTyped(
           error,
-          RegistryError,
+          IndexDepthError,
           new RegExp(
             `maximum depth ${maxDepth} of nested indexes reached while resolving 127\\.0\\.0\\.1:5000/app:v1`,
           ),
@@ -873,6 +1020,54 @@ Deno.test("bad input: indexes nested beyond maxDepth stop with a RegistryError n
     );
     assert.equal(requests.length, maxDepth + 1);
   }
+});
+
+Deno.test("bad input: indexes nested beyond maxDepth in an OCI layout stop with the same IndexDepthError", async () => {
+  // Issue 13: this was a RegistryError with status 200 from a registry, a RangeError from a layout.
+  const { byDigest, top, type } = tenNestedIndexes();
+  await withLayoutDir(async (dir) => {
+    const layout = await openLayout(dir);
+    for (const [digest, [body]] of byDigest) {
+      const bytes = encoder.encode(body);
+      await layout.writeBlob(digest, new Response(bytes).body!, {
+        size: bytes.byteLength,
+      });
+    }
+    await layout.tag(
+      { mediaType: type, digest: digestOf(top), size: top.length },
+      "v1",
+    );
+    const store = await layoutStore(layout);
+    const target = await layoutStore(`${dir}/copy`);
+    const platform = { os: "linux", architecture: "amd64" };
+    for (const maxDepth of [0, 2, 5]) {
+      await assert.rejects(
+        resolveImage(store, "v1", platform, maxDepth),
+        (error) => {
+          assertTyped(
+            error,
+            IndexDepthError,
+            new RegExp(
+              `maximum depth ${maxDepth} of nested indexes reached while resolving oci:.*:v1`,
+            ),
+          );
+          assert.equal((error as IndexDepthError).maxDepth, maxDepth);
+          return true;
+        },
+      );
+      for (const copyPlatform of [platform, "all" as const]) {
+        await assert.rejects(
+          copyImage(store, target, "v1", { platform: copyPlatform, maxDepth }),
+          (error) =>
+            assertTyped(
+              error,
+              IndexDepthError,
+              new RegExp(`maximum depth ${maxDepth} of nested indexes`),
+            ),
+        );
+      }
+    }
+  });
 });
 
 Deno.test("bad input: an index without the platform gives a PlatformNotFoundError listing what it has", async () => {

@@ -11,7 +11,7 @@ import {
   writeTree,
   writeZerosLayer,
 } from "../bench/lib.ts";
-import { digestOf } from "../src/reference/digest.ts";
+import { digestOf } from "../src/oci/digest.ts";
 import { requirePeer } from "./support/peers.ts";
 
 Deno.test("bench parses GNU time and openssl outputs", () => {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { createRegistry } from "../src/server/handler.ts";
 import { serveRegistry } from "../src/server/serve.ts";
 import { hashPassword } from "../src/server/auth.ts";
-import { parseReference } from "../src/reference/reference.ts";
+import { parseReference } from "../src/oci/reference.ts";
 import { checkPushAccess } from "../src/image/push.ts";
 import { RegistryError } from "../src/transport/errors.ts";
 import { makeImage, pushImage } from "./support/images.ts";

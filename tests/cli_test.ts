@@ -309,7 +309,7 @@ registryTest(
       const { createLayer } = await import("../src/layer/create_layer.ts");
       const { openLayout } = await import("../src/layout/layout.ts");
       const { pushImage } = await import("../src/image/push.ts");
-      const { parseReference } = await import("../src/reference/reference.ts");
+      const { parseReference } = await import("../src/oci/reference.ts");
       const { createOpener } = await import("../src/transport/opener.ts");
       await Deno.mkdir(`${work}/src`);
       const file = await Deno.open(`${work}/src/random.bin`, {

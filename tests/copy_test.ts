@@ -1,12 +1,12 @@
 // copyImage / copyMissingLayers between registries and OCI layouts, on the real distribution registry.
 import assert from "node:assert/strict";
-import { parseReference, withTag } from "../src/reference/reference.ts";
+import { parseReference, withTag } from "../src/oci/reference.ts";
 import { copyImage, copyMissingLayers } from "../src/copy.ts";
 import { registryStore } from "../src/store/registry_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { fetchManifest, getManifest } from "../src/registry/manifests.ts";
 import { blobExists } from "../src/registry/blobs.ts";
-import { parsePlatform } from "../src/image/platform.ts";
+import { parsePlatform } from "../src/oci/platform.ts";
 import { openLayout } from "../src/layout/layout.ts";
 import { makeImage, pushImage, pushIndex } from "./support/images.ts";
 import { registryTest } from "./support/registries.ts";

@@ -10,7 +10,7 @@ import {
   openVerifiedStream,
   parseDigest,
   verifyStream,
-} from "../src/reference/digest.ts";
+} from "../src/oci/digest.ts";
 import { requirePeer } from "./support/peers.ts";
 
 const A64 = "a".repeat(64);

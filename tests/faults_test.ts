@@ -2,13 +2,13 @@
 // the results right.
 import assert from "node:assert/strict";
 import { createRegistry } from "../src/server/handler.ts";
-import { parseReference } from "../src/reference/reference.ts";
+import { parseReference } from "../src/oci/reference.ts";
 import { createOpener } from "../src/transport/opener.ts";
 import { pullImage } from "../src/image/pull.ts";
 import { pushImage } from "../src/image/push.ts";
 import { createLayer } from "../src/layer/create_layer.ts";
 import { openLayout } from "../src/layout/layout.ts";
-import { digestOf } from "../src/reference/digest.ts";
+import { digestOf } from "../src/oci/digest.ts";
 import { withFaults } from "./support/faults.ts";
 
 Deno.test("injected faults are seeded: the same seed gives the same faults", async () => {

@@ -8,9 +8,9 @@ import {
   createRequest,
   fileSource,
 } from "../src/transport/request_body.ts";
-import { digestOf } from "../src/reference/digest.ts";
+import { digestOf } from "../src/oci/digest.ts";
 import { TimeoutError } from "../src/transport/errors.ts";
-import { concatBytes, createBufferFiller } from "../src/bytes.ts";
+import { concatBytes, createBufferFiller } from "../src/io/bytes.ts";
 import { type RawExchange, stallingServer } from "./support/stalling_server.ts";
 
 /** A server that records the headers and size of every request body it gets. */

@@ -1,8 +1,8 @@
 // Images on the real distribution registry: push on a base that skopeo pushed, pull back with
 // digest checks, and read by skopeo and umoci.
 import assert from "node:assert/strict";
-import { parseReference, withTag } from "../src/reference/reference.ts";
-import { digestOf } from "../src/reference/digest.ts";
+import { parseReference, withTag } from "../src/oci/reference.ts";
+import { digestOf } from "../src/oci/digest.ts";
 import { createLayer } from "../src/layer/create_layer.ts";
 import { openLayout, REF_NAME_ANNOTATION } from "../src/layout/layout.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
@@ -17,11 +17,11 @@ import {
   OCI_CONFIG_MEDIA_TYPE,
   OCI_LAYER_GZIP_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../src/image/media_types.ts";
-import { parsePlatform } from "../src/image/platform.ts";
-import type { Descriptor, ImageManifest } from "../src/image/manifest.ts";
+} from "../src/oci/media_types.ts";
+import { parsePlatform } from "../src/oci/platform.ts";
+import type { Descriptor, ImageManifest } from "../src/oci/manifest.ts";
 import { bytesSource, type Transport } from "../src/transport/request_body.ts";
-import { DigestMismatchError, DigestStream } from "../src/reference/digest.ts";
+import { DigestMismatchError, DigestStream } from "../src/oci/digest.ts";
 import { uploadBlob } from "../src/registry/blobs.ts";
 import { uploadManifest } from "../src/registry/manifests.ts";
 import { createRegistry } from "../src/server/handler.ts";

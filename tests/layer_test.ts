@@ -8,7 +8,7 @@ import {
 } from "../src/layer/extract_layer.ts";
 import { createTarPacker, type TarHeader } from "../src/layer/tar.ts";
 import { openLayout } from "../src/layout/layout.ts";
-import { digestOf } from "../src/reference/digest.ts";
+import { digestOf } from "../src/oci/digest.ts";
 import { requirePeer } from "./support/peers.ts";
 import {
   gzip,

@@ -6,8 +6,9 @@ import {
   digestOf,
   openVerifiedStream,
   verifyStream,
-} from "../src/reference/digest.ts";
-import { parseReference } from "../src/reference/reference.ts";
+} from "../src/oci/digest.ts";
+import { parseReference } from "../src/oci/reference.ts";
+import { ManifestError } from "../src/oci/parse_manifest.ts";
 import { stageBlob } from "../src/layout/stage.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { bytesSource, type Transport } from "../src/transport/request_body.ts";
@@ -146,13 +147,39 @@ Deno.test("readIndex() names the file when index.json is not JSON", async () => 
     await Deno.writeTextFile(`${dir}/index.json`, "{broken");
     await assert.rejects(
       layout.readIndex(),
-      /Cannot parse .*index\.json: not JSON/,
+      ManifestError,
+      "index.json: the manifest is not valid JSON",
     );
   });
 });
 
+Deno.test("readIndex() checks index.json with parseManifest: a malformed entry is refused, a missing mediaType is not", async () => {
+  await withLayout(async (dir) => {
+    const layout = await openLayout(dir);
+    const entry = {
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: `sha256:${"a".repeat(64)}`,
+      size: 2,
+    };
+    await Deno.writeTextFile(
+      `${dir}/index.json`,
+      JSON.stringify({ schemaVersion: 2, manifests: [{ ...entry, size: -1 }] }),
+    );
+    await assert.rejects(
+      layout.readIndex(),
+      ManifestError,
+      "index.json: the index is malformed: manifests[0].size is -1",
+    );
+    await Deno.writeTextFile(
+      `${dir}/index.json`,
+      JSON.stringify({ schemaVersion: 2, manifests: [entry] }),
+    );
+    assert.deepEqual((await layout.readIndex()).manifests, [entry]);
+  });
+});
+
 Deno.test("openLayout removes what a killed writer left and keeps what a live writer holds", async () => {
-  const { createTemporary } = await import("../src/layout/files.ts");
+  const { createTemporary } = await import("../src/io/files.ts");
   const dir = await Deno.makeTempDir({ prefix: "oci-layout-" });
   try {
     await openLayout(dir);
@@ -549,7 +576,7 @@ Deno.test({
       await Deno.writeTextFile(
         script,
         `import { openLayout } from ${url("../src/layout/layout.ts")};
-import { digestOf } from ${url("../src/reference/digest.ts")};
+import { digestOf } from ${url("../src/oci/digest.ts")};
 const layout = await openLayout(${JSON.stringify(`${dir}/stage`)});
 const bytes = new TextEncoder().encode("durable bytes\\n".repeat(10000));
 const digest = digestOf(bytes);

@@ -5,7 +5,7 @@ import {
   matchPlatform,
   normalizePlatform,
   parsePlatform,
-} from "../src/image/platform.ts";
+} from "../src/oci/platform.ts";
 import {
   DOCKER_MANIFEST_LIST_MEDIA_TYPE,
   DOCKER_MANIFEST_MEDIA_TYPE,
@@ -13,7 +13,7 @@ import {
   isManifestMediaType,
   OCI_INDEX_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../src/image/media_types.ts";
+} from "../src/oci/media_types.ts";
 
 Deno.test("normalizePlatform() applies architecture aliases and default variants", () => {
   const cases: [string, string][] = [

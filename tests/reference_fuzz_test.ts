@@ -5,7 +5,7 @@ import {
   formatReference,
   parseReference,
   ReferenceSyntaxError,
-} from "../src/reference/reference.ts";
+} from "../src/oci/reference.ts";
 
 const VALID = [
   "ubuntu",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DigestError } from "../src/reference/digest.ts";
+import { DigestError } from "../src/oci/digest.ts";
 import {
   blobUrl,
   DOCKER_HUB,
@@ -21,7 +21,7 @@ import {
   uploadsUrl,
   withDigest,
   withTag,
-} from "../src/reference/reference.ts";
+} from "../src/oci/reference.ts";
 
 const H = "a".repeat(64);
 const H512 = "b".repeat(128);

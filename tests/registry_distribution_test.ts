@@ -1,11 +1,7 @@
 // Registry operations against the real CNCF distribution registry on 127.0.0.1.
 import assert from "node:assert/strict";
-import { digestOf } from "../src/reference/digest.ts";
-import {
-  parseReference,
-  withDigest,
-  withTag,
-} from "../src/reference/reference.ts";
+import { digestOf } from "../src/oci/digest.ts";
+import { parseReference, withDigest, withTag } from "../src/oci/reference.ts";
 import { blobExists, fetchBlob, uploadBlob } from "../src/registry/blobs.ts";
 import {
   fetchManifest,
@@ -17,7 +13,7 @@ import {
 import { listTags } from "../src/registry/tags.ts";
 import { openLayout } from "../src/layout/layout.ts";
 import { fileSource } from "../src/transport/request_body.ts";
-import { parsePlatform } from "../src/image/platform.ts";
+import { parsePlatform } from "../src/oci/platform.ts";
 import { startDistribution } from "./support/distribution.ts";
 import {
   makeImage,

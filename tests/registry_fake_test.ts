@@ -1,24 +1,26 @@
 // Registry behaviours a real server will not produce on demand, with scripted handlers.
 import assert from "node:assert/strict";
-import { DigestMismatchError, digestOf } from "../src/reference/digest.ts";
-import { parseReference, withDigest } from "../src/reference/reference.ts";
+import { DigestMismatchError, digestOf } from "../src/oci/digest.ts";
+import { parseReference, withDigest } from "../src/oci/reference.ts";
 import { fetchBlob, uploadBlob } from "../src/registry/blobs.ts";
 import {
   fetchManifest,
   getManifest,
-  MAX_MANIFEST_SIZE,
   uploadManifest,
 } from "../src/registry/manifests.ts";
+import {
+  IndexDepthError,
+  MAX_MANIFEST_SIZE,
+} from "../src/oci/parse_manifest.ts";
 import { listTags } from "../src/registry/tags.ts";
 import { openLayout } from "../src/layout/layout.ts";
 import { stageBlob } from "../src/layout/stage.ts";
-import { RegistryError } from "../src/transport/errors.ts";
 import { createOpener } from "../src/transport/opener.ts";
 import type { Transport } from "../src/transport/request_body.ts";
 import {
   OCI_INDEX_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../src/image/media_types.ts";
+} from "../src/oci/media_types.ts";
 
 const REF = parseReference("127.0.0.1:5000/app:v1");
 
@@ -356,7 +358,7 @@ Deno.test("getManifest() follows nested indexes up to maxDepth, then stops with 
   await assert.rejects(
     getManifest(REF, { transport: deep.transport, platform }),
     (error: unknown) =>
-      error instanceof RegistryError &&
+      error instanceof IndexDepthError &&
       /maximum depth 3 of nested indexes/.test(error.message),
   );
   assert.equal(deep.log.length, 4, "the tag and three levels, no more");

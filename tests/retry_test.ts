@@ -23,7 +23,7 @@ import {
   httpTransport,
 } from "../src/transport/http_transport.ts";
 import { stallingServer } from "./support/stalling_server.ts";
-import { digestOf } from "../src/reference/digest.ts";
+import { digestOf } from "../src/oci/digest.ts";
 
 /** A server on 127.0.0.1 that answers from a script of responses, recording what it got. */
 function scriptedServer(

@@ -15,11 +15,11 @@ import {
   UploadSessions,
 } from "../src/server/upload_sessions.ts";
 import { requirePeer } from "./support/peers.ts";
-import { digestOf } from "../src/reference/digest.ts";
+import { digestOf } from "../src/oci/digest.ts";
 import {
   OCI_INDEX_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../src/image/media_types.ts";
+} from "../src/oci/media_types.ts";
 
 const BASE = "http://registry.test";
 const EMPTY = "{}";

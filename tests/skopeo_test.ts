@@ -1,13 +1,13 @@
 // Interoperability with skopeo on the real distribution registry: what skopeo pushes we read,
 // what we push skopeo reads with the same digests, and our layout is one skopeo copies from.
 import assert from "node:assert/strict";
-import { parseReference, withTag } from "../src/reference/reference.ts";
+import { parseReference, withTag } from "../src/oci/reference.ts";
 import { copyImage } from "../src/copy.ts";
 import { registryStore } from "../src/store/registry_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { fetchManifest, getManifest } from "../src/registry/manifests.ts";
 import { fetchBlob } from "../src/registry/blobs.ts";
-import { digestOf } from "../src/reference/digest.ts";
+import { digestOf } from "../src/oci/digest.ts";
 import { createOpener } from "../src/transport/opener.ts";
 import { makeImage, pushImage, pushIndex } from "./support/images.ts";
 import { registryTest } from "./support/registries.ts";

@@ -9,7 +9,7 @@ import {
   TimeoutError,
   type TimeoutPhase,
 } from "../src/transport/errors.ts";
-import { DigestMismatchError } from "../src/reference/digest.ts";
+import { DigestMismatchError } from "../src/oci/digest.ts";
 
 const status = (code: number, registryCode?: string) =>
   new RegistryError({

@@ -5,18 +5,18 @@
  * @module
  */
 import { stat } from "node:fs/promises";
-import { formatReference } from "../reference/reference.ts";
-import { parsePlatform, type Platform } from "../image/platform.ts";
+import { formatReference } from "../oci/reference.ts";
+import { parsePlatform, type Platform } from "../oci/platform.ts";
 import { openLayout } from "../layout/layout.ts";
 import { createLayer } from "../layer/create_layer.ts";
 import { checkPushAccess, pushImage } from "../image/push.ts";
 import { pullImage } from "../image/pull.ts";
 import { copyImage, resolveImage } from "../copy.ts";
 import { listTags } from "../registry/tags.ts";
-import { isIndexMediaType } from "../image/media_types.ts";
+import { isIndexMediaType } from "../oci/media_types.ts";
 import { serveRegistry } from "../server/serve.ts";
 import type { RegistryAuthOptions } from "../server/auth.ts";
-import type { ImageManifest } from "../image/manifest.ts";
+import type { ImageManifest } from "../oci/manifest.ts";
 import {
   type CommandContext,
   referenceOf,

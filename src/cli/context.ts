@@ -10,7 +10,7 @@ import {
   type ImageReference,
   parseMirrorUrl,
   parseReference,
-} from "../reference/reference.ts";
+} from "../oci/reference.ts";
 import { createOpener } from "../transport/opener.ts";
 import { createHttpTransport } from "../transport/http_transport.ts";
 import { withNetworkErrors } from "../transport/network_errors.ts";

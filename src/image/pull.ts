@@ -4,22 +4,26 @@
  *
  * @module
  */
-import type { ImageReference } from "../reference/reference.ts";
-import { formatReference } from "../reference/reference.ts";
+import type { ImageReference } from "../oci/reference.ts";
+import { formatReference } from "../oci/reference.ts";
 import { getManifestAndConfig } from "../registry/manifests.ts";
 import type { RegistryOptions } from "../registry/blobs.ts";
 import type { ProgressOptions } from "../registry/progress.ts";
 import { type OciLayout, openLayout } from "../layout/layout.ts";
 import { stageBlob } from "../layout/stage.ts";
 import { extractLayer } from "../layer/extract_layer.ts";
-import type { Descriptor, ImageConfig, ImageManifest } from "./manifest.ts";
+import type {
+  Descriptor,
+  ImageConfig,
+  ImageManifest,
+} from "../oci/manifest.ts";
 import {
   DOCKER_LAYER_GZIP_MEDIA_TYPE,
   OCI_LAYER_GZIP_MEDIA_TYPE,
   OCI_LAYER_TAR_MEDIA_TYPE,
-} from "./media_types.ts";
-import type { Platform } from "./platform.ts";
-import { DigestMismatchError } from "../reference/digest.ts";
+} from "../oci/media_types.ts";
+import type { Platform } from "../oci/platform.ts";
+import { DigestMismatchError } from "../oci/digest.ts";
 
 /** Options of {@linkcode pullImage}. */
 export interface PullImageOptions extends RegistryOptions, ProgressOptions {

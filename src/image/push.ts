@@ -8,12 +8,12 @@ import {
   endpoint,
   formatReference,
   type ImageReference,
-} from "../reference/reference.ts";
+} from "../oci/reference.ts";
 import { ensureStatus, RegistryError } from "../transport/errors.ts";
 import { defaultOpener } from "../transport/opener.ts";
 import { resolveRegistryUrl } from "../transport/redirects.ts";
 import { createRequest } from "../transport/request_body.ts";
-import { digestOf } from "../reference/digest.ts";
+import { digestOf } from "../oci/digest.ts";
 import { type RegistryOptions, uploadBlob } from "../registry/blobs.ts";
 import { uploadManifest } from "../registry/manifests.ts";
 import type { ProgressOptions } from "../registry/progress.ts";
@@ -25,14 +25,18 @@ import type {
   ImageConfig,
   ImageIndex,
   ImageManifest,
-} from "./manifest.ts";
+} from "../oci/manifest.ts";
 import {
   OCI_CONFIG_MEDIA_TYPE,
   OCI_INDEX_MEDIA_TYPE,
   OCI_LAYER_GZIP_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "./media_types.ts";
-import { hostPlatform, normalizePlatform, type Platform } from "./platform.ts";
+} from "../oci/media_types.ts";
+import {
+  hostPlatform,
+  normalizePlatform,
+  type Platform,
+} from "../oci/platform.ts";
 
 /** Options of {@linkcode pushImage}. */
 export interface PushImageOptions extends RegistryOptions, ProgressOptions {
@@ -82,7 +86,7 @@ export interface PushImageOptions extends RegistryOptions, ProgressOptions {
  * ```ts
  * import { checkPushAccess } from "./push.ts";
  * import { createRegistry } from "../server/handler.ts";
- * import { parseReference } from "../reference/reference.ts";
+ * import { parseReference } from "../oci/reference.ts";
  * const registry = createRegistry();
  * await checkPushAccess(parseReference("127.0.0.1:5000/app:v1"), {
  *   transport: (request) => Promise.resolve(registry(request)),

@@ -5,8 +5,8 @@
  * @module
  */
 import { basename, join } from "node:path";
-import { DigestStream } from "../reference/digest.ts";
-import { createTemporary } from "../layout/files.ts";
+import { DigestStream } from "../oci/digest.ts";
+import { createTemporary } from "../io/files.ts";
 import type { OciLayout } from "../layout/layout.ts";
 import { createTarPacker, type TarHeader } from "./tar.ts";
 

@@ -6,10 +6,7 @@
  */
 import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
-import {
-  createTemporary,
-  removeAbandonedTemporaries,
-} from "../layout/files.ts";
+import { createTemporary, removeAbandonedTemporaries } from "../io/files.ts";
 import { readTar, type TarEntry, type TarEntryHeader } from "./tar.ts";
 
 /** A name as errors show it: hostile ones can be a megabyte long. */

@@ -5,14 +5,14 @@
  * @module
  */
 import { join } from "node:path";
-import { fileBytes } from "../bytes.ts";
+import { fileBytes } from "../io/bytes.ts";
 import {
   digestOfFile,
   isVerifiedStream,
   parseDigest,
   verifyStream,
-} from "../reference/digest.ts";
-import type { Descriptor, ImageIndex } from "../image/manifest.ts";
+} from "../oci/digest.ts";
+import type { Descriptor, ImageIndex } from "../oci/manifest.ts";
 import {
   createTemporary,
   removeAbandonedTemporaries,
@@ -20,8 +20,9 @@ import {
   syncDirectory,
   writeFileAtomic,
   writeStreamToFile,
-} from "./files.ts";
-import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
+} from "../io/files.ts";
+import { OCI_INDEX_MEDIA_TYPE } from "../oci/media_types.ts";
+import { parseManifest } from "../oci/parse_manifest.ts";
 
 /** The annotation that names an image in a layout's `index.json`. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -38,7 +39,7 @@ const LAYOUT_VERSION = '{"imageLayoutVersion":"1.0.0"}';
  * ```ts
  * import assert from "node:assert/strict";
  * import { openLayout } from "./layout.ts";
- * import { digestOf } from "../reference/digest.ts";
+ * import { digestOf } from "../oci/digest.ts";
  * const dir = await Deno.makeTempDir();
  * const layout = await openLayout(dir);
  * const digest = digestOf("hello");
@@ -169,20 +170,21 @@ export class OciLayout {
   }
 
   /**
-   * Reads `index.json`.
+   * Reads `index.json`, checked as an image index by `parseManifest` (a document `mediaType`
+   * may be missing, or a Docker manifest list's).
    *
    * @returns The layout's index.
+   * @throws {ManifestError} When it is not a well-formed index; the message names the file.
    */
   async readIndex(): Promise<ImageIndex> {
-    const text = await Deno.readTextFile(join(this.root, "index.json"));
-    try {
-      return JSON.parse(text);
-    } catch (error) {
-      throw new SyntaxError(
-        `Cannot parse ${join(this.root, "index.json")}: not JSON`,
-        { cause: error },
-      );
-    }
+    const path = join(this.root, "index.json");
+    const bytes = await Deno.readFile(path);
+    // Written here, and as long as the layout has tags: no manifest's size limit.
+    return parseManifest(bytes, OCI_INDEX_MEDIA_TYPE, {
+      lenient: true,
+      maxSize: Infinity,
+      context: `Cannot parse ${path}`,
+    }).manifest as ImageIndex;
   }
 
   /**

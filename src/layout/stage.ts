@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { Descriptor } from "../image/manifest.ts";
-import type { ImageReference } from "../reference/reference.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import type { ImageReference } from "../oci/reference.ts";
 import { fetchBlob, type FetchBlobOptions } from "../registry/blobs.ts";
 import type { OciLayout } from "./layout.ts";
 import { retryTransient } from "../transport/transient.ts";

@@ -4,14 +4,14 @@
  *
  * @module
  */
-import { tapBytes } from "../bytes.ts";
-import { parseDigest, verifyStream } from "../reference/digest.ts";
+import { tapBytes } from "../io/bytes.ts";
+import { parseDigest, verifyStream } from "../oci/digest.ts";
 import {
   blobUrl,
   endpoint,
   type ImageReference,
   uploadsUrl,
-} from "../reference/reference.ts";
+} from "../oci/reference.ts";
 import { ensureStatus, RegistryError } from "../transport/errors.ts";
 import { resolveRegistryUrl } from "../transport/redirects.ts";
 import { defaultOpener } from "../transport/opener.ts";

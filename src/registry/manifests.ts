@@ -4,19 +4,15 @@
  *
  * @module
  */
-import {
-  DigestMismatchError,
-  digestOf,
-  parseDigest,
-} from "../reference/digest.ts";
+import { DigestMismatchError, digestOf, parseDigest } from "../oci/digest.ts";
 import {
   blobUrl,
   formatReference,
   type ImageReference,
   manifestUrl,
   withDigest,
-} from "../reference/reference.ts";
-import { ensureStatus, RegistryError } from "../transport/errors.ts";
+} from "../oci/reference.ts";
+import { ensureStatus, redactUrl, RegistryError } from "../transport/errors.ts";
 import { defaultOpener } from "../transport/opener.ts";
 import { createRequest } from "../transport/request_body.ts";
 import type {
@@ -24,25 +20,29 @@ import type {
   ImageConfig,
   ImageIndex,
   ImageManifest,
-} from "../image/manifest.ts";
+} from "../oci/manifest.ts";
 import {
   ALL_MANIFEST_MEDIA_TYPES,
   isIndexMediaType,
   isManifestMediaType,
-} from "../image/media_types.ts";
+} from "../oci/media_types.ts";
+import {
+  IndexDepthError,
+  isPlatform,
+  ManifestError,
+  MAX_MANIFEST_SIZE,
+  parseManifest,
+} from "../oci/parse_manifest.ts";
 import {
   formatPlatform,
   hostPlatform,
   matchPlatform,
   type Platform,
-} from "../image/platform.ts";
+} from "../oci/platform.ts";
 import { fetchBlob, type RegistryOptions } from "./blobs.ts";
-import { readAtMost } from "../bytes.ts";
+import { readAtMost } from "../io/bytes.ts";
 import type { OciLayout } from "../layout/layout.ts";
 import { stageBlob } from "../layout/stage.ts";
-
-/** Largest manifest accepted, as the distribution spec suggests registries enforce. */
-export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
 
 /** Options of {@linkcode uploadManifest}. */
 export interface UploadManifestOptions extends RegistryOptions {
@@ -203,103 +203,6 @@ export class PlatformNotFoundError extends Error {
   }
 }
 
-/** The OCI digest grammar: `algorithm:encoded` (image-spec descriptor.md). */
-const DIGEST_GRAMMAR_REGEXP = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-
-/** A value for an error message: JSON, cut short. */
-function shown(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
-}
-
-/** Why a platform object is not one, or undefined when it is. */
-function platformProblem(value: unknown, where: string): string | undefined {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return `${where} is ${shown(value)}, not an object`;
-  }
-  const platform = value as Record<string, unknown>;
-  for (const field of ["os", "architecture"]) {
-    if (typeof platform[field] !== "string") {
-      return `${where}.${field} is ${shown(platform[field])}, not a string`;
-    }
-  }
-  for (const field of ["variant", "os.version"]) {
-    if (platform[field] !== undefined && typeof platform[field] !== "string") {
-      return `${where}.${field} is ${shown(platform[field])}, not a string`;
-    }
-  }
-  const features = platform["os.features"];
-  if (
-    features !== undefined &&
-    (!Array.isArray(features) || features.some((f) => typeof f !== "string"))
-  ) {
-    return `${where}["os.features"] is ${
-      shown(features)
-    }, not an array of strings`;
-  }
-  return undefined;
-}
-
-/**
- * Why a value is not a descriptor (image-spec descriptor.md), or undefined when it is. Fields
- * the spec does not define are allowed and ignored.
- */
-function descriptorProblem(value: unknown, where: string): string | undefined {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return `${where} is ${shown(value)}, not a descriptor object`;
-  }
-  const descriptor = value as Record<string, unknown>;
-  if (typeof descriptor.mediaType !== "string" || descriptor.mediaType === "") {
-    return `${where}.mediaType is ${
-      shown(descriptor.mediaType)
-    }, not a media type`;
-  }
-  const digest = descriptor.digest;
-  if (typeof digest !== "string" || !DIGEST_GRAMMAR_REGEXP.test(digest)) {
-    return `${where}.digest is ${shown(digest)}, not a digest`;
-  }
-  if (digest.startsWith("sha256:") || digest.startsWith("sha512:")) {
-    try {
-      parseDigest(digest);
-    } catch (error) {
-      return `${where}.digest is not valid: ${(error as Error).message}`;
-    }
-  }
-  const size = descriptor.size;
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-    return `${where}.size is ${shown(size)}, not a non-negative integer`;
-  }
-  if (descriptor.platform !== undefined) {
-    return platformProblem(descriptor.platform, `${where}.platform`);
-  }
-  return undefined;
-}
-
-/** Why a parsed manifest or index has the wrong shape, or undefined when it is usable. */
-function documentProblem(
-  document: ImageManifest | ImageIndex,
-  index: boolean,
-): string | undefined {
-  const fields = document as unknown as Record<string, unknown>;
-  const descriptors: [unknown, string][] = index
-    ? (fields.manifests as unknown[]).map((d, i) => [d, `manifests[${i}]`])
-    : [
-      [fields.config, "config"],
-      ...(fields.layers as unknown[]).map((d, i): [unknown, string] => [
-        d,
-        `layers[${i}]`,
-      ]),
-    ];
-  if (fields.subject !== undefined) {
-    descriptors.push([fields.subject, "subject"]);
-  }
-  for (const [descriptor, where] of descriptors) {
-    const problem = descriptorProblem(descriptor, where);
-    if (problem !== undefined) return problem;
-  }
-  return undefined;
-}
-
 async function readLimited(
   request: Request,
   response: Response,
@@ -310,25 +213,26 @@ async function readLimited(
     ? (await response.body?.cancel(), undefined)
     : await readAtMost(response.body, limit);
   if (bytes === undefined) {
-    throw new RegistryError({
-      method: request.method,
-      url: request.url,
-      status: response.status,
-      reason: `the manifest is larger than ${limit} bytes`,
-    });
+    throw new ManifestError(
+      `${request.method} ${
+        redactUrl(request.url)
+      }: ${response.status}: the manifest is larger than ${limit} bytes`,
+    );
   }
   return bytes;
 }
 
 /**
  * Fetches one manifest or index by the reference's digest (preferred) or tag, with `Accept`
- * listing every manifest and index type. A manifest fetched by digest is verified against it;
- * bodies over 4 MiB, unknown content types and invalid JSON are refused.
+ * listing every manifest and index type. A manifest fetched by digest is verified against it,
+ * then {@linkcode parseManifest} checks it (leniently: a registry's `text/plain` gives way to
+ * the document's `mediaType`).
  *
  * @param ref The image; its digest wins over its tag.
  * @param options Transport and signal.
  * @returns The descriptor, bytes and parsed document.
- * @throws {RegistryError} When the registry does not serve it or the body is not acceptable.
+ * @throws {RegistryError} When the registry does not serve it.
+ * @throws {ManifestError} When the body is not a usable manifest (the message names the request).
  * @throws {DigestMismatchError} When the bytes do not match the digest asked for.
  *
  * @example
@@ -359,50 +263,12 @@ export async function fetchManifest(
       break;
     } catch (error) {
       if (
-        error instanceof RegistryError || attempt >= 3 ||
+        error instanceof ManifestError || attempt >= 3 ||
         options.signal?.aborted
       ) {
         throw error;
       }
     }
-  }
-  const refuse = (reason: string, cause?: unknown) =>
-    new RegistryError({
-      method: "GET",
-      url: request.url,
-      status: response.status,
-      reason,
-      cause,
-    });
-  let document: ImageManifest | ImageIndex;
-  try {
-    document = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (error) {
-    throw refuse("the manifest is not valid JSON", error);
-  }
-  if (
-    typeof document !== "object" || document === null || Array.isArray(document)
-  ) {
-    throw refuse("the manifest is not a JSON object");
-  }
-  const header = response.headers.get("content-type")?.split(";")[0].trim();
-  const mediaType = isManifestMediaType(header) || isIndexMediaType(header)
-    ? header!
-    : document.mediaType;
-  if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
-    throw refuse(
-      `unknown manifest content type "${header ?? ""}"${
-        document.mediaType ? ` (mediaType "${document.mediaType}")` : ""
-      }`,
-    );
-  }
-  if (
-    document.mediaType !== undefined && document.mediaType !== mediaType &&
-    (isIndexMediaType(document.mediaType) !== isIndexMediaType(mediaType))
-  ) {
-    throw refuse(
-      `the content type "${mediaType}" contradicts the document's mediaType "${document.mediaType}"`,
-    );
   }
   const algorithm = ref.digest ? parseDigest(ref.digest).algorithm : "sha256";
   const digest = digestOf(bytes, algorithm);
@@ -414,31 +280,19 @@ export async function fetchManifest(
       context: request.url,
     });
   }
-  if (
-    isIndexMediaType(mediaType) &&
-    !Array.isArray((document as ImageIndex).manifests)
-  ) {
-    throw refuse("the index has no manifests array");
-  }
-  if (
-    isManifestMediaType(mediaType) &&
-    (typeof (document as ImageManifest).config?.digest !== "string" ||
-      !Array.isArray((document as ImageManifest).layers))
-  ) {
-    throw refuse("the manifest has no config descriptor or no layers array");
-  }
-  const problem = documentProblem(document, isIndexMediaType(mediaType));
-  if (problem !== undefined) {
-    throw refuse(
-      `the ${
-        isIndexMediaType(mediaType) ? "index" : "manifest"
-      } is malformed: ${problem}`,
-    );
-  }
+  const parsed = parseManifest(bytes, response.headers.get("content-type"), {
+    lenient: true,
+    maxSize: MAX_MANIFEST_SIZE,
+    context: `GET ${redactUrl(request.url)}: ${response.status}`,
+  });
   return {
-    descriptor: { mediaType, digest, size: bytes.byteLength },
+    descriptor: {
+      mediaType: parsed.mediaType,
+      digest,
+      size: bytes.byteLength,
+    },
     bytes,
-    document,
+    document: parsed.manifest,
   };
 }
 
@@ -472,8 +326,7 @@ export function selectPlatform(
   const entries = (Array.isArray(index.manifests) ? index.manifests : [])
     .filter((entry) =>
       typeof entry === "object" && entry !== null &&
-      entry.platform !== undefined &&
-      platformProblem(entry.platform, "platform") === undefined
+      isPlatform(entry.platform)
     );
   const match = entries.find((entry) =>
     matchPlatform(platform, entry.platform!)
@@ -520,7 +373,8 @@ export interface ResolvedManifest extends FetchedManifest {
  * @param options Platform, depth bound, transport and signal.
  * @returns The manifest, its descriptor and bytes, and the index it came from.
  * @throws {PlatformNotFoundError} When an index has no image for the platform.
- * @throws {RegistryError} On registry errors, or when the depth is exceeded.
+ * @throws {RegistryError} On registry errors.
+ * @throws {IndexDepthError} When indexes nest deeper than `maxDepth`.
  *
  * @example
  * ```ts ignore
@@ -546,15 +400,7 @@ export async function getManifest(
       };
     }
     if (depth >= maxDepth) {
-      throw new RegistryError({
-        method: "GET",
-        url: manifestUrl(current),
-        status: 200,
-        reason:
-          `maximum depth ${maxDepth} of nested indexes reached while resolving ${
-            formatReference(ref)
-          }`,
-      });
+      throw new IndexDepthError(formatReference(ref), maxDepth);
     }
     const match = selectPlatform(
       fetched.document as ImageIndex,

@@ -3,11 +3,7 @@
  *
  * @module
  */
-import {
-  endpoint,
-  type ImageReference,
-  tagsUrl,
-} from "../reference/reference.ts";
+import { endpoint, type ImageReference, tagsUrl } from "../oci/reference.ts";
 import { resolveRegistryUrl } from "../transport/redirects.ts";
 import { ensureStatus, RegistryError } from "../transport/errors.ts";
 import { retryTransient } from "../transport/transient.ts";

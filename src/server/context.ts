@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseDigest } from "../reference/digest.ts";
+import { parseDigest } from "../oci/digest.ts";
 import { checkRepositoryName, type RegistryStorage } from "./storage.ts";
 import type { UploadSessions } from "./upload_sessions.ts";
 

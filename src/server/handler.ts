@@ -22,6 +22,7 @@ import { serveBlob } from "./blobs.ts";
 import { serveManifest } from "./manifests.ts";
 import { serveTags } from "./tags.ts";
 import { serveReferrers } from "./referrers.ts";
+import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
 
 /** Options of {@linkcode createRegistry}. Those marked "for testing" model real registries' quirks. */
 export interface RegistryServerOptions {
@@ -216,7 +217,7 @@ async function serve(
  * ```ts
  * import assert from "node:assert/strict";
  * import { createRegistry } from "./handler.ts";
- * import { digestOf } from "../reference/digest.ts";
+ * import { digestOf } from "../oci/digest.ts";
  * const registry = createRegistry();
  * const digest = digestOf("hello");
  * const put = await registry(new Request(`http://registry.test/v2/app/blobs/uploads/?digest=${digest}`, { method: "POST", body: "hello" }));
@@ -238,7 +239,7 @@ export function createRegistry(
     uploads,
     allowDelete: options.delete ?? true,
     singlePost: options.singlePost ?? true,
-    maxManifestSize: options.maxManifestSize ?? 4 * 1024 * 1024,
+    maxManifestSize: options.maxManifestSize ?? MAX_MANIFEST_SIZE,
     redirectBlob: options.redirectBlob,
     location: (request, path) =>
       options.absoluteLocation ? new URL(path, request.url).href : path,

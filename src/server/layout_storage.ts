@@ -16,15 +16,15 @@
  */
 import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
-import { parseDigest } from "../reference/digest.ts";
+import { parseDigest } from "../oci/digest.ts";
 import { REF_NAME_ANNOTATION } from "../layout/layout.ts";
 import {
   statOrUndefined,
   writeFileAtomic,
   writeStreamToFile,
-} from "../layout/files.ts";
-import type { Descriptor, ImageIndex } from "../image/manifest.ts";
-import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
+} from "../io/files.ts";
+import type { Descriptor, ImageIndex } from "../oci/manifest.ts";
+import { OCI_INDEX_MEDIA_TYPE } from "../oci/media_types.ts";
 import {
   checkRepositoryName,
   type RegistryStorage,

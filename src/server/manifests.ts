@@ -4,15 +4,15 @@
  *
  * @module
  */
-import { digestOf } from "../reference/digest.ts";
-import { TAG_REGEXP } from "../reference/reference.ts";
-import type { ImageIndex, ImageManifest } from "../image/manifest.ts";
+import { digestOf } from "../oci/digest.ts";
+import { TAG_REGEXP } from "../oci/reference.ts";
+import type { ImageIndex, ImageManifest } from "../oci/manifest.ts";
 import {
   ManifestError,
   type ParsedManifest,
   parseManifest,
-} from "../image/parse_manifest.ts";
-import { readAtMost } from "../bytes.ts";
+} from "../oci/parse_manifest.ts";
+import { readAtMost } from "../io/bytes.ts";
 import { isValidDigest, type RegistryContext } from "./context.ts";
 import {
   API_HEADERS,

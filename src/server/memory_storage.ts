@@ -4,7 +4,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { concatBytes } from "../bytes.ts";
+import { concatBytes } from "../io/bytes.ts";
 import {
   type RegistryStorage,
   type StoredManifest,

@@ -5,12 +5,8 @@
  *
  * @module
  */
-import { OCI_INDEX_MEDIA_TYPE } from "../image/media_types.ts";
-import type {
-  Descriptor,
-  ImageIndex,
-  ImageManifest,
-} from "../image/manifest.ts";
+import { OCI_INDEX_MEDIA_TYPE } from "../oci/media_types.ts";
+import type { Descriptor, ImageIndex, ImageManifest } from "../oci/manifest.ts";
 import { isValidDigest, type RegistryContext } from "./context.ts";
 import { API_HEADERS, digestInvalid, methodNotAllowed } from "./errors.ts";
 

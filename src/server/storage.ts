@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { PATH_COMPONENT_REGEXP } from "../reference/reference.ts";
+import { PATH_COMPONENT_REGEXP } from "../oci/reference.ts";
 
 /** A stored manifest: its exact bytes and media type. */
 export interface StoredManifest {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseDigest } from "../reference/digest.ts";
+import { parseDigest } from "../oci/digest.ts";
 import {
   declaredLength,
   isValidDigest,

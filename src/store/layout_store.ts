@@ -3,16 +3,14 @@
  *
  * @module
  */
+import { DigestMismatchError, digestOf, parseDigest } from "../oci/digest.ts";
+import { verifyStream } from "../oci/digest.ts";
 import {
-  DigestMismatchError,
-  digestOf,
-  parseDigest,
-} from "../reference/digest.ts";
-import { verifyStream } from "../reference/digest.ts";
-import type { ImageIndex, ImageManifest } from "../image/manifest.ts";
-import { isIndexMediaType, isManifestMediaType } from "../image/media_types.ts";
+  ManifestError,
+  MAX_MANIFEST_SIZE,
+  parseManifest,
+} from "../oci/parse_manifest.ts";
 import { type OciLayout, openLayout } from "../layout/layout.ts";
-import { MAX_MANIFEST_SIZE } from "../registry/manifests.ts";
 import type { Store } from "./store.ts";
 import { bytesSource } from "../transport/request_body.ts";
 
@@ -28,7 +26,7 @@ import { bytesSource } from "../transport/request_body.ts";
  * import assert from "node:assert/strict";
  * import { layoutStore } from "./layout_store.ts";
  * import { bytesSource } from "../transport/request_body.ts";
- * import { digestOf } from "../reference/digest.ts";
+ * import { digestOf } from "../oci/digest.ts";
  * const dir = await Deno.makeTempDir();
  * const store = await layoutStore(dir);
  * const descriptor = { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 };
@@ -76,10 +74,11 @@ export async function layoutStore(layout: OciLayout | string): Promise<Store> {
         }
       }
       const path = opened.blobPath(descriptor.digest);
+      const context = `Cannot read manifest ${path}`;
       const info = await Deno.stat(path);
       if (info.size > MAX_MANIFEST_SIZE) {
-        throw new RangeError(
-          `Cannot read manifest ${path}: ${info.size} bytes is more than ${MAX_MANIFEST_SIZE}`,
+        throw new ManifestError(
+          `${context}: the manifest is larger than ${MAX_MANIFEST_SIZE} bytes`,
         );
       }
       const bytes = await Deno.readFile(path);
@@ -90,19 +89,19 @@ export async function layoutStore(layout: OciLayout | string): Promise<Store> {
           size: bytes.byteLength,
         }, { context: path });
       }
-      const document = JSON.parse(new TextDecoder().decode(bytes)) as
-        | ImageManifest
-        | ImageIndex;
-      const mediaType = descriptor.mediaType || document.mediaType;
-      if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
-        throw new SyntaxError(
-          `Cannot read manifest ${path}: unknown mediaType "${mediaType}"`,
-        );
-      }
+      // The media type index.json gives is read as a registry's Content-Type is.
+      const parsed = parseManifest(bytes, descriptor.mediaType, {
+        lenient: true,
+        context,
+      });
       return {
-        descriptor: { mediaType, digest, size: bytes.byteLength },
+        descriptor: {
+          mediaType: parsed.mediaType,
+          digest,
+          size: bytes.byteLength,
+        },
         bytes,
-        document,
+        document: parsed.manifest,
       };
     },
     async pushManifest(bytes, descriptor, tag) {

@@ -3,12 +3,8 @@
  *
  * @module
  */
-import {
-  type ImageReference,
-  withDigest,
-  withTag,
-} from "../reference/reference.ts";
-import { parseDigest } from "../reference/digest.ts";
+import { type ImageReference, withDigest, withTag } from "../oci/reference.ts";
+import { parseDigest } from "../oci/digest.ts";
 import {
   blobExists,
   fetchBlob,
@@ -40,7 +36,7 @@ function isDigest(reference: string): boolean {
  * ```ts
  * import assert from "node:assert/strict";
  * import { registryStore } from "./registry_store.ts";
- * import { parseReference } from "../reference/reference.ts";
+ * import { parseReference } from "../oci/reference.ts";
  * const store = registryStore(parseReference("127.0.0.1:5000/app:v1"));
  * assert.equal(store.name, "127.0.0.1:5000/app");
  * ```

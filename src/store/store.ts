@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Descriptor } from "../image/manifest.ts";
+import type { Descriptor } from "../oci/manifest.ts";
 import type { FetchedManifest } from "../registry/manifests.ts";
 import type { BlobSource } from "../transport/request_body.ts";
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { isLoopbackHost } from "../reference/reference.ts";
+import { isLoopbackHost } from "../oci/reference.ts";
 import { type Challenge, parseChallenges } from "./challenge.ts";
 import {
   type CredentialProvider,
@@ -20,7 +20,7 @@ import {
   type UnsafeUrlError,
 } from "./errors.ts";
 import { resolveRegistryUrl } from "./redirects.ts";
-import { readAtMost } from "../bytes.ts";
+import { readAtMost } from "../io/bytes.ts";
 import { isReplayable, replayRequest, type Transport } from "./request_body.ts";
 
 /** Seconds a token lives when the token server does not say (Docker's token spec). */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { concatBytes } from "../bytes.ts";
+import { concatBytes } from "../io/bytes.ts";
 
 /** One entry of an OCI error body: `{"errors": [{"code", "message", "detail"}]}`. */
 export interface RegistryErrorCode {

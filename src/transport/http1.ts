@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { createBufferFiller } from "../bytes.ts";
+import { createBufferFiller } from "../io/bytes.ts";
 import { redactUrl, TimeoutError, type TimeoutPhase } from "./errors.ts";
 import type { ProxyRoute } from "./proxy.ts";
 import { createWatchdog, idleTimeoutBody, type Watchdog } from "./timeouts.ts";

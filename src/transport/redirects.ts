@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { isLoopbackHost } from "../reference/reference.ts";
+import { isLoopbackHost } from "../oci/reference.ts";
 import { redactError, UnsafeUrlError } from "./errors.ts";
 import { replayRequest, type Transport } from "./request_body.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { fileBytes } from "../bytes.ts";
+import { fileBytes } from "../io/bytes.ts";
 
 /**
  * Bytes that can be opened more than once, so that a failed upload can start again from the

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { DigestMismatchError } from "../reference/digest.ts";
+import { DigestMismatchError } from "../oci/digest.ts";
 import {
   redactSecrets,
   RegistryError,

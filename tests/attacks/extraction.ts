@@ -9,14 +9,14 @@ import {
   UnsafeEntryError,
 } from "../../src/layer/extract_layer.ts";
 import { serveRegistry } from "../../src/server/serve.ts";
-import { parseReference } from "../../src/reference/reference.ts";
+import { parseReference } from "../../src/oci/reference.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import { pullImage } from "../../src/image/pull.ts";
-import { digestOf } from "../../src/reference/digest.ts";
+import { digestOf } from "../../src/oci/digest.ts";
 import {
   OCI_CONFIG_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../../src/image/media_types.ts";
+} from "../../src/oci/media_types.ts";
 import { blobOf, pseudoRandomBytes, pushImage } from "../support/images.ts";
 import {
   gzip,

@@ -6,7 +6,7 @@
 // session, or 401/403 with UNAUTHORIZED/DENIED) and the blob must stay unreadable from `b`.
 import type { Attack } from "../support/attacks.ts";
 import { serveRegistry } from "../../src/server/serve.ts";
-import { digestOf } from "../../src/reference/digest.ts";
+import { digestOf } from "../../src/oci/digest.ts";
 
 const USERS = { owner: "{PLAIN}owner-pw", mallory: "{PLAIN}mallory-pw" };
 

@@ -6,8 +6,8 @@ import type { Attack } from "../support/attacks.ts";
 import { ALL_PERMISSIONS, CLI } from "../support/cli.ts";
 import { serveRegistry } from "../../src/server/serve.ts";
 import { memoryStorage } from "../../src/server/memory_storage.ts";
-import { digestOf } from "../../src/reference/digest.ts";
-import { concatBytes } from "../../src/bytes.ts";
+import { digestOf } from "../../src/oci/digest.ts";
+import { concatBytes } from "../../src/io/bytes.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: a registry in a child process (`oci serve --root`, optionally under `ulimit -n`), and

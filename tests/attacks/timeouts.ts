@@ -11,11 +11,11 @@
 import type { Attack } from "../support/attacks.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import type { Transport } from "../../src/transport/request_body.ts";
-import { parseReference } from "../../src/reference/reference.ts";
+import { parseReference } from "../../src/oci/reference.ts";
 import { fetchManifest } from "../../src/registry/manifests.ts";
 import { blobExists, uploadBlob } from "../../src/registry/blobs.ts";
 import { pullImage } from "../../src/image/pull.ts";
-import { OCI_MANIFEST_MEDIA_TYPE } from "../../src/image/media_types.ts";
+import { OCI_MANIFEST_MEDIA_TYPE } from "../../src/oci/media_types.ts";
 import { makeImage } from "../support/images.ts";
 import { runCli } from "../support/cli.ts";
 import {

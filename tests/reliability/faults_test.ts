@@ -10,11 +10,9 @@ import { reportSummary } from "./summary.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import { staticCredentials } from "../../src/transport/credentials.ts";
 import { RegistryError } from "../../src/transport/errors.ts";
-import { parseReference, withTag } from "../../src/reference/reference.ts";
-import {
-  DigestMismatchError,
-  digestOfFile,
-} from "../../src/reference/digest.ts";
+import { parseReference, withTag } from "../../src/oci/reference.ts";
+import { DigestMismatchError, digestOfFile } from "../../src/oci/digest.ts";
+import { ManifestError } from "../../src/oci/parse_manifest.ts";
 import { createLayer, type Layer } from "../../src/layer/create_layer.ts";
 import { openLayout } from "../../src/layout/layout.ts";
 import { pushImage } from "../../src/image/push.ts";
@@ -25,8 +23,8 @@ import { layoutStore } from "../../src/store/layout_store.ts";
 import { listTags } from "../../src/registry/tags.ts";
 import { fetchManifest } from "../../src/registry/manifests.ts";
 import { blobExists } from "../../src/registry/blobs.ts";
-import type { Platform } from "../../src/image/platform.ts";
-import type { ImageManifest } from "../../src/image/manifest.ts";
+import type { Platform } from "../../src/oci/platform.ts";
+import type { ImageManifest } from "../../src/oci/manifest.ts";
 import { pseudoRandomBytes } from "../support/images.ts";
 import { seededRandom } from "../support/random.ts";
 import { everythingAbout } from "../support/errors.ts";
@@ -303,6 +301,7 @@ Deno.test({
         assert.ok(
           error instanceof RegistryError ||
             error instanceof DigestMismatchError ||
+            error instanceof ManifestError ||
             error instanceof TypeError,
           `${op} failed with an untyped error: ${everythingAbout(error)}`,
         );

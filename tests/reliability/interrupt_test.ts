@@ -13,11 +13,11 @@ import { pushImage } from "../../src/image/push.ts";
 import { copyImage } from "../../src/copy.ts";
 import { registryStore } from "../../src/store/registry_store.ts";
 import { layoutStore } from "../../src/store/layout_store.ts";
-import { parseReference } from "../../src/reference/reference.ts";
-import { digestOfFile } from "../../src/reference/digest.ts";
+import { parseReference } from "../../src/oci/reference.ts";
+import { digestOfFile } from "../../src/oci/digest.ts";
 import { blobExists } from "../../src/registry/blobs.ts";
 import { createOpener } from "../../src/transport/opener.ts";
-import type { ImageManifest } from "../../src/image/manifest.ts";
+import type { ImageManifest } from "../../src/oci/manifest.ts";
 import { seededRandom } from "../support/random.ts";
 import { listFiles, listFilesIfAny } from "../support/files.ts";
 

@@ -44,8 +44,8 @@ import {
   uploadsUrl,
   withDigest,
   withTag,
-} from "../../src/reference/reference.ts";
-import { digestOf, digestOfFile } from "../../src/reference/digest.ts";
+} from "../../src/oci/reference.ts";
+import { digestOf, digestOfFile } from "../../src/oci/digest.ts";
 import { copyImage } from "../../src/copy.ts";
 import { registryStore } from "../../src/store/registry_store.ts";
 import { createOpener } from "../../src/transport/opener.ts";
@@ -57,13 +57,13 @@ import type {
   Descriptor,
   ImageIndex,
   ImageManifest,
-} from "../../src/image/manifest.ts";
+} from "../../src/oci/manifest.ts";
 import {
   isIndexMediaType,
   OCI_CONFIG_MEDIA_TYPE,
   OCI_INDEX_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../../src/image/media_types.ts";
+} from "../../src/oci/media_types.ts";
 import { reliabilityScale, reportSummary } from "./summary.ts";
 import { seededRandom } from "../support/random.ts";
 

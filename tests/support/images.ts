@@ -1,19 +1,19 @@
 /** Small test images: deterministic gzip layers of pseudo-random bytes, configs and manifests. */
 import { gzipSync } from "node:zlib";
-import { digestOf } from "../../src/reference/digest.ts";
-import type { ImageReference } from "../../src/reference/reference.ts";
+import { digestOf } from "../../src/oci/digest.ts";
+import type { ImageReference } from "../../src/oci/reference.ts";
 import type {
   Descriptor,
   ImageIndex,
   ImageManifest,
-} from "../../src/image/manifest.ts";
+} from "../../src/oci/manifest.ts";
 import {
   OCI_CONFIG_MEDIA_TYPE,
   OCI_INDEX_MEDIA_TYPE,
   OCI_LAYER_GZIP_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../../src/image/media_types.ts";
-import type { Platform } from "../../src/image/platform.ts";
+} from "../../src/oci/media_types.ts";
+import type { Platform } from "../../src/oci/platform.ts";
 import { uploadBlob } from "../../src/registry/blobs.ts";
 import { uploadManifest } from "../../src/registry/manifests.ts";
 import type { Transport } from "../../src/transport/request_body.ts";

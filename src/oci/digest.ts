@@ -7,7 +7,7 @@ import {
   type BufferFiller,
   createBufferFiller,
   fillingStream,
-} from "../bytes.ts";
+} from "../io/bytes.ts";
 import { createHash } from "node:crypto";
 
 /** The digest algorithms the OCI image spec registers and this library accepts. */

@@ -1,6 +1,7 @@
 /**
- * Small byte helpers shared by the client and the server: joining chunks, and reading a stream
- * into memory only up to a limit (manifests, error bodies).
+ * Byte helpers shared by the client and the server: joining chunks, reading a stream into
+ * memory only up to a limit (manifests, error bodies), filling reused buffers, and byte streams
+ * over files and buffers.
  *
  * @module
  */

@@ -1,11 +1,12 @@
 /**
  * File helpers for everything that writes to disk: a stat that answers undefined for missing
- * files, and atomic writes (temporary file beside the target, then rename).
+ * files, locked temporaries and the removal of abandoned ones, streamed and atomic writes
+ * (temporary file beside the target, synced, then renamed), and directory syncs.
  *
  * @module
  */
 
-import { createBufferFiller } from "../bytes.ts";
+import { createBufferFiller } from "./bytes.ts";
 
 /**
  * A random suffix for temporary names.

@@ -6,9 +6,13 @@
  *
  * @module
  */
-import { parseDigest } from "../reference/digest.ts";
+import { parseDigest } from "./digest.ts";
 import { isIndexMediaType, isManifestMediaType } from "./media_types.ts";
 import type { ImageIndex, ImageManifest } from "./manifest.ts";
+import type { Platform } from "./platform.ts";
+
+/** Largest manifest accepted, as the distribution spec suggests registries enforce. */
+export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
 
 /** A manifest or an index. */
 export type Manifest = ImageManifest | ImageIndex;
@@ -30,6 +34,20 @@ export interface ParseManifestOptions {
    * @default {4194304}
    */
   readonly maxSize?: number;
+  /**
+   * Read what registries and layouts really serve, as the client does: a `contentType` that is
+   * not a manifest or index type (`application/json`, `text/plain`, none) gives way to the
+   * document's `mediaType`, and a document `mediaType` of the same kind as the `contentType`
+   * (a Docker manifest under an OCI manifest type, a manifest list under an index type) is
+   * accepted. The server, which is sent manifests, is strict.
+   * @default {false}
+   */
+  readonly lenient?: boolean;
+  /**
+   * Where the bytes come from, put before the reason in the message
+   * (`GET https://r.example/v2/app/manifests/v1: 200`, `Cannot read manifest /layout/blobs/…`).
+   */
+  readonly context?: string;
 }
 
 /**
@@ -53,6 +71,39 @@ export class ManifestError extends SyntaxError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ManifestError";
+  }
+}
+
+/**
+ * An index nested deeper than the depth a resolver or a copy follows: each level is a
+ * well-formed index, but there is no end in sight. Thrown the same way whether the indexes come
+ * from a registry or from a layout.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IndexDepthError, ManifestError } from "./parse_manifest.ts";
+ * const error = new IndexDepthError("r.example/app:v1", 3);
+ * assert.ok(error instanceof ManifestError);
+ * assert.match(error.message, /maximum depth 3 of nested indexes reached while resolving r\.example\/app:v1/);
+ * ```
+ */
+export class IndexDepthError extends ManifestError {
+  /** The depth that was reached. */
+  readonly maxDepth: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param image The image being resolved or copied, for the message.
+   * @param maxDepth The depth that was reached.
+   */
+  constructor(image: string, maxDepth: number) {
+    super(
+      `maximum depth ${maxDepth} of nested indexes reached while resolving ${image}`,
+    );
+    this.name = "IndexDepthError";
+    this.maxDepth = maxDepth;
   }
 }
 
@@ -94,6 +145,25 @@ function platformProblem(value: unknown, where: string): string | undefined {
 }
 
 /**
+ * Tells whether a value is a well-formed platform object: `os` and `architecture` strings,
+ * `variant` and `os.version` strings when present, `os.features` an array of strings.
+ *
+ * @param value Anything, e.g. an index entry's `platform`.
+ * @returns True when it is a usable platform.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isPlatform } from "./parse_manifest.ts";
+ * assert.ok(isPlatform({ os: "linux", architecture: "arm64", variant: "v8" }));
+ * assert.ok(!isPlatform("linux/arm64"));
+ * ```
+ */
+export function isPlatform(value: unknown): value is Platform {
+  return platformProblem(value, "platform") === undefined;
+}
+
+/**
  * Why a value is not a descriptor (image-spec descriptor.md), or undefined when it is: a
  * media type, a digest of the grammar (sha256 and sha512 ones checked in full), a size that is
  * a non-negative integer, and a well-formed platform if any.
@@ -132,15 +202,16 @@ function descriptorProblem(value: unknown, where: string): string | undefined {
 /**
  * Parses and checks a manifest or index: at most `maxSize` bytes; a JSON object; a known
  * manifest or index media type, taken from `contentType` when given (its parameters dropped),
- * else from the document, and a document `mediaType` that, when present, is the same;
- * `schemaVersion` 2; a manifest's `config` and `layers`, or an index's `manifests`, and any
- * `subject`, well-formed descriptors.
+ * else from the document, and a document `mediaType` that, when present, is the same (or, with
+ * `lenient`, of the same kind); `schemaVersion` 2; a manifest's `config` and `layers`, or an
+ * index's `manifests`, and any `subject`, well-formed descriptors.
  *
  * It does not check that what the descriptors point to exists, nor the manifest's digest.
+ * Every store reading a manifest and the server receiving one use it.
  *
  * @param bytes The manifest's exact bytes.
- * @param contentType The Content-Type it came with, if any.
- * @param options The size limit.
+ * @param contentType The Content-Type it came with (or a layout's descriptor media type), if any.
+ * @param options The size limit, leniency and a context for the message.
  * @returns The media type and the document.
  * @throws {ManifestError} Saying what is wrong.
  *
@@ -169,43 +240,74 @@ function descriptorProblem(value: unknown, where: string): string | undefined {
  *   /layers\[0\]\.size is -1, not a non-negative integer/,
  * );
  * ```
+ *
+ * @example What a registry serves as `text/plain`: refused, or read by its own mediaType
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ManifestError, parseManifest } from "./parse_manifest.ts";
+ * const bytes = new TextEncoder().encode(JSON.stringify({
+ *   schemaVersion: 2,
+ *   mediaType: "application/vnd.oci.image.index.v1+json",
+ *   manifests: [],
+ * }));
+ * assert.throws(() => parseManifest(bytes, "text/plain"), ManifestError);
+ * const parsed = parseManifest(bytes, "text/plain", { lenient: true, context: "GET http://r/v2/a/manifests/v1: 200" });
+ * assert.equal(parsed.isIndex, true);
+ * ```
  */
 export function parseManifest(
   bytes: Uint8Array,
   contentType?: string | null,
   options: ParseManifestOptions = {},
 ): ParsedManifest {
-  const maxSize = options.maxSize ?? 4 * 1024 * 1024;
+  const refuse = (reason: string, cause?: unknown) =>
+    new ManifestError(
+      options.context ? `${options.context}: ${reason}` : reason,
+      cause === undefined ? undefined : { cause },
+    );
+  const maxSize = options.maxSize ?? MAX_MANIFEST_SIZE;
   if (bytes.byteLength > maxSize) {
-    throw new ManifestError(`the manifest is larger than ${maxSize} bytes`);
+    throw refuse(`the manifest is larger than ${maxSize} bytes`);
   }
   let document: Manifest;
   try {
     document = JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
-    throw new ManifestError("the manifest is not valid JSON", { cause: error });
+    throw refuse("the manifest is not valid JSON", error);
   }
   if (
     typeof document !== "object" || document === null || Array.isArray(document)
   ) {
-    throw new ManifestError("the manifest is not a JSON object");
+    throw refuse("the manifest is not a JSON object");
   }
   const header = contentType?.split(";")[0].trim() || undefined;
-  const mediaType = header ?? document.mediaType;
-  if (!isManifestMediaType(mediaType) && !isIndexMediaType(mediaType)) {
-    throw new ManifestError(
+  const known = (type: string | undefined) =>
+    isManifestMediaType(type) || isIndexMediaType(type);
+  const mediaType = options.lenient && !known(header)
+    ? document.mediaType
+    : header ?? document.mediaType;
+  if (!known(mediaType)) {
+    throw refuse(
       `unknown manifest content type "${header ?? ""}"${
         document.mediaType ? ` (mediaType "${document.mediaType}")` : ""
       }`,
     );
   }
-  if (document.mediaType !== undefined && document.mediaType !== mediaType) {
-    throw new ManifestError(
+  const sameKind = options.lenient && (
+    (isManifestMediaType(document.mediaType) &&
+      isManifestMediaType(mediaType)) ||
+    (isIndexMediaType(document.mediaType) && isIndexMediaType(mediaType))
+  );
+  if (
+    document.mediaType !== undefined && document.mediaType !== mediaType &&
+    !sameKind
+  ) {
+    throw refuse(
       `the content type "${mediaType}" contradicts the document's mediaType "${document.mediaType}"`,
     );
   }
   if (document.schemaVersion !== 2) {
-    throw new ManifestError(
+    throw refuse(
       `schemaVersion is ${shown(document.schemaVersion)}, not 2`,
     );
   }
@@ -214,7 +316,7 @@ export function parseManifest(
   const descriptors: [unknown, string][] = [];
   if (isIndex) {
     if (!Array.isArray(fields.manifests)) {
-      throw new ManifestError("the index has no manifests array");
+      throw refuse("the index has no manifests array");
     }
     fields.manifests.forEach((d, i) =>
       descriptors.push([d, `manifests[${i}]`])
@@ -222,7 +324,7 @@ export function parseManifest(
   } else {
     const config = fields.config as { digest?: unknown } | undefined;
     if (typeof config?.digest !== "string" || !Array.isArray(fields.layers)) {
-      throw new ManifestError(
+      throw refuse(
         "the manifest has no config descriptor or no layers array",
       );
     }
@@ -235,7 +337,7 @@ export function parseManifest(
   for (const [descriptor, where] of descriptors) {
     const problem = descriptorProblem(descriptor, where);
     if (problem !== undefined) {
-      throw new ManifestError(
+      throw refuse(
         `the ${isIndex ? "index" : "manifest"} is malformed: ${problem}`,
       );
     }

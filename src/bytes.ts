@@ -34,6 +34,7 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
  *
  * @param stream The bytes (null reads as empty).
  * @param limit The most bytes accepted.
+ * @param signal Stops the read: the stream is cancelled and the promise rejects with the reason.
  * @returns The bytes, or undefined when there were more than `limit` (the stream is cancelled).
  *
  * @example
@@ -47,11 +48,13 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
 export async function readAtMost(
   stream: ReadableStream<Uint8Array> | null,
   limit: number,
+  signal?: AbortSignal,
 ): Promise<Uint8Array | undefined> {
   if (stream === null) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  const reader = stream.getReader();
+  const below = stream.getReader();
+  const reader = abortableReads(below, () => below.read(), signal);
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return concatBytes(chunks);
@@ -62,6 +65,50 @@ export async function readAtMost(
     }
     chunks.push(value);
   }
+}
+
+/**
+ * Makes a reader's reads give up on `signal`: once it aborts, the stream below is cancelled
+ * with the reason (which, through the transports, closes the connection: cancelling is what
+ * reaches the socket, not the abort of a request whose `Response` is gone) and the pending read
+ * and every later one reject with the reason.
+ */
+function abortableReads<R>(
+  reader: { cancel(reason?: unknown): Promise<void> },
+  read: () => Promise<R>,
+  signal: AbortSignal | undefined,
+): { read(): Promise<R>; cancel(reason?: unknown): Promise<void> } {
+  if (signal === undefined) {
+    return { read, cancel: (reason) => reader.cancel(reason) };
+  }
+  let cancelled = false;
+  const cancelBelow = (reason: unknown) => {
+    if (cancelled) return Promise.resolve();
+    cancelled = true;
+    return reader.cancel(reason).catch(() => {});
+  };
+  return {
+    read() {
+      if (signal.aborted) {
+        return cancelBelow(signal.reason).then(() => {
+          throw signal.reason;
+        });
+      }
+      const { promise: aborted, reject } = Promise.withResolvers<never>();
+      const onAbort = () => {
+        // Rejected first: the cancel answers the pending read below (as done) at once.
+        reject(signal.reason);
+        cancelBelow(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      return Promise.race([read(), aborted]).finally(() =>
+        signal.removeEventListener("abort", onAbort)
+      );
+    },
+    cancel(reason) {
+      return cancelBelow(reason);
+    },
+  };
 }
 
 /** Fills caller-supplied buffers from a stream, see {@linkcode createBufferFiller}. */
@@ -75,13 +122,24 @@ export interface BufferFiller {
   cancel(reason?: unknown): Promise<void>;
 }
 
+/** Options of {@linkcode createBufferFiller}. */
+export interface BufferFillerOptions {
+  /**
+   * Stops the filling: once aborted, the source is cancelled with the reason (which reaches the
+   * connection below a response body) and the pending fill and every later one reject with it.
+   */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Reads a stream into caller-supplied buffers, whole: through a BYOB reader when the stream is
  * a byte stream (no copy; the buffer moves in and out), else by copying default chunks. Reusing
  * one or two large buffers this way avoids an allocation per chunk and the per-chunk cost of
- * 64 KiB reads downstream.
+ * 64 KiB reads downstream. With a `signal`, an abort cancels the source at once, also in the
+ * middle of a fill (the buffer being filled is then lost to the caller).
  *
  * @param source The stream.
+ * @param options An abort signal.
  * @returns The filler.
  *
  * @example Fill 4-byte buffers from a stream
@@ -94,9 +152,24 @@ export interface BufferFiller {
  * assert.equal(new TextDecoder().decode(await filler.fill(new Uint8Array(4))), "ef");
  * assert.equal((await filler.fill(new Uint8Array(4))).byteLength, 0);
  * ```
+ *
+ * @example An abort cancels the source and fails the fill
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createBufferFiller } from "./bytes.ts";
+ * let cancelled: unknown;
+ * const endless = new ReadableStream<Uint8Array>({ cancel(reason) { cancelled = reason; } });
+ * const controller = new AbortController();
+ * const filler = createBufferFiller(endless, { signal: controller.signal });
+ * const fill = filler.fill(new Uint8Array(4));
+ * controller.abort(new Error("stop"));
+ * await assert.rejects(fill, /stop/);
+ * assert.match(String(cancelled), /stop/);
+ * ```
  */
 export function createBufferFiller(
   source: ReadableStream<Uint8Array>,
+  options: BufferFillerOptions = {},
 ): BufferFiller {
   let byob: ReadableStreamBYOBReader | undefined;
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -105,6 +178,13 @@ export function createBufferFiller(
   } catch {
     reader = source.getReader();
   }
+  const below = (byob ?? reader)!;
+  let target: Uint8Array<ArrayBuffer> = new Uint8Array();
+  const reads = abortableReads<ReadableStreamReadResult<Uint8Array>>(
+    below,
+    () => byob ? byob.read(target) : reader!.read(),
+    options.signal,
+  );
   let left: Uint8Array | undefined;
   let done = false;
   return {
@@ -114,16 +194,19 @@ export function createBufferFiller(
       let filled = 0;
       while (filled < view.byteLength && !done) {
         if (byob) {
-          const result = await byob.read(
-            new Uint8Array(buffer, offset + filled, view.byteLength - filled),
+          target = new Uint8Array(
+            buffer,
+            offset + filled,
+            view.byteLength - filled,
           );
+          const result = await reads.read();
           if (result.value) buffer = result.value.buffer as ArrayBuffer;
           if (result.done) done = true;
           else filled += result.value.byteLength;
           continue;
         }
         if (left === undefined || left.byteLength === 0) {
-          const result = await reader!.read();
+          const result = await reads.read();
           if (result.done) {
             done = true;
             break;
@@ -140,7 +223,7 @@ export function createBufferFiller(
       return new Uint8Array(buffer, offset, filled);
     },
     cancel(reason) {
-      return (byob ?? reader)!.cancel(reason);
+      return reads.cancel(reason);
     },
   };
 }
@@ -200,10 +283,13 @@ export function fillingStream(
 /**
  * Passes a stream's bytes on as a byte stream, telling `onBytes` how many went by after each
  * chunk: progress reporting that keeps BYOB reads (and their reused buffers) working end to
- * end, where a `TransformStream` would hand out a new chunk per read.
+ * end, where a `TransformStream` would hand out a new chunk per read. With a `signal`, an abort
+ * cancels the source with the reason and errors the stream with it, a pending read included:
+ * whatever reads the stream (an upload, a file write) stops within the read in progress.
  *
  * @param source The bytes.
  * @param onBytes Told the size of each chunk as it passes.
+ * @param options An abort signal.
  * @returns The same bytes.
  *
  * @example Count the bytes of a stream
@@ -215,12 +301,32 @@ export function fillingStream(
  * assert.equal(await new Response(stream).text(), "hello");
  * assert.equal(seen, 5);
  * ```
+ *
+ * @example Stop a stream that would never end
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tapBytes } from "./bytes.ts";
+ * let cancelled = false;
+ * const endless = new ReadableStream<Uint8Array>({
+ *   async pull(c) {
+ *     await new Promise((resolve) => setTimeout(resolve, 1));
+ *     if (!cancelled) c.enqueue(new Uint8Array(1024));
+ *   },
+ *   cancel() { cancelled = true; },
+ * });
+ * const signal = AbortSignal.timeout(50);
+ * const error = await new Response(tapBytes(endless, () => {}, { signal })).arrayBuffer()
+ *   .catch((e) => e);
+ * assert.equal(error.name, "TimeoutError");
+ * assert.ok(cancelled);
+ * ```
  */
 export function tapBytes(
   source: ReadableStream<Uint8Array>,
   onBytes: (bytes: number) => void,
+  options: BufferFillerOptions = {},
 ): ReadableStream<Uint8Array> {
-  const filler = createBufferFiller(source);
+  const filler = createBufferFiller(source, options);
   return fillingStream(async (view) => {
     const filled = await filler.fill(view);
     if (filled.byteLength > 0) onBytes(filled.byteLength);

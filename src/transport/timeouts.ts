@@ -148,7 +148,13 @@ export interface IdleTimeoutOptions {
   readonly idle: number;
   /** Cancels the request when a read stalls; returns the error the reader gets. */
   readonly onStall: () => unknown;
-  /** The request's signal: a read that fails once it is aborted fails with its reason. */
+  /**
+   * The request's signal: once it aborts, the body below is cancelled (closing the connection)
+   * and the pending read, if any, and every later one fail with its reason. Deno's `fetch`
+   * errors a body on abort only through its `Response` object, which a transport that hands
+   * the body on in a new `Response` has dropped: without this, an aborted download went on to
+   * the last byte.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -158,11 +164,12 @@ export interface IdleTimeoutOptions {
  * server) and restarts with every chunk. On a stall, `onStall` is called (it should cancel the
  * request and return the error to report), the body below is cancelled and the wrapper errors
  * with what `onStall` returned. A byte stream stays a byte stream (BYOB reads pass through, no
- * copy).
+ * copy). An abort of `signal` cancels the body below and fails the reads with its reason.
  *
  * @param body The body to watch.
  * @param options The idle timeout, what to do on a stall, the request's signal.
- * @returns The watched body (`body` itself when the timeout is 0 or Infinity).
+ * @returns The watched body (`body` itself when the timeout is 0 or Infinity and there is no
+ * signal).
  *
  * @example A body that sends one chunk, then nothing
  * ```ts
@@ -184,7 +191,7 @@ export function idleTimeoutBody(
   body: ReadableStream<Uint8Array>,
   options: IdleTimeoutOptions,
 ): ReadableStream<Uint8Array> {
-  if (!limits(options.idle)) return body;
+  if (!limits(options.idle) && options.signal === undefined) return body;
   let byob: ReadableStreamBYOBReader | undefined;
   try {
     byob = body.getReader({ mode: "byob" });
@@ -195,8 +202,9 @@ export function idleTimeoutBody(
 }
 
 /**
- * Runs one read from below with the idle timer armed. On a stall, `fail` errors the stream and
- * the body below is cancelled; the read's own failure after that is of no interest (undefined).
+ * Runs one read from below with the idle timer armed. On a stall or an abort, `fail` errors
+ * the stream and the body below is cancelled; the read's own answer after that is of no
+ * interest (undefined).
  */
 async function watchedRead<T>(
   options: IdleTimeoutOptions,
@@ -204,21 +212,31 @@ async function watchedRead<T>(
   fail: (error: unknown) => void,
   read: () => Promise<T>,
 ): Promise<T | undefined> {
-  let stalled = false;
-  const timer = unrefTimeout(() => {
-    stalled = true;
-    const error = options.onStall();
+  const { signal } = options;
+  let stopped = false;
+  const stop = (error: unknown) => {
+    stopped = true;
     fail(error);
     below.cancel(error).catch(() => {});
-  }, options.idle);
+  };
+  if (signal?.aborted) {
+    stop(signal.reason);
+    return undefined;
+  }
+  const onAbort = () => stop(signal!.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const timer = limits(options.idle)
+    ? unrefTimeout(() => stop(options.onStall()), options.idle)
+    : undefined;
   try {
     const result = await read();
-    return stalled ? undefined : result;
+    return stopped ? undefined : result;
   } catch (error) {
-    if (stalled) return undefined;
-    throw options.signal?.aborted ? options.signal.reason : error;
+    if (stopped) return undefined;
+    throw signal?.aborted ? signal.reason : error;
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
   }
 }
 

@@ -198,6 +198,7 @@ const copy: Command = {
         concurrency: context.concurrency,
         tag: dstReference,
         log: (line) => context.info(line),
+        signal: context.signal,
       },
     );
     context.progress.done();

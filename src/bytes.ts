@@ -68,44 +68,59 @@ export async function readAtMost(
 }
 
 /**
- * Makes a reader's reads give up on `signal`: once it aborts, the stream below is cancelled
- * with the reason (which, through the transports, closes the connection: cancelling is what
- * reaches the socket, not the abort of a request whose `Response` is gone) and the pending read
- * and every later one reject with the reason.
+ * Makes a reader give up on `signal`: once it aborts, whether a read is pending or not, the
+ * stream below is cancelled with the reason (through the transports, that closes the
+ * connection: cancelling is what reaches the socket, not the abort of a request whose
+ * `Response` is gone) and the pending read, if any, and every later one reject with the
+ * reason. The listener goes once the stream ends or is cancelled.
  */
-function abortableReads<R>(
+function abortableReads<T>(
   reader: { cancel(reason?: unknown): Promise<void> },
-  read: () => Promise<R>,
+  read: () => Promise<ReadableStreamReadResult<T>>,
   signal: AbortSignal | undefined,
-): { read(): Promise<R>; cancel(reason?: unknown): Promise<void> } {
+): {
+  read(): Promise<ReadableStreamReadResult<T>>;
+  cancel(reason?: unknown): Promise<void>;
+} {
   if (signal === undefined) {
     return { read, cancel: (reason) => reader.cancel(reason) };
   }
   let cancelled = false;
+  let rejectPending: ((reason: unknown) => void) | undefined;
   const cancelBelow = (reason: unknown) => {
     if (cancelled) return Promise.resolve();
     cancelled = true;
     return reader.cancel(reason).catch(() => {});
   };
+  const onAbort = () => {
+    // Rejected first: the cancel answers the pending read below (as done) at once.
+    rejectPending?.(signal.reason);
+    cancelBelow(signal.reason);
+  };
+  const release = () => signal.removeEventListener("abort", onAbort);
+  if (signal.aborted) cancelBelow(signal.reason);
+  else signal.addEventListener("abort", onAbort, { once: true });
   return {
-    read() {
+    async read() {
       if (signal.aborted) {
-        return cancelBelow(signal.reason).then(() => {
-          throw signal.reason;
-        });
+        await cancelBelow(signal.reason);
+        throw signal.reason;
       }
       const { promise: aborted, reject } = Promise.withResolvers<never>();
-      const onAbort = () => {
-        // Rejected first: the cancel answers the pending read below (as done) at once.
-        reject(signal.reason);
-        cancelBelow(signal.reason);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      return Promise.race([read(), aborted]).finally(() =>
-        signal.removeEventListener("abort", onAbort)
-      );
+      rejectPending = reject;
+      try {
+        const result = await Promise.race([read(), aborted]);
+        if (result.done) release();
+        return result;
+      } catch (error) {
+        release();
+        throw error;
+      } finally {
+        rejectPending = undefined;
+      }
     },
     cancel(reason) {
+      release();
       return cancelBelow(reason);
     },
   };
@@ -180,7 +195,7 @@ export function createBufferFiller(
   }
   const below = (byob ?? reader)!;
   let target: Uint8Array<ArrayBuffer> = new Uint8Array();
-  const reads = abortableReads<ReadableStreamReadResult<Uint8Array>>(
+  const reads = abortableReads<Uint8Array>(
     below,
     () => byob ? byob.read(target) : reader!.read(),
     options.signal,

@@ -149,8 +149,8 @@ export interface IdleTimeoutOptions {
   /** Cancels the request when a read stalls; returns the error the reader gets. */
   readonly onStall: () => unknown;
   /**
-   * The request's signal: once it aborts, the body below is cancelled (closing the connection)
-   * and the pending read, if any, and every later one fail with its reason. Deno's `fetch`
+   * The request's signal: once it aborts, read pending or not, the body below is cancelled
+   * (closing the connection) and the body errors with its reason. Deno's `fetch`
    * errors a body on abort only through its `Response` object, which a transport that hands
    * the body on in a new `Response` has dropped: without this, an aborted download went on to
    * the last byte.
@@ -202,9 +202,9 @@ export function idleTimeoutBody(
 }
 
 /**
- * Runs one read from below with the idle timer armed. On a stall or an abort, `fail` errors
- * the stream and the body below is cancelled; the read's own answer after that is of no
- * interest (undefined).
+ * Runs one read from below with the idle timer armed (when the timeout limits anything). On a
+ * stall, `fail` errors the stream and the body below is cancelled; the read's own failure after
+ * that is of no interest (undefined).
  */
 async function watchedRead<T>(
   options: IdleTimeoutOptions,
@@ -212,42 +212,61 @@ async function watchedRead<T>(
   fail: (error: unknown) => void,
   read: () => Promise<T>,
 ): Promise<T | undefined> {
-  const { signal } = options;
-  let stopped = false;
-  const stop = (error: unknown) => {
-    stopped = true;
-    fail(error);
-    below.cancel(error).catch(() => {});
-  };
-  if (signal?.aborted) {
-    stop(signal.reason);
-    return undefined;
-  }
-  const onAbort = () => stop(signal!.reason);
-  signal?.addEventListener("abort", onAbort, { once: true });
+  let stalled = false;
   const timer = limits(options.idle)
-    ? unrefTimeout(() => stop(options.onStall()), options.idle)
+    ? unrefTimeout(() => {
+      stalled = true;
+      const error = options.onStall();
+      fail(error);
+      below.cancel(error).catch(() => {});
+    }, options.idle)
     : undefined;
   try {
     const result = await read();
-    return stopped ? undefined : result;
+    return stalled ? undefined : result;
   } catch (error) {
-    if (stopped) return undefined;
-    throw signal?.aborted ? signal.reason : error;
+    if (stalled) return undefined;
+    throw options.signal?.aborted ? options.signal.reason : error;
   } finally {
     clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * Calls `stop` with the reason once `signal` aborts (at once when it has), read pending or
+ * not; returns the function that stops listening, for when the body ends or is cancelled.
+ */
+function whenAborted(
+  signal: AbortSignal | undefined,
+  stop: (reason: unknown) => void,
+): () => void {
+  if (signal === undefined) return () => {};
+  if (signal.aborted) {
+    stop(signal.reason);
+    return () => {};
+  }
+  const onAbort = () => stop(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  return () => signal.removeEventListener("abort", onAbort);
 }
 
 function watchedByteStream(
   reader: ReadableStreamBYOBReader,
   options: IdleTimeoutOptions,
 ): ReadableStream<Uint8Array> {
-  // Once stalled or cancelled, the stream wants no more answers from below.
+  // Once stalled, aborted or cancelled, the stream wants no more answers from below.
   let finished = false;
+  let release = () => {};
   return new ReadableStream({
     type: "bytes",
+    start(controller: ReadableByteStreamController) {
+      release = whenAborted(options.signal, (reason) => {
+        if (finished) return;
+        finished = true;
+        controller.error(reason);
+        reader.cancel(reason).catch(() => {});
+      });
+    },
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest;
       const target = request?.view
@@ -259,11 +278,13 @@ function watchedByteStream(
         : new Uint8Array(DEFAULT_READ_SIZE);
       const result = await watchedRead(options, reader, (error) => {
         finished = true;
+        release();
         controller.error(error);
       }, () => reader.read(target));
       if (finished || result === undefined) return;
       if (result.done) {
         finished = true;
+        release();
         controller.close();
         // After close, a pending BYOB read is answered with an empty view of its buffer.
         if (request && result.value) request.respondWithNewView(result.value);
@@ -272,6 +293,7 @@ function watchedByteStream(
     },
     cancel(reason) {
       finished = true;
+      release();
       return reader.cancel(reason);
     },
   });
@@ -282,20 +304,32 @@ function watchedDefaultStream(
   options: IdleTimeoutOptions,
 ): ReadableStream<Uint8Array> {
   let finished = false;
+  let release = () => {};
   return new ReadableStream<Uint8Array>({
+    start(controller) {
+      release = whenAborted(options.signal, (reason) => {
+        if (finished) return;
+        finished = true;
+        controller.error(reason);
+        reader.cancel(reason).catch(() => {});
+      });
+    },
     async pull(controller) {
       const result = await watchedRead(options, reader, (error) => {
         finished = true;
+        release();
         controller.error(error);
       }, () => reader.read());
       if (finished || result === undefined) return;
       if (result.done) {
         finished = true;
+        release();
         controller.close();
       } else controller.enqueue(result.value);
     },
     cancel(reason) {
       finished = true;
+      release();
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });

@@ -85,7 +85,9 @@ function onCtrlC(
 ): () => void {
   let grace: ReturnType<typeof setTimeout> | undefined;
   const exitNow = () => {
-    fail(INTERRUPTED);
+    fail(
+      "interrupted before the cleanup ended; the next run removes any temporary file left",
+    );
     Deno.exit(EXIT.interrupted);
   };
   const listener = () => {

@@ -55,7 +55,11 @@ export interface CopyOptions {
   readonly attempts?: number;
   /** Told before a blob's copy starts again. */
   readonly onRetry?: (error: unknown, attempt: number) => void;
-  /** Cancels the copy between attempts. */
+  /**
+   * Cancels the copy: every transfer in progress stops at once (downloads close their
+   * connection, upload sessions are cancelled), nothing partial is kept in a layout target or
+   * the cache, and the copy rejects with the signal's reason.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -69,35 +73,54 @@ export interface CopyResult {
   readonly blobsSkipped: number;
 }
 
-/** Runs tasks with at most `limit` at once; rejects with the first failure. */
+/**
+ * Runs tasks with at most `limit` at once; rejects with the first failure, once every task
+ * started has ended (none is still writing); after a failure or an abort no task starts.
+ */
 async function eachLimited<T>(
   items: readonly T[],
   limit: number,
   task: (item: T) => Promise<void>,
+  signal?: AbortSignal,
 ): Promise<void> {
   let next = 0;
+  let failed = false;
   const workers = Array.from(
     { length: Math.max(1, Math.min(limit, items.length)) },
     async () => {
-      while (next < items.length) await task(items[next++]);
+      while (next < items.length && !failed) {
+        signal?.throwIfAborted();
+        try {
+          await task(items[next++]);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
     },
   );
-  await Promise.all(workers);
+  const results = await Promise.allSettled(workers);
+  const failure = results.find((r) => r.status === "rejected");
+  if (failure !== undefined) throw (failure as PromiseRejectedResult).reason;
 }
 
 /**
  * A source that streams a blob out of a store each time it is opened: registry to registry
  * copies pass the bytes through without a local copy, and a retry downloads again.
  */
-function streamingSource(store: Store, descriptor: Descriptor): BlobSource {
+function streamingSource(
+  store: Store,
+  descriptor: Descriptor,
+  signal: AbortSignal | undefined,
+): BlobSource {
   return {
     size: descriptor.size,
     open(): ReadableStream<Uint8Array> {
       // Opened on the first read; a byte stream that a layout target does not hash again.
       return openVerifiedStream(
-        () => store.fetchBlob(descriptor),
+        () => store.fetchBlob(descriptor, { signal }),
         descriptor.digest,
-        { size: descriptor.size, context: store.name },
+        { size: descriptor.size, context: store.name, signal },
       );
     },
   };
@@ -111,7 +134,7 @@ function streamingSource(store: Store, descriptor: Descriptor): BlobSource {
  * @param source Where the blobs are.
  * @param target Where they go.
  * @param blobs The descriptors to copy.
- * @param options Concurrency and log.
+ * @param options Concurrency, log, cache, attempts and an abort signal.
  * @returns How many blobs moved and how many were skipped.
  *
  * @example
@@ -128,8 +151,11 @@ export async function copyBlobs(
     "concurrency" | "log" | "cache" | "attempts" | "onRetry" | "signal"
   > = {},
 ): Promise<{ copied: number; skipped: number }> {
+  const { signal } = options;
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
-  const present = await Promise.all(unique.map((b) => target.hasBlob(b)));
+  const present = await Promise.all(
+    unique.map((b) => target.hasBlob(b, { signal })),
+  );
   const missing = unique.filter((_, i) => !present[i]);
   const mountFrom = source.registry !== undefined &&
       source.registry === target.registry
@@ -138,14 +164,14 @@ export async function copyBlobs(
   const { cache } = options;
   const sourceOf = async (descriptor: Descriptor): Promise<BlobSource> => {
     if (cache === undefined || mountFrom !== undefined) {
-      return streamingSource(source, descriptor);
+      return streamingSource(source, descriptor, signal);
     }
     if (!(await cache.hasBlob(descriptor.digest, { size: descriptor.size }))) {
       await retryTransient(async () => {
         await cache.writeBlob(
           descriptor.digest,
-          await source.fetchBlob(descriptor),
-          { size: descriptor.size },
+          await source.fetchBlob(descriptor, { signal }),
+          { size: descriptor.size, signal },
         );
       }, options);
     }
@@ -155,19 +181,23 @@ export async function copyBlobs(
     const blobSource = await sourceOf(descriptor);
     await retryTransient(async (attempt) => {
       // A failed attempt may have landed before its answer was lost.
-      if (attempt > 1 && await target.hasBlob(descriptor).catch(() => false)) {
+      if (
+        attempt > 1 &&
+        await target.hasBlob(descriptor, { signal }).catch(() => false)
+      ) {
         return;
       }
-      await target.pushBlob(descriptor, blobSource, { mountFrom });
+      await target.pushBlob(descriptor, blobSource, { mountFrom, signal });
     }, options);
     options.log?.(`Copied ${descriptor.digest} to ${target.name}`);
-  });
+  }, signal);
   return { copied: missing.length, skipped: unique.length - missing.length };
 }
 
 async function readConfig(
   store: Store,
   descriptor: Descriptor,
+  signal: AbortSignal | undefined,
 ): Promise<ImageConfig> {
   if (descriptor.size > MAX_MANIFEST_SIZE) {
     throw new RangeError(
@@ -175,7 +205,7 @@ async function readConfig(
     );
   }
   return JSON.parse(
-    await new Response(await store.fetchBlob(descriptor)).text(),
+    await new Response(await store.fetchBlob(descriptor, { signal })).text(),
   );
 }
 
@@ -186,6 +216,7 @@ async function readConfig(
  * @param reference A tag or digest.
  * @param platform The platform to pick from an index.
  * @param maxDepth How many index levels to follow.
+ * @param signal Cancels the requests.
  * @returns The manifest as fetched, and the index above it if any.
  * @throws {PlatformNotFoundError} When an index lacks the platform.
  * @throws {IndexDepthError} When indexes nest deeper than `maxDepth`.
@@ -200,8 +231,9 @@ export async function resolveImage(
   reference: string,
   platform: Platform = hostPlatform(),
   maxDepth = 3,
+  signal?: AbortSignal,
 ): Promise<{ manifest: FetchedManifest; index?: FetchedManifest }> {
-  let fetched = await store.fetchManifest(reference);
+  let fetched = await store.fetchManifest(reference, { signal });
   let index: FetchedManifest | undefined;
   for (let depth = 0; isIndexMediaType(fetched.descriptor.mediaType); depth++) {
     if (depth >= maxDepth) {
@@ -213,7 +245,7 @@ export async function resolveImage(
       `${store.name}:${reference}`,
     );
     index = fetched;
-    fetched = await store.fetchManifest(match.digest);
+    fetched = await store.fetchManifest(match.digest, { signal });
   }
   return { manifest: fetched, index };
 }
@@ -225,7 +257,7 @@ export async function resolveImage(
  * @param source The store with the base image.
  * @param target The store that needs its layers.
  * @param reference The base image's tag or digest in `source`.
- * @param options Platform, concurrency and log.
+ * @param options Platform, concurrency, log and an abort signal.
  * @returns The base manifest, its config, and the manifest's descriptor.
  *
  * @example
@@ -246,12 +278,13 @@ export async function copyMissingLayers(
     reference,
     options.platform,
     options.maxDepth,
+    options.signal,
   );
   const document = manifest.document as ImageManifest;
   await copyBlobs(source, target, document.layers, options);
   return {
     manifest: document,
-    config: await readConfig(source, document.config),
+    config: await readConfig(source, document.config, options.signal),
     descriptor: manifest.descriptor,
   };
 }
@@ -264,7 +297,8 @@ export async function copyMissingLayers(
  * @param source Where the image is.
  * @param target Where it goes.
  * @param reference The tag or digest in `source`.
- * @param options Platform or `"all"`, tag at the destination, concurrency, log.
+ * @param options Platform or `"all"`, tag at the destination, concurrency, log, and an abort
+ * signal (it rejects with the signal's reason; nothing partial is kept).
  * @returns What was tagged and how many blobs moved.
  *
  * @example
@@ -278,6 +312,21 @@ export async function copyImage(
   reference: string,
   options: CopyOptions = {},
 ): Promise<CopyResult> {
+  try {
+    return await copyImageOnce(source, target, reference, options);
+  } catch (error) {
+    // What an abort broke says so with the signal's reason, whichever transfer it hit first.
+    throw options.signal?.aborted ? options.signal.reason : error;
+  }
+}
+
+async function copyImageOnce(
+  source: Store,
+  target: Store,
+  reference: string,
+  options: CopyOptions,
+): Promise<CopyResult> {
+  const { signal } = options;
   const tag = options.tag ??
     (/^[a-z0-9]+:[0-9a-f]+$/.test(reference) ? undefined : reference);
   let copied = 0;
@@ -296,7 +345,7 @@ export async function copyImage(
   }
 
   if (options.platform === "all") {
-    const top = await source.fetchManifest(reference);
+    const top = await source.fetchManifest(reference, { signal });
     const copyTree = async (fetched: FetchedManifest, depth: number) => {
       if (!isIndexMediaType(fetched.descriptor.mediaType)) {
         await copyManifest(fetched);
@@ -308,15 +357,23 @@ export async function copyImage(
           );
         }
         for (const entry of (fetched.document as ImageIndex).manifests) {
-          await copyTree(await source.fetchManifest(entry.digest), depth + 1);
+          await copyTree(
+            await source.fetchManifest(entry.digest, { signal }),
+            depth + 1,
+          );
         }
       }
       if (fetched !== top) {
-        await target.pushManifest(fetched.bytes, fetched.descriptor);
+        await target.pushManifest(
+          fetched.bytes,
+          fetched.descriptor,
+          undefined,
+          { signal },
+        );
       }
     };
     await copyTree(top, 0);
-    await target.pushManifest(top.bytes, top.descriptor, tag);
+    await target.pushManifest(top.bytes, top.descriptor, tag, { signal });
     return {
       descriptor: top.descriptor,
       blobsCopied: copied,
@@ -330,9 +387,12 @@ export async function copyImage(
     reference,
     platform,
     options.maxDepth,
+    signal,
   );
   await copyManifest(manifest);
-  await target.pushManifest(manifest.bytes, manifest.descriptor, tag);
+  await target.pushManifest(manifest.bytes, manifest.descriptor, tag, {
+    signal,
+  });
   options.log?.(
     `Copied ${
       formatPlatform(platform)

@@ -206,6 +206,7 @@ const copy: Command = {
         tag: dstReference,
         ...context.retry,
         log: (line) => context.info(line),
+        signal: context.signal,
       },
     );
     context.progress.done();

@@ -69,10 +69,61 @@ ${GLOBAL_HELP}`;
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /**
+ * How long a command may take to wind down after Ctrl-C (transfers stop, temporary files go,
+ * upload sessions are cancelled) before the process exits anyway: what is left then (a
+ * temporary file under a locked name) is removed by the next run that opens the stage.
+ */
+const INTERRUPT_GRACE = 800;
+
+/** The message of an interrupted command. */
+const INTERRUPTED = "interrupted; nothing partial was kept";
+
+/**
+ * Listens for Ctrl-C: the first aborts the command's signal (with an `AbortError`) and arms
+ * the grace timer, after which the process exits 130 whatever is still running; a second one
+ * exits 130 at once. Returns the function that stops listening.
+ */
+function onCtrlC(
+  controller: AbortController,
+  fail: (text: string) => void,
+): () => void {
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const exitNow = () => {
+    fail(
+      "interrupted before the cleanup ended; the next run removes any temporary file left",
+    );
+    Deno.exit(EXIT.interrupted);
+  };
+  const listener = () => {
+    if (controller.signal.aborted) return exitNow();
+    controller.abort(new DOMException("interrupted (SIGINT)", "AbortError"));
+    const timer = setTimeout(exitNow, INTERRUPT_GRACE);
+    // Only a command still running after the grace needs the timer: it does not keep us alive.
+    Deno.unrefTimer(timer as unknown as number);
+    grace = timer;
+  };
+  try {
+    Deno.addSignalListener("SIGINT", listener);
+  } catch {
+    // Signals are not available everywhere (Windows lacks some): Ctrl-C then kills at once.
+  }
+  return () => {
+    clearTimeout(grace);
+    try {
+      Deno.removeSignalListener("SIGINT", listener);
+    } catch {
+      // See above.
+    }
+  };
+}
+
+/**
  * Runs the CLI with the given arguments and returns the exit status.
  *
  * @param args The arguments after the program name.
- * @returns 0 on success, 1 on an operational error, 2 on a usage error, 130 on Ctrl-C.
+ * @returns 0 on success, 1 on an operational error, 2 on a usage error, 130 on Ctrl-C (the
+ * first Ctrl-C stops the transfers, removes temporary files and cancels upload sessions, and
+ * the process exits within a second; a second Ctrl-C exits at once).
  *
  * @example
  * ```ts ignore
@@ -97,12 +148,7 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const controller = new AbortController();
-  const onInterrupt = () => controller.abort(new Error("interrupted"));
-  try {
-    Deno.addSignalListener("SIGINT", onInterrupt);
-  } catch {
-    // Signals are not available everywhere (Windows lacks some): Ctrl-C then kills at once.
-  }
+  const stopListening = onCtrlC(controller, fail);
   try {
     let parsed;
     try {
@@ -155,17 +201,13 @@ export async function main(args: string[]): Promise<number> {
       return EXIT.usage;
     }
     if (controller.signal.aborted) {
-      fail("interrupted; nothing partial was kept");
+      fail(INTERRUPTED);
       return EXIT.interrupted;
     }
     // Errors of the library are redacted already; anything else is, here.
     fail(redactSecrets(String((error as Error)?.message ?? error)));
     return EXIT.failed;
   } finally {
-    try {
-      Deno.removeSignalListener("SIGINT", onInterrupt);
-    } catch {
-      // See above.
-    }
+    stopListening();
   }
 }

@@ -81,6 +81,8 @@ async function settleAll<T>(tasks: readonly Promise<T>[]): Promise<T[]> {
  * tagged there, so the stage is an OCI layout of what was pulled. The tag is written last, once
  * every layer is staged, verified and extracted: a pull that fails leaves the stage naming what
  * it named before (the blobs that arrived whole stay, so a rerun fetches only what is missing).
+ * An abort of `options.signal` closes every download's connection at once, removes their
+ * temporary files (and the file being extracted), and rejects with the signal's reason.
  *
  * @param ref The image.
  * @param target The directory to extract into.
@@ -94,6 +96,18 @@ async function settleAll<T>(tasks: readonly Promise<T>[]): Promise<T[]> {
  * ```
  */
 export async function pullImage(
+  ref: ImageReference,
+  target: string,
+  options: PullImageOptions,
+): Promise<PullResult> {
+  try {
+    return await pullImageOnce(ref, target, options);
+  } catch (error) {
+    throw options.signal?.aborted ? options.signal.reason : error;
+  }
+}
+
+async function pullImageOnce(
   ref: ImageReference,
   target: string,
   options: PullImageOptions,
@@ -149,7 +163,7 @@ export async function pullImage(
     await stage.writeBlob(
       manifest.descriptor.digest,
       new Response(manifest.bytes as Uint8Array<ArrayBuffer>).body!,
-      { size: manifest.descriptor.size },
+      { size: manifest.descriptor.size, signal: options.signal },
     );
   }
   if (ref.tag !== undefined) await stage.tag(manifest.descriptor, ref.tag);

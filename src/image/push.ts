@@ -167,7 +167,9 @@ function defaultCreated(): string {
  * appended with the layers' uncompressed digests, one `history` entry per layer, `created`,
  * platform), uploads it, then the manifest (OCI media types, with the
  * `org.opencontainers.image.created` annotation and, on a base, `…base.name` and
- * `…base.digest`). Without a base, the image is built from scratch.
+ * `…base.digest`). Without a base, the image is built from scratch. An abort of
+ * `options.signal` stops the upload in progress at once, cancels its upload session, and
+ * rejects with the signal's reason; no manifest is written.
  *
  * @param ref The target repository and tag.
  * @param options Layers, base, platform, annotations, config, and transport options.
@@ -183,6 +185,17 @@ export async function pushImage(
   ref: ImageReference,
   options: PushImageOptions,
 ): Promise<Descriptor> {
+  try {
+    return await pushImageOnce(ref, options);
+  } catch (error) {
+    throw options.signal?.aborted ? options.signal.reason : error;
+  }
+}
+
+async function pushImageOnce(
+  ref: ImageReference,
+  options: PushImageOptions,
+): Promise<Descriptor> {
   const created = options.created ?? defaultCreated();
   let baseManifest: ImageManifest | undefined;
   let baseConfig: ImageConfig | undefined;
@@ -195,7 +208,11 @@ export async function pushImage(
       registryStore(options.base, options),
       registryStore(ref, options),
       reference,
-      { platform: options.platform ?? hostPlatform(), log: options.log },
+      {
+        platform: options.platform ?? hostPlatform(),
+        log: options.log,
+        signal: options.signal,
+      },
     );
     baseManifest = base.manifest;
     baseConfig = base.config;

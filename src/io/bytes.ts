@@ -35,6 +35,7 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
  *
  * @param stream The bytes (null reads as empty).
  * @param limit The most bytes accepted.
+ * @param signal Stops the read: the stream is cancelled and the promise rejects with the reason.
  * @returns The bytes, or undefined when there were more than `limit` (the stream is cancelled).
  *
  * @example
@@ -48,11 +49,13 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
 export async function readAtMost(
   stream: ReadableStream<Uint8Array> | null,
   limit: number,
+  signal?: AbortSignal,
 ): Promise<Uint8Array | undefined> {
   if (stream === null) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  const reader = stream.getReader();
+  const below = stream.getReader();
+  const reader = abortableReads(below, () => below.read(), signal);
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return concatBytes(chunks);
@@ -63,6 +66,65 @@ export async function readAtMost(
     }
     chunks.push(value);
   }
+}
+
+/**
+ * Makes a reader give up on `signal`: once it aborts, whether a read is pending or not, the
+ * stream below is cancelled with the reason (through the transports, that closes the
+ * connection: cancelling is what reaches the socket, not the abort of a request whose
+ * `Response` is gone) and the pending read, if any, and every later one reject with the
+ * reason. The listener goes once the stream ends or is cancelled.
+ */
+function abortableReads<T>(
+  reader: { cancel(reason?: unknown): Promise<void> },
+  read: () => Promise<ReadableStreamReadResult<T>>,
+  signal: AbortSignal | undefined,
+): {
+  read(): Promise<ReadableStreamReadResult<T>>;
+  cancel(reason?: unknown): Promise<void>;
+} {
+  if (signal === undefined) {
+    return { read, cancel: (reason) => reader.cancel(reason) };
+  }
+  let cancelled = false;
+  let rejectPending: ((reason: unknown) => void) | undefined;
+  const cancelBelow = (reason: unknown) => {
+    if (cancelled) return Promise.resolve();
+    cancelled = true;
+    return reader.cancel(reason).catch(() => {});
+  };
+  const onAbort = () => {
+    // Rejected first: the cancel answers the pending read below (as done) at once.
+    rejectPending?.(signal.reason);
+    cancelBelow(signal.reason);
+  };
+  const release = () => signal.removeEventListener("abort", onAbort);
+  if (signal.aborted) cancelBelow(signal.reason);
+  else signal.addEventListener("abort", onAbort, { once: true });
+  return {
+    async read() {
+      if (signal.aborted) {
+        await cancelBelow(signal.reason);
+        throw signal.reason;
+      }
+      const { promise: aborted, reject } = Promise.withResolvers<never>();
+      rejectPending = reject;
+      try {
+        const result = await Promise.race([read(), aborted]);
+        if (result.done) release();
+        return result;
+      } catch (error) {
+        release();
+        throw error;
+      } finally {
+        rejectPending = undefined;
+      }
+    },
+    cancel(reason) {
+      release();
+      return cancelBelow(reason);
+    },
+  };
 }
 
 /** Fills caller-supplied buffers from a stream, see {@linkcode createBufferFiller}. */
@@ -76,13 +138,24 @@ export interface BufferFiller {
   cancel(reason?: unknown): Promise<void>;
 }
 
+/** Options of {@linkcode createBufferFiller}. */
+export interface BufferFillerOptions {
+  /**
+   * Stops the filling: once aborted, the source is cancelled with the reason (which reaches the
+   * connection below a response body) and the pending fill and every later one reject with it.
+   */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Reads a stream into caller-supplied buffers, whole: through a BYOB reader when the stream is
  * a byte stream (no copy; the buffer moves in and out), else by copying default chunks. Reusing
  * one or two large buffers this way avoids an allocation per chunk and the per-chunk cost of
- * 64 KiB reads downstream.
+ * 64 KiB reads downstream. With a `signal`, an abort cancels the source at once, also in the
+ * middle of a fill (the buffer being filled is then lost to the caller).
  *
  * @param source The stream.
+ * @param options An abort signal.
  * @returns The filler.
  *
  * @example Fill 4-byte buffers from a stream
@@ -95,9 +168,24 @@ export interface BufferFiller {
  * assert.equal(new TextDecoder().decode(await filler.fill(new Uint8Array(4))), "ef");
  * assert.equal((await filler.fill(new Uint8Array(4))).byteLength, 0);
  * ```
+ *
+ * @example An abort cancels the source and fails the fill
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createBufferFiller } from "./bytes.ts";
+ * let cancelled: unknown;
+ * const endless = new ReadableStream<Uint8Array>({ cancel(reason) { cancelled = reason; } });
+ * const controller = new AbortController();
+ * const filler = createBufferFiller(endless, { signal: controller.signal });
+ * const fill = filler.fill(new Uint8Array(4));
+ * controller.abort(new Error("stop"));
+ * await assert.rejects(fill, /stop/);
+ * assert.match(String(cancelled), /stop/);
+ * ```
  */
 export function createBufferFiller(
   source: ReadableStream<Uint8Array>,
+  options: BufferFillerOptions = {},
 ): BufferFiller {
   let byob: ReadableStreamBYOBReader | undefined;
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -106,6 +194,13 @@ export function createBufferFiller(
   } catch {
     reader = source.getReader();
   }
+  const below = (byob ?? reader)!;
+  let target: Uint8Array<ArrayBuffer> = new Uint8Array();
+  const reads = abortableReads<Uint8Array>(
+    below,
+    () => byob ? byob.read(target) : reader!.read(),
+    options.signal,
+  );
   let left: Uint8Array | undefined;
   let done = false;
   return {
@@ -115,16 +210,19 @@ export function createBufferFiller(
       let filled = 0;
       while (filled < view.byteLength && !done) {
         if (byob) {
-          const result = await byob.read(
-            new Uint8Array(buffer, offset + filled, view.byteLength - filled),
+          target = new Uint8Array(
+            buffer,
+            offset + filled,
+            view.byteLength - filled,
           );
+          const result = await reads.read();
           if (result.value) buffer = result.value.buffer as ArrayBuffer;
           if (result.done) done = true;
           else filled += result.value.byteLength;
           continue;
         }
         if (left === undefined || left.byteLength === 0) {
-          const result = await reader!.read();
+          const result = await reads.read();
           if (result.done) {
             done = true;
             break;
@@ -141,7 +239,7 @@ export function createBufferFiller(
       return new Uint8Array(buffer, offset, filled);
     },
     cancel(reason) {
-      return (byob ?? reader)!.cancel(reason);
+      return reads.cancel(reason);
     },
   };
 }
@@ -201,10 +299,13 @@ export function fillingStream(
 /**
  * Passes a stream's bytes on as a byte stream, telling `onBytes` how many went by after each
  * chunk: progress reporting that keeps BYOB reads (and their reused buffers) working end to
- * end, where a `TransformStream` would hand out a new chunk per read.
+ * end, where a `TransformStream` would hand out a new chunk per read. With a `signal`, an abort
+ * cancels the source with the reason and errors the stream with it, a pending read included:
+ * whatever reads the stream (an upload, a file write) stops within the read in progress.
  *
  * @param source The bytes.
  * @param onBytes Told the size of each chunk as it passes.
+ * @param options An abort signal.
  * @returns The same bytes.
  *
  * @example Count the bytes of a stream
@@ -216,12 +317,32 @@ export function fillingStream(
  * assert.equal(await new Response(stream).text(), "hello");
  * assert.equal(seen, 5);
  * ```
+ *
+ * @example Stop a stream that would never end
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tapBytes } from "./bytes.ts";
+ * let cancelled = false;
+ * const endless = new ReadableStream<Uint8Array>({
+ *   async pull(c) {
+ *     await new Promise((resolve) => setTimeout(resolve, 1));
+ *     if (!cancelled) c.enqueue(new Uint8Array(1024));
+ *   },
+ *   cancel() { cancelled = true; },
+ * });
+ * const signal = AbortSignal.timeout(50);
+ * const error = await new Response(tapBytes(endless, () => {}, { signal })).arrayBuffer()
+ *   .catch((e) => e);
+ * assert.equal(error.name, "TimeoutError");
+ * assert.ok(cancelled);
+ * ```
  */
 export function tapBytes(
   source: ReadableStream<Uint8Array>,
   onBytes: (bytes: number) => void,
+  options: BufferFillerOptions = {},
 ): ReadableStream<Uint8Array> {
-  const filler = createBufferFiller(source);
+  const filler = createBufferFiller(source, options);
   return fillingStream(async (view) => {
     const filled = await filler.fill(view);
     if (filled.byteLength > 0) onBytes(filled.byteLength);

@@ -263,6 +263,11 @@ export interface WriteStreamOptions {
    * @default {1048576}
    */
   readonly chunkSize?: number;
+  /**
+   * Stops the write: the stream is cancelled and the promise rejects with the reason (once no
+   * write or sync is running).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -270,7 +275,8 @@ export interface WriteStreamOptions {
  * fills: a byte stream is read straight into them (BYOB), another stream's chunks are copied
  * in (Deno's streams hand out 64 KiB chunks, which cost about 1 s per GiB downstream). Syncing
  * as the file grows leaves little to flush at the end (1 GiB at once took 0.5 s). Leaves the
- * file open; a failure rejects once no write or sync is running.
+ * file open; a failure (or an abort of `options.signal`) cancels the stream and rejects once
+ * no write or sync is running.
  *
  * @param stream The bytes.
  * @param file Where they go, from its current position.
@@ -296,7 +302,7 @@ export async function writeStreamToFile(
 ): Promise<number> {
   const { size, sync, onChunk } = options;
   const chunkSize = options.chunkSize ?? CHUNK_SIZE;
-  const { fill } = createBufferFiller(stream);
+  const filler = createBufferFiller(stream, { signal: options.signal });
   // Small streams (most blobs) get one small buffer; a stream that fills it gets 1 MiB ones.
   let bufferSize = Math.min(FIRST_CHUNK_SIZE, chunkSize);
   const buffers: ArrayBuffer[] = [];
@@ -316,7 +322,7 @@ export async function writeStreamToFile(
       if ((buffers[turn]?.byteLength ?? 0) < bufferSize) {
         buffers[turn] = new ArrayBuffer(bufferSize);
       }
-      const bytes = await fill(new Uint8Array(buffers[turn]));
+      const bytes = await filler.fill(new Uint8Array(buffers[turn]));
       buffers[turn] = bytes.buffer;
       if (bytes.byteLength === bufferSize) bufferSize = chunkSize;
       await writing;
@@ -336,6 +342,8 @@ export async function writeStreamToFile(
     await syncing;
     await sync?.();
   } catch (error) {
+    // A failed write stops the stream too (a download's connection closes).
+    await filler.cancel(error).catch(() => {});
     await writing.catch(() => {});
     await syncing?.catch(() => {});
     throw error;

@@ -102,28 +102,30 @@ export class OciLayout {
   /**
    * Writes a blob from a stream: to a temporary file, verified while it streams, synced, then
    * renamed into place, and its directory synced. On any failure the temporary file is removed
-   * and nothing is left.
+   * and nothing is left; so too on an abort of `options.signal`, which cancels the stream at
+   * once and rejects with the signal's reason.
    * Concurrent writers of the same blob each write their own temporary file; the renames
    * replace identical bytes.
    *
    * @param digest The blob's digest, checked against the bytes.
    * @param stream The bytes.
-   * @param options The expected size.
+   * @param options The expected size, and an abort signal.
    * @returns The blob's path.
    * @throws {DigestMismatchError} When the bytes do not match.
    */
   async writeBlob(
     digest: string,
     stream: ReadableStream<Uint8Array>,
-    options: { size?: number } = {},
+    options: { size?: number; signal?: AbortSignal } = {},
   ): Promise<string> {
+    const { signal } = options;
     const path = this.blobPath(digest);
     await Deno.mkdir(join(path, ".."), { recursive: true });
     // A stream that checks itself for this digest and size (fetchBlob's) is not hashed twice:
     // it ends only if it matched.
     const verified = isVerifiedStream(stream, digest, options.size)
       ? stream
-      : verifyStream(stream, digest, options);
+      : verifyStream(stream, digest, { size: options.size });
     const { temp, file, lock } = await createTemporary(path).catch(
       async (error) => {
         await verified.cancel().catch(() => {});
@@ -135,8 +137,11 @@ export class OciLayout {
       await writeStreamToFile(verified, file, {
         size: options.size,
         sync: () => lock.syncData(),
+        signal,
       });
       file.close();
+      // An abort during the last write or sync still keeps nothing.
+      signal?.throwIfAborted();
       await Deno.rename(temp, path);
       // The name lasts only once its directory is synced: before index.json can name it.
       await syncDirectory(join(path, ".."));
@@ -149,7 +154,7 @@ export class OciLayout {
       }
       await Deno.remove(temp).catch(() => {});
       await verified.cancel().catch(() => {});
-      throw error;
+      throw signal?.aborted ? signal.reason : error;
     } finally {
       lock.close();
     }

@@ -26,7 +26,9 @@ export interface StageBlobOptions extends FetchBlobOptions {
  * Makes sure a blob of a repository is in the layout: a good copy already there (right size)
  * costs no request; otherwise the blob is downloaded, verified while it streams into a
  * temporary file, and renamed into place. A damaged copy (wrong size) is replaced. A download
- * whose bytes do not match, or that is cut short, is thrown away and fetched again.
+ * whose bytes do not match, or that is cut short, is thrown away and fetched again. An abort of
+ * `options.signal` closes the download's connection, removes the temporary file and rejects
+ * with the signal's reason.
  *
  * @param layout The stage.
  * @param ref The repository to download from.
@@ -60,6 +62,7 @@ export async function stageBlob(
     });
     return await layout.writeBlob(descriptor.digest, stream, {
       size: descriptor.size,
+      signal: options.signal,
     });
   }, options);
 }

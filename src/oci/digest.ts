@@ -392,6 +392,11 @@ export interface VerifyStreamOptions {
   readonly onProgress?: (bytes: number) => void;
   /** Told the digest and size once the bytes matched, just before the stream closes. */
   readonly onEnd?: (result: DigestResult) => void;
+  /**
+   * Stops the stream: once aborted, the source is cancelled with the reason (for a response
+   * body, that closes the connection) and the stream errors with it, a pending read included.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -401,11 +406,14 @@ export interface VerifyStreamOptions {
  * Unlike `pipeThrough(createVerifyStream(…))` it is a byte stream that fills whole 1 MiB
  * chunks: a BYOB reader (`getReader({ mode: "byob" })`) reads straight into its own reused
  * buffer, with no copy and no allocation per chunk, and a default reader gets 1 MiB chunks
- * instead of 64 KiB ones. {@linkcode isVerifiedStream} recognises the result.
+ * instead of 64 KiB ones. {@linkcode isVerifiedStream} recognises the result. With a `signal`,
+ * an abort cancels the source at once and errors the stream with the abort's reason: nothing
+ * more is read from the source.
  *
  * @param source The bytes to check (a BYOB-capable byte stream is read without copies).
  * @param expected The digest they must have.
- * @param options The expected size, a context for the error, progress and end callbacks.
+ * @param options The expected size, a context for the error, progress and end callbacks, and
+ * an abort signal.
  * @returns The checked bytes.
  * @throws {DigestError} When `expected` is not a digest.
  *
@@ -418,6 +426,20 @@ export interface VerifyStreamOptions {
  * const bad = verifyStream(new Response("abd").body!, digestOf("abc"));
  * await assert.rejects(new Response(bad).text(), DigestMismatchError);
  * ```
+ *
+ * @example An abort stops the reading at once
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestOf, verifyStream } from "./digest.ts";
+ * let cancelled = false;
+ * const endless = new ReadableStream<Uint8Array>({ cancel() { cancelled = true; } });
+ * const controller = new AbortController();
+ * const stream = verifyStream(endless, digestOf(""), { signal: controller.signal });
+ * const reading = new Response(stream).arrayBuffer();
+ * controller.abort(new Error("stop"));
+ * await assert.rejects(reading, /stop/);
+ * assert.ok(cancelled);
+ * ```
  */
 export function verifyStream(
   source: ReadableStream<Uint8Array>,
@@ -426,7 +448,7 @@ export function verifyStream(
 ): ReadableStream<Uint8Array> {
   const { algorithm } = parseDigest(expected);
   const hash = createHash(algorithm);
-  const chunks = createBufferFiller(source);
+  const chunks = createBufferFiller(source, { signal: options.signal });
   let size = 0;
   const mismatch = (digest?: string) =>
     new DigestMismatchError(expected, { digest, size }, {
@@ -464,9 +486,13 @@ export function verifyStream(
  * result is a byte stream that {@linkcode isVerifiedStream} recognises, read without copies by
  * a BYOB reader.
  *
+ * With a `signal`, an abort before the first read means the source is never opened; an abort
+ * later cancels it; either way the stream errors with the abort's reason.
+ *
  * @param open Opens the bytes; called on the first read, at most once.
  * @param expected The digest the bytes must have.
- * @param options The expected size, and a context for the error when the source is checked here.
+ * @param options The expected size, a context for the error when the source is checked here,
+ * and an abort signal.
  * @returns The checked bytes.
  * @throws {DigestError} When `expected` is not a digest.
  *
@@ -493,13 +519,15 @@ export function openVerifiedStream(
   parseDigest(expected);
   let chunks: BufferFiller | undefined;
   let cancelled = false;
+  const { signal } = options;
   const stream = fillingStream(async (view) => {
     if (chunks === undefined) {
+      signal?.throwIfAborted();
       const source = await open();
       const checked = isVerifiedStream(source, expected, options.size)
         ? source
         : verifyStream(source, expected, options);
-      chunks = createBufferFiller(checked);
+      chunks = createBufferFiller(checked, { signal });
       if (cancelled) {
         await chunks.cancel();
         return view.subarray(0, 0);

@@ -32,7 +32,10 @@ export interface RegistryOptions {
    * @default {defaultOpener()}
    */
   readonly transport?: Transport;
-  /** Cancels the operation. */
+  /**
+   * Cancels the operation: it rejects with the signal's reason as soon as it aborts, the
+   * connection of a transfer in progress is closed, and nothing more is read or sent.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -135,7 +138,10 @@ function withDigestParam(location: string, digest: string): string {
  * one PUT to the returned `Location` (relative or absolute, `http:`/`https:` only) with `digest=` and an exact
  * `Content-Length`; no PATCH chunks. Optionally a single POST for small blobs, or a mount from
  * another repository of the same registry (201: no bytes sent; 202: the upload goes on).
- * The registry's `Docker-Content-Digest` is checked when it sends one.
+ * The registry's `Docker-Content-Digest` is checked when it sends one. An abort of
+ * `options.signal` stops the upload at once (the body stops being read), cancels the upload
+ * session with a best-effort `DELETE` of its location (half a second at most), and rejects
+ * with the signal's reason.
  *
  * @param ref The target repository.
  * @param input The bytes: a file path, a `Uint8Array`, or a `BlobSource` (re-openable, so a
@@ -171,7 +177,33 @@ export async function uploadBlob(
   }, options);
 }
 
-/** One upload session: mount, single POST, or POST then PUT. */
+/**
+ * How long the `DELETE` that cancels an aborted upload session may take: it is a courtesy to
+ * the registry (which drops idle sessions anyway), and must not hold up a Ctrl-C.
+ */
+const UPLOAD_CANCEL_TIMEOUT = 500;
+
+/**
+ * Cancels an upload session (`DELETE` of its location), best effort: within
+ * {@linkcode UPLOAD_CANCEL_TIMEOUT}, and whatever the registry answers or fails with is ignored.
+ */
+async function cancelUpload(location: string, transport: Transport) {
+  try {
+    const request = new Request(location, {
+      method: "DELETE",
+      signal: AbortSignal.timeout(UPLOAD_CANCEL_TIMEOUT),
+    });
+    const response = await transport(request);
+    await response.body?.cancel();
+  } catch {
+    // Best effort: the registry expires sessions nobody finishes.
+  }
+}
+
+/**
+ * One upload session, cancelled (`DELETE`) when the signal aborts after it started; an abort
+ * rejects with the signal's reason.
+ */
 async function uploadOnce(
   ref: ImageReference,
   source: BlobSource,
@@ -179,7 +211,37 @@ async function uploadOnce(
   options: UploadBlobOptions,
   transport: Transport,
 ): Promise<boolean> {
+  const session: { location?: string } = {};
+  try {
+    return await uploadInSession(
+      ref,
+      source,
+      digest,
+      options,
+      transport,
+      session,
+    );
+  } catch (error) {
+    const { signal } = options;
+    if (!signal?.aborted) throw error;
+    if (session.location !== undefined) {
+      await cancelUpload(session.location, transport);
+    }
+    throw signal.reason;
+  }
+}
+
+/** The requests of one upload: mount, single POST, or POST then PUT. */
+async function uploadInSession(
+  ref: ImageReference,
+  source: BlobSource,
+  digest: string,
+  options: UploadBlobOptions,
+  transport: Transport,
+  session: { location?: string },
+): Promise<boolean> {
   const { signal } = options;
+  signal?.throwIfAborted();
   const started = performance.now();
   /** Sends one request of the upload; the answer's body is not needed. */
   const send = async (request: Request, ...expected: number[]) => {
@@ -215,7 +277,7 @@ async function uploadOnce(
       options.log?.(`Mounted ${digest} from ${options.mountFrom}`);
       return false;
     }
-    location = uploadLocation(ref, request, response);
+    location = session.location = uploadLocation(ref, request, response);
   }
 
   if (
@@ -225,12 +287,12 @@ async function uploadOnce(
     const request = createRequest(uploadsUrl(ref, digest), {
       method: "POST",
       headers: { "content-type": "application/octet-stream" },
-      body: withProgress(source, digest, options),
+      body: uploadBody(source, digest, options),
       signal,
     });
     const response = await send(request, 201, 202);
     if (response.status === 201) return finish(request, response);
-    location = uploadLocation(ref, request, response);
+    location = session.location = uploadLocation(ref, request, response);
   }
 
   if (location === undefined) {
@@ -240,7 +302,7 @@ async function uploadOnce(
       signal,
     });
     const response = await send(request, 202);
-    location = uploadLocation(ref, request, response);
+    location = session.location = uploadLocation(ref, request, response);
     if (location === undefined) {
       throw new RegistryError({
         method: request.method,
@@ -256,20 +318,24 @@ async function uploadOnce(
     {
       method: "PUT",
       headers: { "content-type": "application/octet-stream" },
-      body: withProgress(source, digest, options),
+      body: uploadBody(source, digest, options),
       signal,
     },
   );
   return finish(request, await send(request, 201));
 }
 
-function withProgress(
+/**
+ * The body of an upload: the source, counted for progress, and stopped by the signal (the
+ * source is cancelled and the body errors with the reason, whatever transport reads it).
+ */
+function uploadBody(
   source: BlobSource,
   digest: string,
-  options: ProgressOptions,
+  options: ProgressOptions & { signal?: AbortSignal },
 ): BlobSource {
-  const { onProgress } = options;
-  if (!onProgress) return source;
+  const { onProgress, signal } = options;
+  if (!onProgress && !signal) return source;
   return {
     size: source.size,
     open: () => {
@@ -277,8 +343,8 @@ function withProgress(
       let done = 0;
       return tapBytes(source.open(), (bytes) => {
         done += bytes;
-        onProgress({ digest, done, total: source.size });
-      });
+        onProgress?.({ digest, done, total: source.size });
+      }, { signal });
     },
   };
 }
@@ -309,7 +375,9 @@ export interface FetchBlobOptions extends RegistryOptions, ProgressOptions {
 /**
  * Downloads a blob, following redirects, as a stream that is hashed while it flows: the stream
  * errors with a `DigestMismatchError` when the bytes do not match the digest (or the size), so a
- * consumer writing them to disk can discard them.
+ * consumer writing them to disk can discard them. An abort of `options.signal`, also after this
+ * returned, cancels the response body (the connection closes) and errors the stream with the
+ * signal's reason.
  *
  * @param ref The repository.
  * @param digest The blob's digest.
@@ -342,6 +410,7 @@ export async function fetchBlob(
   return verifyStream(response.body ?? new Response("").body!, digest, {
     size: options.size,
     context: url,
+    signal: options.signal,
     onProgress: onProgress && ((done) => onProgress({ digest, done, total })),
     onEnd: log &&
       ((result) =>

@@ -39,28 +39,34 @@ export async function layoutStore(layout: OciLayout | string): Promise<Store> {
   const opened = typeof layout === "string" ? await openLayout(layout) : layout;
   return {
     name: `oci:${opened.root}`,
-    hasBlob(descriptor) {
+    hasBlob(descriptor, call) {
+      call?.signal?.throwIfAborted();
       return opened.hasBlob(descriptor.digest, { size: descriptor.size });
     },
-    async fetchBlob(descriptor) {
+    async fetchBlob(descriptor, call) {
+      call?.signal?.throwIfAborted();
       return verifyStream(
         await opened.readBlob(descriptor.digest),
         descriptor.digest,
         {
           size: descriptor.size,
           context: opened.blobPath(descriptor.digest),
+          signal: call?.signal,
         },
       );
     },
-    async pushBlob(descriptor, source) {
+    async pushBlob(descriptor, source, call) {
+      call?.signal?.throwIfAborted();
       if (await opened.hasBlob(descriptor.digest, { size: descriptor.size })) {
         return;
       }
       await opened.writeBlob(descriptor.digest, source.open(), {
         size: descriptor.size,
+        signal: call?.signal,
       });
     },
-    async fetchManifest(reference) {
+    async fetchManifest(reference, call) {
+      call?.signal?.throwIfAborted();
       let descriptor;
       try {
         parseDigest(reference);
@@ -104,7 +110,8 @@ export async function layoutStore(layout: OciLayout | string): Promise<Store> {
         document: parsed.manifest,
       };
     },
-    async pushManifest(bytes, descriptor, tag) {
+    async pushManifest(bytes, descriptor, tag, call) {
+      call?.signal?.throwIfAborted();
       if (
         !(await opened.hasBlob(descriptor.digest, { size: descriptor.size }))
       ) {

@@ -13,7 +13,7 @@ import {
 } from "../registry/blobs.ts";
 import { fetchManifest, putManifestBytes } from "../registry/manifests.ts";
 import type { ProgressOptions } from "../registry/progress.ts";
-import type { Store } from "./store.ts";
+import type { Store, StoreOptions } from "./store.ts";
 
 function isDigest(reference: string): boolean {
   try {
@@ -50,41 +50,51 @@ export function registryStore(
     repository: ref.repository,
     scheme: ref.scheme,
   };
+  /** The store's options, with the call's signal added to the store's own. */
+  const withCall = (call: StoreOptions = {}) => {
+    const signals = [options.signal, call.signal].filter((s) =>
+      s !== undefined
+    );
+    return {
+      ...options,
+      signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
+    };
+  };
   return {
     name: `${ref.registry}/${ref.repository}`,
     registry: ref.registry,
     repository: ref.repository,
-    hasBlob(descriptor) {
-      return blobExists(repository, descriptor.digest, options);
+    hasBlob(descriptor, call) {
+      return blobExists(repository, descriptor.digest, withCall(call));
     },
-    fetchBlob(descriptor) {
+    fetchBlob(descriptor, call) {
       return fetchBlob(repository, descriptor.digest, {
-        ...options,
+        ...withCall(call),
         size: descriptor.size,
       });
     },
     async pushBlob(descriptor, source, pushOptions = {}) {
       await uploadBlob(repository, source, descriptor.digest, {
-        ...options,
+        ...withCall(pushOptions),
         force: true,
         mountFrom: pushOptions.mountFrom,
         // copyBlobs starts a failed copy again, source included.
         attempts: 1,
       });
     },
-    fetchManifest(reference) {
+    fetchManifest(reference, call) {
       const target = isDigest(reference)
         ? withDigest(repository, reference)
         : withTag(repository, reference);
-      return fetchManifest(target, options);
+      return fetchManifest(target, withCall(call));
     },
-    async pushManifest(bytes, descriptor, tag) {
+    async pushManifest(bytes, descriptor, tag, call) {
       await putManifestBytes(
         repository,
         bytes,
         descriptor,
         tag ?? descriptor.digest,
-        options,
+        withCall(call),
       );
     },
   };

@@ -148,7 +148,13 @@ export interface IdleTimeoutOptions {
   readonly idle: number;
   /** Cancels the request when a read stalls; returns the error the reader gets. */
   readonly onStall: () => unknown;
-  /** The request's signal: a read that fails once it is aborted fails with its reason. */
+  /**
+   * The request's signal: once it aborts, read pending or not, the body below is cancelled
+   * (closing the connection) and the body errors with its reason. Deno's `fetch`
+   * errors a body on abort only through its `Response` object, which a transport that hands
+   * the body on in a new `Response` has dropped: without this, an aborted download went on to
+   * the last byte.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -158,11 +164,12 @@ export interface IdleTimeoutOptions {
  * server) and restarts with every chunk. On a stall, `onStall` is called (it should cancel the
  * request and return the error to report), the body below is cancelled and the wrapper errors
  * with what `onStall` returned. A byte stream stays a byte stream (BYOB reads pass through, no
- * copy).
+ * copy). An abort of `signal` cancels the body below and fails the reads with its reason.
  *
  * @param body The body to watch.
  * @param options The idle timeout, what to do on a stall, the request's signal.
- * @returns The watched body (`body` itself when the timeout is 0 or Infinity).
+ * @returns The watched body (`body` itself when the timeout is 0 or Infinity and there is no
+ * signal).
  *
  * @example A body that sends one chunk, then nothing
  * ```ts
@@ -184,7 +191,7 @@ export function idleTimeoutBody(
   body: ReadableStream<Uint8Array>,
   options: IdleTimeoutOptions,
 ): ReadableStream<Uint8Array> {
-  if (!limits(options.idle)) return body;
+  if (!limits(options.idle) && options.signal === undefined) return body;
   let byob: ReadableStreamBYOBReader | undefined;
   try {
     byob = body.getReader({ mode: "byob" });
@@ -195,8 +202,9 @@ export function idleTimeoutBody(
 }
 
 /**
- * Runs one read from below with the idle timer armed. On a stall, `fail` errors the stream and
- * the body below is cancelled; the read's own failure after that is of no interest (undefined).
+ * Runs one read from below with the idle timer armed (when the timeout limits anything). On a
+ * stall, `fail` errors the stream and the body below is cancelled; the read's own failure after
+ * that is of no interest (undefined).
  */
 async function watchedRead<T>(
   options: IdleTimeoutOptions,
@@ -205,12 +213,14 @@ async function watchedRead<T>(
   read: () => Promise<T>,
 ): Promise<T | undefined> {
   let stalled = false;
-  const timer = unrefTimeout(() => {
-    stalled = true;
-    const error = options.onStall();
-    fail(error);
-    below.cancel(error).catch(() => {});
-  }, options.idle);
+  const timer = limits(options.idle)
+    ? unrefTimeout(() => {
+      stalled = true;
+      const error = options.onStall();
+      fail(error);
+      below.cancel(error).catch(() => {});
+    }, options.idle)
+    : undefined;
   try {
     const result = await read();
     return stalled ? undefined : result;
@@ -222,14 +232,41 @@ async function watchedRead<T>(
   }
 }
 
+/**
+ * Calls `stop` with the reason once `signal` aborts (at once when it has), read pending or
+ * not; returns the function that stops listening, for when the body ends or is cancelled.
+ */
+function whenAborted(
+  signal: AbortSignal | undefined,
+  stop: (reason: unknown) => void,
+): () => void {
+  if (signal === undefined) return () => {};
+  if (signal.aborted) {
+    stop(signal.reason);
+    return () => {};
+  }
+  const onAbort = () => stop(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  return () => signal.removeEventListener("abort", onAbort);
+}
+
 function watchedByteStream(
   reader: ReadableStreamBYOBReader,
   options: IdleTimeoutOptions,
 ): ReadableStream<Uint8Array> {
-  // Once stalled or cancelled, the stream wants no more answers from below.
+  // Once stalled, aborted or cancelled, the stream wants no more answers from below.
   let finished = false;
+  let release = () => {};
   return new ReadableStream({
     type: "bytes",
+    start(controller: ReadableByteStreamController) {
+      release = whenAborted(options.signal, (reason) => {
+        if (finished) return;
+        finished = true;
+        controller.error(reason);
+        reader.cancel(reason).catch(() => {});
+      });
+    },
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest;
       const target = request?.view
@@ -241,11 +278,13 @@ function watchedByteStream(
         : new Uint8Array(DEFAULT_READ_SIZE);
       const result = await watchedRead(options, reader, (error) => {
         finished = true;
+        release();
         controller.error(error);
       }, () => reader.read(target));
       if (finished || result === undefined) return;
       if (result.done) {
         finished = true;
+        release();
         controller.close();
         // After close, a pending BYOB read is answered with an empty view of its buffer.
         if (request && result.value) request.respondWithNewView(result.value);
@@ -254,6 +293,7 @@ function watchedByteStream(
     },
     cancel(reason) {
       finished = true;
+      release();
       return reader.cancel(reason);
     },
   });
@@ -264,20 +304,32 @@ function watchedDefaultStream(
   options: IdleTimeoutOptions,
 ): ReadableStream<Uint8Array> {
   let finished = false;
+  let release = () => {};
   return new ReadableStream<Uint8Array>({
+    start(controller) {
+      release = whenAborted(options.signal, (reason) => {
+        if (finished) return;
+        finished = true;
+        controller.error(reason);
+        reader.cancel(reason).catch(() => {});
+      });
+    },
     async pull(controller) {
       const result = await watchedRead(options, reader, (error) => {
         finished = true;
+        release();
         controller.error(error);
       }, () => reader.read());
       if (finished || result === undefined) return;
       if (result.done) {
         finished = true;
+        release();
         controller.close();
       } else controller.enqueue(result.value);
     },
     cancel(reason) {
       finished = true;
+      release();
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });

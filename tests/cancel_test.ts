@@ -20,9 +20,9 @@ import { pushImage } from "../src/image/push.ts";
 import { copyImage } from "../src/copy.ts";
 import { registryStore } from "../src/store/registry_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
-import { parseReference } from "../src/reference/reference.ts";
+import { parseReference } from "../src/oci/reference.ts";
 import { createOpener } from "../src/transport/opener.ts";
-import { createBufferFiller, readAtMost, tapBytes } from "../src/bytes.ts";
+import { createBufferFiller, readAtMost, tapBytes } from "../src/io/bytes.ts";
 import { idleTimeoutBody } from "../src/transport/timeouts.ts";
 
 /** Where the abort lands: this much of the blob has moved. */

@@ -13,12 +13,12 @@ import {
 import { CLI } from "./support/cli.ts";
 import { listFilesIfAny } from "./support/files.ts";
 import { openLayout } from "../src/layout/layout.ts";
-import { digestOf } from "../src/reference/digest.ts";
+import { digestOf } from "../src/oci/digest.ts";
 import {
   OCI_CONFIG_MEDIA_TYPE,
   OCI_LAYER_TAR_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../src/image/media_types.ts";
+} from "../src/oci/media_types.ts";
 
 /** Where Ctrl-C lands: this much of the blob has moved. */
 const SIGNAL_AFTER = 32 << 20;

@@ -9,13 +9,13 @@ import { createHash } from "node:crypto";
 import { createRegistry } from "../../src/server/handler.ts";
 import { memoryStorage } from "../../src/server/memory_storage.ts";
 import type { RegistryStorage } from "../../src/server/storage.ts";
-import { digestOf } from "../../src/reference/digest.ts";
+import { digestOf } from "../../src/oci/digest.ts";
 import {
   OCI_CONFIG_MEDIA_TYPE,
   OCI_LAYER_TAR_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
-} from "../../src/image/media_types.ts";
-import type { Descriptor } from "../../src/image/manifest.ts";
+} from "../../src/oci/media_types.ts";
+import type { Descriptor } from "../../src/oci/manifest.ts";
 
 /** The size of the big blob. */
 export const BIG_SIZE = 300 << 20;

@@ -68,7 +68,18 @@ export * from "./src/registry/manifests.ts";
 export * from "./src/registry/tags.ts";
 export * from "./src/layout/layout.ts";
 export * from "./src/layout/stage.ts";
-export * from "./src/store/store.ts";
+export {
+  type CallOptions,
+  fetchBytes,
+  type Ingester,
+  isManifestOrIndex,
+  isMounter,
+  type Mounter,
+  type PushOptions,
+  type Store,
+  type StoreOptions,
+  type TagLister,
+} from "./src/store/store.ts";
 export * from "./src/store/registry_store.ts";
 export * from "./src/store/layout_store.ts";
 export * from "./src/copy.ts";

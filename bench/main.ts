@@ -97,7 +97,7 @@ async function layoutWith(dir: string, layers: string[]): Promise<string> {
       digest: digestOf(bytes),
       size: bytes.byteLength,
     };
-    await store.pushBlob(descriptor, source);
+    await store.push(descriptor, source);
     descriptors.push(descriptor);
     diffIds.push(descriptor.digest);
   }
@@ -111,18 +111,22 @@ async function layoutWith(dir: string, layers: string[]): Promise<string> {
     digest: digestOf(config),
     size: config.byteLength,
   };
-  await store.pushBlob(configDescriptor, bytesSource(config));
+  await store.push(configDescriptor, bytesSource(config));
   const manifest = encodeManifest({
     schemaVersion: 2,
     mediaType: OCI_MANIFEST_MEDIA_TYPE,
     config: configDescriptor,
     layers: descriptors,
   });
-  await store.pushManifest(manifest.bytes, {
-    mediaType: OCI_MANIFEST_MEDIA_TYPE,
-    digest: manifest.digest,
-    size: manifest.size,
-  }, "v1");
+  await store.push(
+    {
+      mediaType: OCI_MANIFEST_MEDIA_TYPE,
+      digest: manifest.digest,
+      size: manifest.size,
+    },
+    bytesSource(manifest.bytes),
+    { tag: "v1" },
+  );
   return descriptors[0].digest;
 }
 

@@ -13,11 +13,20 @@ import type {
 } from "./oci/manifest.ts";
 import { isIndexMediaType } from "./oci/media_types.ts";
 import { formatPlatform, hostPlatform, type Platform } from "./oci/platform.ts";
-import { type FetchedManifest, selectPlatform } from "./registry/manifests.ts";
+import { selectPlatform } from "./registry/manifests.ts";
 import { IndexDepthError, MAX_MANIFEST_SIZE } from "./oci/parse_manifest.ts";
-import { type BlobSource, fileSource } from "./transport/request_body.ts";
+import {
+  type BlobSource,
+  bytesSource,
+  fileSource,
+} from "./transport/request_body.ts";
 import type { OciLayout } from "./layout/layout.ts";
-import type { Store } from "./store/store.ts";
+import {
+  type FetchedManifest,
+  fetchManifest,
+  isMounter,
+  type Store,
+} from "./store/store.ts";
 import { retryTransient } from "./transport/transient.ts";
 import { openVerifiedStream } from "./oci/digest.ts";
 
@@ -118,7 +127,7 @@ function streamingSource(
     open(): ReadableStream<Uint8Array> {
       // Opened on the first read; a byte stream that a layout target does not hash again.
       return openVerifiedStream(
-        () => store.fetchBlob(descriptor, { signal }),
+        () => store.fetch(descriptor, { signal }),
         descriptor.digest,
         { size: descriptor.size, context: store.name, signal },
       );
@@ -154,23 +163,22 @@ export async function copyBlobs(
   const { signal } = options;
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   const present = await Promise.all(
-    unique.map((b) => target.hasBlob(b, { signal })),
+    unique.map((b) => target.exists(b, { signal })),
   );
   const missing = unique.filter((_, i) => !present[i]);
-  const mountFrom = source.registry !== undefined &&
-      source.registry === target.registry
-    ? source.repository
+  const mounter = isMounter(target) && target.canMount(source)
+    ? target
     : undefined;
   const { cache } = options;
   const sourceOf = async (descriptor: Descriptor): Promise<BlobSource> => {
-    if (cache === undefined || mountFrom !== undefined) {
+    if (cache === undefined || mounter !== undefined) {
       return streamingSource(source, descriptor, signal);
     }
     if (!(await cache.hasBlob(descriptor.digest, { size: descriptor.size }))) {
       await retryTransient(async () => {
         await cache.writeBlob(
           descriptor.digest,
-          await source.fetchBlob(descriptor, { signal }),
+          await source.fetch(descriptor, { signal }),
           { size: descriptor.size, signal },
         );
       }, options);
@@ -183,11 +191,18 @@ export async function copyBlobs(
       // A failed attempt may have landed before its answer was lost.
       if (
         attempt > 1 &&
-        await target.hasBlob(descriptor, { signal }).catch(() => false)
+        await target.exists(descriptor, { signal }).catch(() => false)
       ) {
         return;
       }
-      await target.pushBlob(descriptor, blobSource, { mountFrom, signal });
+      if (mounter !== undefined) {
+        await mounter.mount(descriptor, source, {
+          fallback: blobSource,
+          signal,
+        });
+      } else {
+        await target.push(descriptor, blobSource, { signal });
+      }
     }, options);
     options.log?.(`Copied ${descriptor.digest} to ${target.name}`);
   }, signal);
@@ -205,7 +220,7 @@ async function readConfig(
     );
   }
   return JSON.parse(
-    await new Response(await store.fetchBlob(descriptor, { signal })).text(),
+    await new Response(await store.fetch(descriptor, { signal })).text(),
   );
 }
 
@@ -233,7 +248,7 @@ export async function resolveImage(
   maxDepth = 3,
   signal?: AbortSignal,
 ): Promise<{ manifest: FetchedManifest; index?: FetchedManifest }> {
-  let fetched = await store.fetchManifest(reference, { signal });
+  let fetched = await fetchManifest(store, reference, { signal });
   let index: FetchedManifest | undefined;
   for (let depth = 0; isIndexMediaType(fetched.descriptor.mediaType); depth++) {
     if (depth >= maxDepth) {
@@ -245,7 +260,7 @@ export async function resolveImage(
       `${store.name}:${reference}`,
     );
     index = fetched;
-    fetched = await store.fetchManifest(match.digest, { signal });
+    fetched = await fetchManifest(store, match.digest, { signal });
   }
   return { manifest: fetched, index };
 }
@@ -345,7 +360,7 @@ async function copyImageOnce(
   }
 
   if (options.platform === "all") {
-    const top = await source.fetchManifest(reference, { signal });
+    const top = await fetchManifest(source, reference, { signal });
     const copyTree = async (fetched: FetchedManifest, depth: number) => {
       if (!isIndexMediaType(fetched.descriptor.mediaType)) {
         await copyManifest(fetched);
@@ -358,22 +373,17 @@ async function copyImageOnce(
         }
         for (const entry of (fetched.document as ImageIndex).manifests) {
           await copyTree(
-            await source.fetchManifest(entry.digest, { signal }),
+            await fetchManifest(source, entry.digest, { signal }),
             depth + 1,
           );
         }
       }
       if (fetched !== top) {
-        await target.pushManifest(
-          fetched.bytes,
-          fetched.descriptor,
-          undefined,
-          { signal },
-        );
+        await pushManifest(target, fetched, undefined, signal);
       }
     };
     await copyTree(top, 0);
-    await target.pushManifest(top.bytes, top.descriptor, tag, { signal });
+    await pushManifest(target, top, tag, signal);
     return {
       descriptor: top.descriptor,
       blobsCopied: copied,
@@ -390,9 +400,7 @@ async function copyImageOnce(
     signal,
   );
   await copyManifest(manifest);
-  await target.pushManifest(manifest.bytes, manifest.descriptor, tag, {
-    signal,
-  });
+  await pushManifest(target, manifest, tag, signal);
   options.log?.(
     `Copied ${
       formatPlatform(platform)
@@ -403,4 +411,17 @@ async function copyImageOnce(
     blobsCopied: copied,
     blobsSkipped: skipped,
   };
+}
+
+/** Stores a manifest as fetched, under its digest and the tag when given. */
+async function pushManifest(
+  target: Store,
+  fetched: FetchedManifest,
+  tag: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  await target.push(fetched.descriptor, bytesSource(fetched.bytes), {
+    tag,
+    signal,
+  });
 }

@@ -3,6 +3,7 @@
 // bodies that are not JSON, and hostile or damaged tarballs. Every case must end in a typed error
 // whose message names what was wrong; a bare TypeError, SyntaxError or RangeError escaping from
 // our code is a bug.
+import { fetchManifest as fetchStoreManifest } from "../src/store/store.ts";
 import assert from "node:assert/strict";
 import {
   formatReference,
@@ -735,7 +736,9 @@ async function layoutServing(
     await layout.tag({ mediaType: type, digest, size: bytes.byteLength }, "v1");
   }
   const store = await layoutStore(layout);
-  return { fetch: () => store.fetchManifest(type === null ? digest : "v1") };
+  return {
+    fetch: () => fetchStoreManifest(store, type === null ? digest : "v1"),
+  };
 }
 
 for (const [what, body, type, pattern] of BAD_MANIFESTS) {

@@ -91,7 +91,7 @@ async function baseLayout(dir: string, tree: string): Promise<void> {
     digest: digestOf(config),
     size: config.byteLength,
   };
-  await store.pushBlob(configDescriptor, bytesSource(config));
+  await store.push(configDescriptor, bytesSource(config));
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST_MEDIA_TYPE,
@@ -103,11 +103,15 @@ async function baseLayout(dir: string, tree: string): Promise<void> {
     }],
   };
   const { bytes, digest, size } = encodeManifest(manifest);
-  await store.pushManifest(bytes, {
-    mediaType: OCI_MANIFEST_MEDIA_TYPE,
-    digest,
-    size,
-  }, "1.0");
+  await store.push(
+    {
+      mediaType: OCI_MANIFEST_MEDIA_TYPE,
+      digest,
+      size,
+    },
+    bytesSource(bytes),
+    { tag: "1.0" },
+  );
 }
 
 registryTest(

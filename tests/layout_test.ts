@@ -397,7 +397,7 @@ Deno.test("a layout store's blob reads refuse a file that is not exactly the des
         new ReadableStream({
           async start(controller) {
             try {
-              const stream = await store.fetchBlob({
+              const stream = await store.fetch({
                 mediaType: "application/octet-stream",
                 digest,
                 size,

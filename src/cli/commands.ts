@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { fetchManifest } from "../store/store.ts";
 import { stat } from "node:fs/promises";
 import { formatReference } from "../oci/reference.ts";
 import { parsePlatform, type Platform } from "../oci/platform.ts";
@@ -238,7 +239,7 @@ const inspect: Command = {
     const store = await context.store(target);
     const reference = referenceOf(target);
     if (values.index) {
-      const top = await store.fetchManifest(reference);
+      const top = await fetchManifest(store, reference);
       const text = JSON.stringify(top.document, null, 2);
       context.result(top.document, text);
       return;
@@ -251,7 +252,7 @@ const inspect: Command = {
     if (values.config) {
       const descriptor = (manifest.document as ImageManifest).config;
       const config = JSON.parse(
-        await new Response(await store.fetchBlob(descriptor)).text(),
+        await new Response(await store.fetch(descriptor)).text(),
       );
       context.result(config, JSON.stringify(config, null, 2));
       return;

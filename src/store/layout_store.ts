@@ -10,9 +10,13 @@ import {
   MAX_MANIFEST_SIZE,
   parseManifest,
 } from "../oci/parse_manifest.ts";
-import { type OciLayout, openLayout } from "../layout/layout.ts";
-import type { Store } from "./store.ts";
-import { bytesSource } from "../transport/request_body.ts";
+import {
+  type OciLayout,
+  openLayout,
+  REF_NAME_ANNOTATION,
+} from "../layout/layout.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import { isManifestOrIndex, type Store, type TagLister } from "./store.ts";
 
 /**
  * A store over an OCI image layout: blobs are verified on the way in (temporary file, then
@@ -30,20 +34,59 @@ import { bytesSource } from "../transport/request_body.ts";
  * const dir = await Deno.makeTempDir();
  * const store = await layoutStore(dir);
  * const descriptor = { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 };
- * await store.pushBlob(descriptor, bytesSource("x"));
- * assert.ok(await store.hasBlob(descriptor));
+ * await store.push(descriptor, bytesSource("x"));
+ * assert.ok(await store.exists(descriptor));
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function layoutStore(layout: OciLayout | string): Promise<Store> {
+export async function layoutStore(
+  layout: OciLayout | string,
+): Promise<Store & TagLister> {
   const opened = typeof layout === "string" ? await openLayout(layout) : layout;
+  /** Reads, verifies and parses a manifest by digest or tag (today's layout checks). */
+  const readManifest = async (reference: string): Promise<Descriptor> => {
+    let descriptor;
+    try {
+      parseDigest(reference);
+      descriptor = { digest: reference, mediaType: "", size: -1 };
+    } catch {
+      descriptor = await opened.resolve(reference);
+      if (descriptor === undefined) {
+        throw new Deno.errors.NotFound(
+          `Cannot find "${reference}" in OCI layout ${opened.root}: no such tag in index.json`,
+        );
+      }
+    }
+    const path = opened.blobPath(descriptor.digest);
+    const context = `Cannot read manifest ${path}`;
+    const info = await Deno.stat(path);
+    if (info.size > MAX_MANIFEST_SIZE) {
+      throw new ManifestError(
+        `${context}: the manifest is larger than ${MAX_MANIFEST_SIZE} bytes`,
+      );
+    }
+    const bytes = await Deno.readFile(path);
+    const digest = digestOf(bytes, parseDigest(descriptor.digest).algorithm);
+    if (digest !== descriptor.digest) {
+      throw new DigestMismatchError(descriptor.digest, {
+        digest,
+        size: bytes.byteLength,
+      }, { context: path });
+    }
+    // The media type index.json gives is read as a registry's Content-Type is.
+    const parsed = parseManifest(bytes, descriptor.mediaType, {
+      lenient: true,
+      context,
+    });
+    return { mediaType: parsed.mediaType, digest, size: bytes.byteLength };
+  };
   return {
     name: `oci:${opened.root}`,
-    hasBlob(descriptor, call) {
+    exists(descriptor, call) {
       call?.signal?.throwIfAborted();
       return opened.hasBlob(descriptor.digest, { size: descriptor.size });
     },
-    async fetchBlob(descriptor, call) {
+    async fetch(descriptor, call) {
       call?.signal?.throwIfAborted();
       return verifyStream(
         await opened.readBlob(descriptor.digest),
@@ -55,71 +98,31 @@ export async function layoutStore(layout: OciLayout | string): Promise<Store> {
         },
       );
     },
-    async pushBlob(descriptor, source, call) {
-      call?.signal?.throwIfAborted();
-      if (await opened.hasBlob(descriptor.digest, { size: descriptor.size })) {
-        return;
-      }
-      await opened.writeBlob(descriptor.digest, source.open(), {
-        size: descriptor.size,
-        signal: call?.signal,
-      });
-    },
-    async fetchManifest(reference, call) {
-      call?.signal?.throwIfAborted();
-      let descriptor;
-      try {
-        parseDigest(reference);
-        descriptor = { digest: reference, mediaType: "", size: -1 };
-      } catch {
-        descriptor = await opened.resolve(reference);
-        if (descriptor === undefined) {
-          throw new Deno.errors.NotFound(
-            `Cannot find "${reference}" in OCI layout ${opened.root}: no such tag in index.json`,
-          );
-        }
-      }
-      const path = opened.blobPath(descriptor.digest);
-      const context = `Cannot read manifest ${path}`;
-      const info = await Deno.stat(path);
-      if (info.size > MAX_MANIFEST_SIZE) {
-        throw new ManifestError(
-          `${context}: the manifest is larger than ${MAX_MANIFEST_SIZE} bytes`,
-        );
-      }
-      const bytes = await Deno.readFile(path);
-      const digest = digestOf(bytes, parseDigest(descriptor.digest).algorithm);
-      if (digest !== descriptor.digest) {
-        throw new DigestMismatchError(descriptor.digest, {
-          digest,
-          size: bytes.byteLength,
-        }, { context: path });
-      }
-      // The media type index.json gives is read as a registry's Content-Type is.
-      const parsed = parseManifest(bytes, descriptor.mediaType, {
-        lenient: true,
-        context,
-      });
-      return {
-        descriptor: {
-          mediaType: parsed.mediaType,
-          digest,
-          size: bytes.byteLength,
-        },
-        bytes,
-        document: parsed.manifest,
-      };
-    },
-    async pushManifest(bytes, descriptor, tag, call) {
-      call?.signal?.throwIfAborted();
+    async push(descriptor, source, call = {}) {
+      call.signal?.throwIfAborted();
       if (
         !(await opened.hasBlob(descriptor.digest, { size: descriptor.size }))
       ) {
-        await opened.writeBlob(descriptor.digest, bytesSource(bytes).open(), {
+        await opened.writeBlob(descriptor.digest, source.open(), {
           size: descriptor.size,
+          signal: call.signal,
         });
       }
-      if (tag !== undefined) await opened.tag(descriptor, tag);
+      if (call.tag !== undefined && isManifestOrIndex(descriptor.mediaType)) {
+        await opened.tag(descriptor, call.tag);
+      }
+    },
+    resolve(reference, call) {
+      call?.signal?.throwIfAborted();
+      return readManifest(reference);
+    },
+    async listTags(call) {
+      call?.signal?.throwIfAborted();
+      const index = await opened.readIndex();
+      return index.manifests.flatMap((entry) => {
+        const name = entry.annotations?.[REF_NAME_ANNOTATION];
+        return name === undefined ? [] : [name];
+      });
     },
   };
 }

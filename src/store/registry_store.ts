@@ -12,8 +12,18 @@ import {
   uploadBlob,
 } from "../registry/blobs.ts";
 import { fetchManifest, putManifestBytes } from "../registry/manifests.ts";
+import type { FetchedManifest } from "./store.ts";
+import { listTags } from "../registry/tags.ts";
 import type { ProgressOptions } from "../registry/progress.ts";
-import type { Store, StoreOptions } from "./store.ts";
+import { readAtMost } from "../io/bytes.ts";
+import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
+import {
+  type CallOptions,
+  isManifestOrIndex,
+  type Mounter,
+  type Store,
+  type TagLister,
+} from "./store.ts";
 
 function isDigest(reference: string): boolean {
   try {
@@ -24,9 +34,18 @@ function isDigest(reference: string): boolean {
   }
 }
 
+/** The repository of every remote store, for mounts between them. */
+const REPOSITORIES = new WeakMap<Store, ImageReference>();
+
+/** How many manifests a remote store keeps between `resolve` and `fetch`. */
+const MANIFEST_CACHE_SIZE = 32;
+
 /**
  * A store over one repository of a registry: blobs by HEAD/GET/POST+PUT (mounting from another
- * repository of the same registry when told), manifests by GET/PUT.
+ * repository of the same registry), manifests by GET/PUT, tags by the tags list.
+ *
+ * `resolve` fetches the manifest (the registry answers a GET with its media type and digest)
+ * and keeps the bytes, so that reading it after costs no second request.
  *
  * @param ref The repository (its tag and digest are ignored).
  * @param options Transport, signal, single-POST size, progress and log.
@@ -44,14 +63,14 @@ function isDigest(reference: string): boolean {
 export function registryStore(
   ref: ImageReference,
   options: RegistryOptions & ProgressOptions & { smallBlobSize?: number } = {},
-): Store {
+): Store & Mounter & TagLister {
   const repository: ImageReference = {
     registry: ref.registry,
     repository: ref.repository,
     scheme: ref.scheme,
   };
   /** The store's options, with the call's signal added to the store's own. */
-  const withCall = (call: StoreOptions = {}) => {
+  const withCall = (call: CallOptions = {}) => {
     const signals = [options.signal, call.signal].filter((s) =>
       s !== undefined
     );
@@ -60,42 +79,95 @@ export function registryStore(
       signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
     };
   };
-  return {
+  const manifests = new Map<string, FetchedManifest>();
+  const remember = (fetched: FetchedManifest) => {
+    manifests.delete(fetched.descriptor.digest);
+    manifests.set(fetched.descriptor.digest, fetched);
+    while (manifests.size > MANIFEST_CACHE_SIZE) {
+      manifests.delete(manifests.keys().next().value!);
+    }
+    return fetched;
+  };
+  const getManifest = async (reference: string, call?: CallOptions) => {
+    if (isDigest(reference)) {
+      const cached = manifests.get(reference);
+      if (cached !== undefined) return cached;
+    }
+    const target = isDigest(reference)
+      ? withDigest(repository, reference)
+      : withTag(repository, reference);
+    return remember(await fetchManifest(target, withCall(call)));
+  };
+  const store: Store & Mounter & TagLister = {
     name: `${ref.registry}/${ref.repository}`,
-    registry: ref.registry,
-    repository: ref.repository,
-    hasBlob(descriptor, call) {
+    exists(descriptor, call) {
       return blobExists(repository, descriptor.digest, withCall(call));
     },
-    fetchBlob(descriptor, call) {
+    async fetch(descriptor, call) {
+      if (isManifestOrIndex(descriptor.mediaType)) {
+        const { bytes } = await getManifest(descriptor.digest, call);
+        return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
+      }
       return fetchBlob(repository, descriptor.digest, {
         ...withCall(call),
         size: descriptor.size,
       });
     },
-    async pushBlob(descriptor, source, pushOptions = {}) {
+    async push(descriptor, source, call = {}) {
+      if (isManifestOrIndex(descriptor.mediaType)) {
+        const bytes = await readAtMost(source.open(), MAX_MANIFEST_SIZE);
+        if (bytes === undefined) {
+          throw new RangeError(
+            `Cannot push manifest ${descriptor.digest} to ${store.name}: larger than ${MAX_MANIFEST_SIZE} bytes`,
+          );
+        }
+        await putManifestBytes(
+          repository,
+          bytes,
+          descriptor,
+          call.tag ?? descriptor.digest,
+          withCall(call),
+        );
+        return;
+      }
       await uploadBlob(repository, source, descriptor.digest, {
-        ...withCall(pushOptions),
+        ...withCall(call),
         force: true,
-        mountFrom: pushOptions.mountFrom,
         // copyBlobs starts a failed copy again, source included.
         attempts: 1,
       });
     },
-    fetchManifest(reference, call) {
-      const target = isDigest(reference)
-        ? withDigest(repository, reference)
-        : withTag(repository, reference);
-      return fetchManifest(target, withCall(call));
+    async resolve(reference, call) {
+      return (await getManifest(reference, call)).descriptor;
     },
-    async pushManifest(bytes, descriptor, tag, call) {
-      await putManifestBytes(
+    canMount(from) {
+      const other = REPOSITORIES.get(from);
+      return other !== undefined && other.registry === repository.registry &&
+        other.repository !== repository.repository;
+    },
+    async mount(descriptor, from, call = {}) {
+      const other = REPOSITORIES.get(from);
+      if (other === undefined || !store.canMount(from)) return false;
+      // uploadBlob answers false when the registry mounted the blob.
+      return !(await uploadBlob(
         repository,
-        bytes,
-        descriptor,
-        tag ?? descriptor.digest,
-        withCall(call),
-      );
+        call.fallback ?? new Uint8Array(),
+        descriptor.digest,
+        {
+          ...withCall(call),
+          force: true,
+          mountFrom: other.repository,
+          attempts: 1,
+        },
+      ));
+    },
+    listTags(call = {}) {
+      return listTags(repository, {
+        ...withCall(call),
+        pageSize: call.pageSize,
+      });
     },
   };
+  REPOSITORIES.set(store, repository);
+  return store;
 }

@@ -2,6 +2,7 @@
 // a large pull against the real distribution registry, then run again: the rerun completes,
 // the stage holds only verified blobs, nothing partial is left in the extraction directory, and
 // the rerun moves only the blobs the killed run had not finished.
+import { fetchManifest } from "../../src/store/store.ts";
 import assert from "node:assert/strict";
 import { startDistribution } from "../support/distribution.ts";
 import { requirePeer } from "../support/peers.ts";
@@ -104,8 +105,10 @@ Deno.test({
         "v1",
         { platform: { os: "linux", architecture: "amd64" } },
       );
-      const manifest = await (await layoutStore(`${work}/source`))
-        .fetchManifest("v1");
+      const manifest = await fetchManifest(
+        await layoutStore(`${work}/source`),
+        "v1",
+      );
       const document = manifest.document as ImageManifest;
       const blobs = [document.config, ...document.layers];
       assert.equal(blobs.length, LAYERS + 1);

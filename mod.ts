@@ -82,6 +82,7 @@ export {
 } from "./src/store/store.ts";
 export * from "./src/store/registry_store.ts";
 export * from "./src/store/layout_store.ts";
+export * from "./src/store/memory_store.ts";
 export * from "./src/copy.ts";
 export * from "./src/layer/create_layer.ts";
 export * from "./src/layer/extract_layer.ts";

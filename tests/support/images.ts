@@ -14,9 +14,13 @@ import {
   OCI_MANIFEST_MEDIA_TYPE,
 } from "../../src/oci/media_types.ts";
 import type { Platform } from "../../src/oci/platform.ts";
-import { uploadBlob } from "../../src/registry/blobs.ts";
-import { uploadManifest } from "../../src/registry/manifests.ts";
-import type { Transport } from "../../src/transport/request_body.ts";
+import { encodeManifest } from "../../src/registry/manifests.ts";
+import { registryStore } from "../../src/store/registry_store.ts";
+import type { Store } from "../../src/store/store.ts";
+import {
+  bytesSource,
+  type Transport,
+} from "../../src/transport/request_body.ts";
 
 /** Deterministic bytes that do not compress: a linear congruential sequence. */
 export function pseudoRandomBytes(size: number, seed = 1): Uint8Array {
@@ -92,37 +96,34 @@ export function makeImage(
   };
 }
 
-/** Pushes an image's blobs and manifest; by tag unless `byDigest`. */
-export async function pushImage(
-  ref: ImageReference,
+/**
+ * Puts an image's blobs (those the store lacks) and manifest into any store, under `tag` when
+ * given.
+ */
+export async function storeImage(
+  store: Store,
   image: TestImage,
-  options: { transport?: Transport; byDigest?: boolean } = {},
+  options: { tag?: string } = {},
 ): Promise<Descriptor> {
   for (const blob of [image.config, ...image.layers]) {
-    await uploadBlob(ref, blob.bytes, blob.descriptor.digest, {
-      transport: options.transport,
-    });
+    if (!(await store.exists(blob.descriptor))) {
+      await store.push(blob.descriptor, bytesSource(blob.bytes));
+    }
   }
-  return await uploadManifest(ref, image.manifest, {
-    transport: options.transport,
-    tag: !options.byDigest,
-  });
+  return await storeManifest(store, image.manifest, options.tag);
 }
 
-/** Pushes several platform images by digest and an index over them by tag. */
-export async function pushIndex(
-  ref: ImageReference,
+/** Puts several platform images by digest and an index over them, under `tag`, into a store. */
+export async function storeIndex(
+  store: Store,
   images: TestImage[],
-  options: { transport?: Transport } = {},
+  options: { tag?: string } = {},
 ): Promise<
   { index: ImageIndex; descriptor: Descriptor; manifests: Descriptor[] }
 > {
   const manifests: Descriptor[] = [];
   for (const image of images) {
-    const descriptor = await pushImage(ref, image, {
-      ...options,
-      byDigest: true,
-    });
+    const descriptor = await storeImage(store, image);
     manifests.push({ ...descriptor, platform: image.platform });
   }
   const index: ImageIndex = {
@@ -130,6 +131,43 @@ export async function pushIndex(
     mediaType: OCI_INDEX_MEDIA_TYPE,
     manifests,
   };
-  const descriptor = await uploadManifest(ref, index, options);
+  const descriptor = await storeManifest(store, index, options.tag);
   return { index, descriptor, manifests };
+}
+
+async function storeManifest(
+  store: Store,
+  manifest: ImageManifest | ImageIndex,
+  tag: string | undefined,
+): Promise<Descriptor> {
+  const { bytes, digest, size } = encodeManifest(manifest);
+  const descriptor = { mediaType: manifest.mediaType!, digest, size };
+  await store.push(descriptor, bytesSource(bytes), { tag });
+  return descriptor;
+}
+
+/** Pushes an image to a registry repository; by the reference's tag unless `byDigest`. */
+export function pushImage(
+  ref: ImageReference,
+  image: TestImage,
+  options: { transport?: Transport; byDigest?: boolean } = {},
+): Promise<Descriptor> {
+  return storeImage(
+    registryStore(ref, { transport: options.transport }),
+    image,
+    {
+      tag: options.byDigest ? undefined : ref.tag,
+    },
+  );
+}
+
+/** Pushes several platform images by digest and an index over them by the reference's tag. */
+export function pushIndex(
+  ref: ImageReference,
+  images: TestImage[],
+  options: { transport?: Transport } = {},
+): Promise<
+  { index: ImageIndex; descriptor: Descriptor; manifests: Descriptor[] }
+> {
+  return storeIndex(registryStore(ref, options), images, { tag: ref.tag });
 }

@@ -62,10 +62,10 @@ export * from "./src/oci/media_types.ts";
 export * from "./src/oci/platform.ts";
 export * from "./src/oci/manifest.ts";
 export * from "./src/oci/parse_manifest.ts";
-export * from "./src/registry/progress.ts";
-export * from "./src/registry/blobs.ts";
-export * from "./src/registry/manifests.ts";
-export * from "./src/registry/tags.ts";
+export * from "./src/store/remote/progress.ts";
+export * from "./src/store/remote/blobs.ts";
+export * from "./src/store/remote/manifests.ts";
+export * from "./src/store/remote/tags.ts";
 export * from "./src/layout/layout.ts";
 export * from "./src/layout/stage.ts";
 export {
@@ -80,7 +80,7 @@ export {
   type StoreOptions,
   type TagLister,
 } from "./src/store/store.ts";
-export * from "./src/store/registry_store.ts";
+export * from "./src/store/remote_store.ts";
 export * from "./src/store/layout_store.ts";
 export * from "./src/store/memory_store.ts";
 export * from "./src/copy.ts";

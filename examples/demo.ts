@@ -26,7 +26,7 @@ import {
   parseReference,
   pullImage,
   pushIndex,
-  registryStore,
+  remoteStore,
   serveRegistry,
   type Transport,
   withTag,
@@ -127,8 +127,8 @@ try {
   const mirror = parseReference(`${registry.host}/demo/mirror:v1`);
   const before = requests.get("POST") ?? 0;
   const copied = await copyImage(
-    registryStore(ref, { transport }),
-    registryStore(mirror, { transport }),
+    remoteStore(ref, { transport }),
+    remoteStore(mirror, { transport }),
     "v1",
     {
       platform: "all",

@@ -13,7 +13,7 @@ import type {
 } from "./oci/manifest.ts";
 import { isIndexMediaType } from "./oci/media_types.ts";
 import { formatPlatform, hostPlatform, type Platform } from "./oci/platform.ts";
-import { selectPlatform } from "./registry/manifests.ts";
+import { selectPlatform } from "./store/remote/manifests.ts";
 import { IndexDepthError, MAX_MANIFEST_SIZE } from "./oci/parse_manifest.ts";
 import {
   type BlobSource,
@@ -148,7 +148,7 @@ function streamingSource(
  *
  * @example
  * ```ts ignore
- * await copyBlobs(registryStore(src), registryStore(dst), manifest.layers);
+ * await copyBlobs(remoteStore(src), remoteStore(dst), manifest.layers);
  * ```
  */
 export async function copyBlobs(
@@ -238,7 +238,7 @@ async function readConfig(
  *
  * @example
  * ```ts ignore
- * const { manifest } = await resolveImage(registryStore(ref), "v1", parsePlatform("linux/amd64"));
+ * const { manifest } = await resolveImage(remoteStore(ref), "v1", parsePlatform("linux/amd64"));
  * ```
  */
 export async function resolveImage(
@@ -277,7 +277,7 @@ export async function resolveImage(
  *
  * @example
  * ```ts ignore
- * const { manifest, config } = await copyMissingLayers(registryStore(base), registryStore(target), "22.04");
+ * const { manifest, config } = await copyMissingLayers(remoteStore(base), remoteStore(target), "22.04");
  * ```
  */
 export async function copyMissingLayers(
@@ -318,7 +318,7 @@ export async function copyMissingLayers(
  *
  * @example
  * ```ts ignore
- * await copyImage(registryStore(parseReference("ghcr.io/a/b")), await layoutStore("cache"), "v1", { platform: "all" });
+ * await copyImage(remoteStore(parseReference("ghcr.io/a/b")), await layoutStore("cache"), "v1", { platform: "all" });
  * ```
  */
 export async function copyImage(

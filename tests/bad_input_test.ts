@@ -26,7 +26,7 @@ import {
   getManifest,
   PlatformNotFoundError,
   selectPlatform,
-} from "../src/registry/manifests.ts";
+} from "../src/store/remote/manifests.ts";
 import {
   DOCKER_MANIFEST_LIST_MEDIA_TYPE,
   DOCKER_MANIFEST_MEDIA_TYPE,

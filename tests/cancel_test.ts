@@ -12,13 +12,13 @@ import {
   temporariesUnder,
 } from "./support/big_blob.ts";
 import { listFilesIfAny } from "./support/files.ts";
-import { fetchBlob, uploadBlob } from "../src/registry/blobs.ts";
+import { fetchBlob, uploadBlob } from "../src/store/remote/blobs.ts";
 import { stageBlob } from "../src/layout/stage.ts";
 import { openLayout } from "../src/layout/layout.ts";
 import { pullImage } from "../src/image/pull.ts";
 import { pushImage } from "../src/image/push.ts";
 import { copyImage } from "../src/copy.ts";
-import { registryStore } from "../src/store/registry_store.ts";
+import { remoteStore } from "../src/store/remote_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { parseReference } from "../src/oci/reference.ts";
 import { createOpener } from "../src/transport/opener.ts";
@@ -225,7 +225,7 @@ Deno.test("copyImage registry → layout: an abort mid-blob leaves nothing parti
   await using registry = await startBigBlobRegistry();
   const dir = await Deno.makeTempDir({ prefix: "oci-cancel-" });
   try {
-    const source = registryStore(
+    const source = remoteStore(
       parseReference(`${registry.host}/${registry.source}`),
       { transport },
     );
@@ -248,12 +248,12 @@ Deno.test("copyImage registry → layout: an abort mid-blob leaves nothing parti
 
 Deno.test("copyImage registry → registry: an abort mid-blob stops download and upload and DELETEs the upload session", async () => {
   await using registry = await startBigBlobRegistry();
-  const source = registryStore(
+  const source = remoteStore(
     parseReference(`${registry.host}/${registry.source}`),
     { transport },
   );
   // Another registry's view of the same server: no mount, the bytes stream through us.
-  const target = registryStore(
+  const target = remoteStore(
     parseReference(`localhost:${registry.host.split(":")[1]}/big/copy`),
     { transport },
   );

@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { parseReference, withTag } from "../src/oci/reference.ts";
 import { copyImage, copyMissingLayers } from "../src/copy.ts";
-import { registryStore } from "../src/store/registry_store.ts";
+import { remoteStore } from "../src/store/remote_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
-import { fetchManifest, getManifest } from "../src/registry/manifests.ts";
-import { blobExists } from "../src/registry/blobs.ts";
+import { fetchManifest, getManifest } from "../src/store/remote/manifests.ts";
+import { blobExists } from "../src/store/remote/blobs.ts";
 import { parsePlatform } from "../src/oci/platform.ts";
 import { openLayout } from "../src/layout/layout.ts";
 import { makeImage, pushImage, pushIndex } from "./support/images.ts";
@@ -31,8 +31,8 @@ registryTest(
     const { manifests } = await pushIndex(src, images, { transport });
     log.length = 0;
     const result = await copyImage(
-      registryStore(src, { transport }),
-      registryStore(dst, { transport }),
+      remoteStore(src, { transport }),
+      remoteStore(dst, { transport }),
       "v1",
       {
         platform: parsePlatform("linux/arm64"),
@@ -54,8 +54,8 @@ registryTest(
     assert.equal(copied.descriptor.digest, manifests[1].digest);
     // Again: nothing moves.
     const again = await copyImage(
-      registryStore(src, { transport }),
-      registryStore(dst, { transport }),
+      remoteStore(src, { transport }),
+      remoteStore(dst, { transport }),
       "v1",
       {
         platform: parsePlatform("linux/arm64"),
@@ -76,8 +76,8 @@ registryTest(
     const images = PLATFORMS.map((p, i) => makeImage(p, [1000, 2000], i + 10));
     const { descriptor } = await pushIndex(src, images, { transport });
     const result = await copyImage(
-      registryStore(src, { transport }),
-      registryStore(dst, { transport }),
+      remoteStore(src, { transport }),
+      remoteStore(dst, { transport }),
       "v2",
       {
         platform: "all",
@@ -106,8 +106,8 @@ registryTest(
     });
     log.length = 0;
     const result = await copyImage(
-      registryStore(src, { transport }),
-      registryStore(dst, { transport }),
+      remoteStore(src, { transport }),
+      remoteStore(dst, { transport }),
       "v1",
       {
         platform: PLATFORMS[0],
@@ -141,12 +141,12 @@ registryTest(
     const dir = await Deno.makeTempDir();
     try {
       const layout = await layoutStore(dir);
-      await copyImage(registryStore(src, { transport }), layout, "v1", {
+      await copyImage(remoteStore(src, { transport }), layout, "v1", {
         platform: "all",
       });
       log.length = 0;
       const second = await copyImage(
-        registryStore(src, { transport }),
+        remoteStore(src, { transport }),
         layout,
         "v1",
         { platform: "all" },
@@ -160,7 +160,7 @@ registryTest(
       const dst = parseReference(`${b.host}/restored/app`);
       const back = await copyImage(
         layout,
-        registryStore(dst, { transport }),
+        remoteStore(dst, { transport }),
         "v1",
         { platform: "all" },
       );
@@ -189,8 +189,8 @@ registryTest(
     await pushImage(base, image, { transport });
     log.length = 0;
     const { manifest, config } = await copyMissingLayers(
-      registryStore(base, { transport }),
-      registryStore(target, { transport }),
+      remoteStore(base, { transport }),
+      remoteStore(target, { transport }),
       "22.04",
       { platform: PLATFORMS[0] },
     );
@@ -211,8 +211,8 @@ registryTest(
     );
     log.length = 0;
     await copyMissingLayers(
-      registryStore(base, { transport }),
-      registryStore(target, { transport }),
+      remoteStore(base, { transport }),
+      remoteStore(target, { transport }),
       "22.04",
       {
         platform: PLATFORMS[0],
@@ -239,8 +239,8 @@ registryTest(
     try {
       const cache = await openLayout(dir);
       await copyImage(
-        registryStore(src, { transport }),
-        registryStore(parseReference(`${b.host}/one`), { transport }),
+        remoteStore(src, { transport }),
+        remoteStore(parseReference(`${b.host}/one`), { transport }),
         "v1",
         {
           platform: PLATFORMS[0],
@@ -257,8 +257,8 @@ registryTest(
       }
       log.length = 0;
       await copyImage(
-        registryStore(src, { transport }),
-        registryStore(parseReference(`${b.host}/two`), { transport }),
+        remoteStore(src, { transport }),
+        remoteStore(parseReference(`${b.host}/two`), { transport }),
         "v1",
         {
           platform: PLATFORMS[0],

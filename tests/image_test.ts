@@ -11,8 +11,8 @@ import { pullImage } from "../src/image/pull.ts";
 import {
   fetchManifest,
   getManifestAndConfig,
-} from "../src/registry/manifests.ts";
-import { encodeManifest } from "../src/registry/manifests.ts";
+} from "../src/store/remote/manifests.ts";
+import { encodeManifest } from "../src/store/remote/manifests.ts";
 import {
   OCI_CONFIG_MEDIA_TYPE,
   OCI_LAYER_GZIP_MEDIA_TYPE,
@@ -22,8 +22,8 @@ import { parsePlatform } from "../src/oci/platform.ts";
 import type { Descriptor, ImageManifest } from "../src/oci/manifest.ts";
 import { bytesSource, type Transport } from "../src/transport/request_body.ts";
 import { DigestMismatchError, DigestStream } from "../src/oci/digest.ts";
-import { uploadBlob } from "../src/registry/blobs.ts";
-import { uploadManifest } from "../src/registry/manifests.ts";
+import { uploadBlob } from "../src/store/remote/blobs.ts";
+import { uploadManifest } from "../src/store/remote/manifests.ts";
 import { createRegistry } from "../src/server/handler.ts";
 import { createOpener } from "../src/transport/opener.ts";
 import { registryTest } from "./support/registries.ts";

@@ -2,15 +2,19 @@
 import assert from "node:assert/strict";
 import { digestOf } from "../src/oci/digest.ts";
 import { parseReference, withDigest, withTag } from "../src/oci/reference.ts";
-import { blobExists, fetchBlob, uploadBlob } from "../src/registry/blobs.ts";
+import {
+  blobExists,
+  fetchBlob,
+  uploadBlob,
+} from "../src/store/remote/blobs.ts";
 import {
   fetchManifest,
   getManifest,
   getManifestAndConfig,
   PlatformNotFoundError,
   uploadManifest,
-} from "../src/registry/manifests.ts";
-import { listTags } from "../src/registry/tags.ts";
+} from "../src/store/remote/manifests.ts";
+import { listTags } from "../src/store/remote/tags.ts";
 import { openLayout } from "../src/layout/layout.ts";
 import { fileSource } from "../src/transport/request_body.ts";
 import { parsePlatform } from "../src/oci/platform.ts";

@@ -2,17 +2,17 @@
 import assert from "node:assert/strict";
 import { DigestMismatchError, digestOf } from "../src/oci/digest.ts";
 import { parseReference, withDigest } from "../src/oci/reference.ts";
-import { fetchBlob, uploadBlob } from "../src/registry/blobs.ts";
+import { fetchBlob, uploadBlob } from "../src/store/remote/blobs.ts";
 import {
   fetchManifest,
   getManifest,
   uploadManifest,
-} from "../src/registry/manifests.ts";
+} from "../src/store/remote/manifests.ts";
 import {
   IndexDepthError,
   MAX_MANIFEST_SIZE,
 } from "../src/oci/parse_manifest.ts";
-import { listTags } from "../src/registry/tags.ts";
+import { listTags } from "../src/store/remote/tags.ts";
 import { openLayout } from "../src/layout/layout.ts";
 import { stageBlob } from "../src/layout/stage.ts";
 import { createOpener } from "../src/transport/opener.ts";

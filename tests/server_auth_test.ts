@@ -8,10 +8,10 @@ import { httpTransport } from "../src/transport/http_transport.ts";
 import { staticCredentials } from "../src/transport/credentials.ts";
 import type { Transport } from "../src/transport/request_body.ts";
 import { parseReference } from "../src/oci/reference.ts";
-import { fetchBlob, uploadBlob } from "../src/registry/blobs.ts";
+import { fetchBlob, uploadBlob } from "../src/store/remote/blobs.ts";
 import { digestOf } from "../src/oci/digest.ts";
 import { copyImage } from "../src/copy.ts";
-import { registryStore } from "../src/store/registry_store.ts";
+import { remoteStore } from "../src/store/remote_store.ts";
 import { makeImage, pushImage } from "./support/images.ts";
 
 function counting() {
@@ -492,8 +492,8 @@ Deno.test("copyImage() within one Bearer-auth registry still mounts: no blob byt
   await uploadBlob(dst, before, digestOf(before), { transport: open });
   log.length = 0;
   const result = await copyImage(
-    registryStore(src, { transport: open }),
-    registryStore(dst, { transport: open }),
+    remoteStore(src, { transport: open }),
+    remoteStore(dst, { transport: open }),
     "v1",
   );
   assert.equal(result.blobsCopied, 3);

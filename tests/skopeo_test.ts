@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { parseReference, withTag } from "../src/oci/reference.ts";
 import { copyImage } from "../src/copy.ts";
-import { registryStore } from "../src/store/registry_store.ts";
+import { remoteStore } from "../src/store/remote_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
-import { fetchManifest, getManifest } from "../src/registry/manifests.ts";
-import { fetchBlob } from "../src/registry/blobs.ts";
+import { fetchManifest, getManifest } from "../src/store/remote/manifests.ts";
+import { fetchBlob } from "../src/store/remote/blobs.ts";
 import { digestOf } from "../src/oci/digest.ts";
 import { createOpener } from "../src/transport/opener.ts";
 import { makeImage, pushImage, pushIndex } from "./support/images.ts";
@@ -108,7 +108,7 @@ registryTest(
         );
         await pushIndex(stagingRef, images, { transport });
         await copyImage(
-          registryStore(stagingRef, { transport }),
+          remoteStore(stagingRef, { transport }),
           await layoutStore(dir),
           "v1",
           { platform: "all" },
@@ -154,7 +154,7 @@ registryTest(
     const out = await Deno.makeTempDir();
     try {
       await copyImage(
-        registryStore(src, { transport }),
+        remoteStore(src, { transport }),
         await layoutStore(dir),
         "v3",
         { platform: PLATFORMS[0] },

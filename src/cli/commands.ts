@@ -13,7 +13,7 @@ import { createLayer } from "../layer/create_layer.ts";
 import { checkPushAccess, pushImage } from "../image/push.ts";
 import { pullImage } from "../image/pull.ts";
 import { copyImage, resolveImage } from "../copy.ts";
-import { listTags } from "../registry/tags.ts";
+import { listTags } from "../store/remote/tags.ts";
 import { isIndexMediaType } from "../oci/media_types.ts";
 import { serveRegistry } from "../server/serve.ts";
 import type { RegistryAuthOptions } from "../server/auth.ts";

@@ -30,7 +30,7 @@ import {
 } from "../transport/credentials.ts";
 import type { Transport } from "../transport/request_body.ts";
 import { layoutStore } from "../store/layout_store.ts";
-import { registryStore } from "../store/registry_store.ts";
+import { remoteStore } from "../store/remote_store.ts";
 import type { Store } from "../store/store.ts";
 import { createProgressDisplay, type ProgressDisplay } from "./progress.ts";
 
@@ -248,7 +248,7 @@ export async function createContext(
     },
     async store(target) {
       if (target.kind === "layout") return await layoutStore(target.dir);
-      return registryStore(target.ref, {
+      return remoteStore(target.ref, {
         transport,
         signal,
         onProgress: (p) => progress.update(p),

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { TransferProgress } from "../registry/progress.ts";
+import type { TransferProgress } from "../store/remote/progress.ts";
 
 /** Transfers smaller than this get no progress display. */
 const MIN_SIZE = 4 * 1024 * 1024;

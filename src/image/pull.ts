@@ -6,9 +6,9 @@
  */
 import type { ImageReference } from "../oci/reference.ts";
 import { formatReference } from "../oci/reference.ts";
-import { getManifestAndConfig } from "../registry/manifests.ts";
-import type { RegistryOptions } from "../registry/blobs.ts";
-import type { ProgressOptions } from "../registry/progress.ts";
+import { getManifestAndConfig } from "../store/remote/manifests.ts";
+import type { RegistryOptions } from "../store/remote/blobs.ts";
+import type { ProgressOptions } from "../store/remote/progress.ts";
 import { type OciLayout, openLayout } from "../layout/layout.ts";
 import { stageBlob } from "../layout/stage.ts";
 import { extractLayer } from "../layer/extract_layer.ts";

@@ -14,11 +14,11 @@ import { defaultOpener } from "../transport/opener.ts";
 import { resolveRegistryUrl } from "../transport/redirects.ts";
 import { createRequest } from "../transport/request_body.ts";
 import { digestOf } from "../oci/digest.ts";
-import { type RegistryOptions, uploadBlob } from "../registry/blobs.ts";
-import { uploadManifest } from "../registry/manifests.ts";
-import type { ProgressOptions } from "../registry/progress.ts";
+import { type RegistryOptions, uploadBlob } from "../store/remote/blobs.ts";
+import { uploadManifest } from "../store/remote/manifests.ts";
+import type { ProgressOptions } from "../store/remote/progress.ts";
 import { copyMissingLayers } from "../copy.ts";
-import { registryStore } from "../store/registry_store.ts";
+import { remoteStore } from "../store/remote_store.ts";
 import type { Layer } from "../layer/create_layer.ts";
 import type {
   Descriptor,
@@ -205,8 +205,8 @@ async function pushImageOnce(
   if (options.base !== undefined) {
     const reference = options.base.digest ?? options.base.tag ?? "latest";
     const base = await copyMissingLayers(
-      registryStore(options.base, options),
-      registryStore(ref, options),
+      remoteStore(options.base, options),
+      remoteStore(ref, options),
       reference,
       {
         platform: options.platform ?? hostPlatform(),

@@ -5,7 +5,7 @@
  */
 import type { Descriptor } from "../oci/manifest.ts";
 import type { ImageReference } from "../oci/reference.ts";
-import { fetchBlob, type FetchBlobOptions } from "../registry/blobs.ts";
+import { fetchBlob, type FetchBlobOptions } from "../store/remote/blobs.ts";
 import type { OciLayout } from "./layout.ts";
 import { retryTransient } from "../transport/transient.ts";
 

@@ -10,7 +10,7 @@ import { isIndexMediaType, isManifestMediaType } from "../oci/media_types.ts";
 import { MAX_MANIFEST_SIZE, parseManifest } from "../oci/parse_manifest.ts";
 import { readAtMost } from "../io/bytes.ts";
 import type { BlobSource } from "../transport/request_body.ts";
-import type { FetchedManifest } from "../registry/manifests.ts";
+import type { FetchedManifest } from "./remote/manifests.ts";
 
 export type { FetchedManifest };
 

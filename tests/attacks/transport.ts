@@ -9,9 +9,9 @@ import { createOpener } from "../../src/transport/opener.ts";
 import { staticCredentials } from "../../src/transport/credentials.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { digestOf } from "../../src/oci/digest.ts";
-import { fetchManifest } from "../../src/registry/manifests.ts";
-import { listTags } from "../../src/registry/tags.ts";
-import { fetchBlob, uploadBlob } from "../../src/registry/blobs.ts";
+import { fetchManifest } from "../../src/store/remote/manifests.ts";
+import { listTags } from "../../src/store/remote/tags.ts";
+import { fetchBlob, uploadBlob } from "../../src/store/remote/blobs.ts";
 import type { Transport } from "../../src/transport/request_body.ts";
 
 /** A hostile registry on 127.0.0.1. */

@@ -18,11 +18,11 @@ import { openLayout } from "../../src/layout/layout.ts";
 import { pushImage } from "../../src/image/push.ts";
 import { pullImage } from "../../src/image/pull.ts";
 import { copyImage } from "../../src/copy.ts";
-import { registryStore } from "../../src/store/registry_store.ts";
+import { remoteStore } from "../../src/store/remote_store.ts";
 import { layoutStore } from "../../src/store/layout_store.ts";
-import { listTags } from "../../src/registry/tags.ts";
-import { fetchManifest } from "../../src/registry/manifests.ts";
-import { blobExists } from "../../src/registry/blobs.ts";
+import { listTags } from "../../src/store/remote/tags.ts";
+import { fetchManifest } from "../../src/store/remote/manifests.ts";
+import { blobExists } from "../../src/store/remote/blobs.ts";
 import type { Platform } from "../../src/oci/platform.ts";
 import type { ImageManifest } from "../../src/oci/manifest.ts";
 import { pseudoRandomBytes } from "../support/images.ts";
@@ -238,14 +238,14 @@ Deno.test({
             }
             pullDirs[pullDirs.length - 1].ok = true;
           } else if (op === "copy") {
-            const source = registryStore(viaProxy("reliability/base"), {
+            const source = remoteStore(viaProxy("reliability/base"), {
               transport: faulty,
             });
             if (k % 2 === 0) {
               const repository = `reliability/copies${k % 3}`;
               await copyImage(
                 source,
-                registryStore(viaProxy(repository), { transport: faulty }),
+                remoteStore(viaProxy(repository), { transport: faulty }),
                 `img${image}`,
                 {
                   platform: PLATFORM,

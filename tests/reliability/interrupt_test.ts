@@ -12,11 +12,11 @@ import { createLayer, type Layer } from "../../src/layer/create_layer.ts";
 import { openLayout } from "../../src/layout/layout.ts";
 import { pushImage } from "../../src/image/push.ts";
 import { copyImage } from "../../src/copy.ts";
-import { registryStore } from "../../src/store/registry_store.ts";
+import { remoteStore } from "../../src/store/remote_store.ts";
 import { layoutStore } from "../../src/store/layout_store.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { digestOfFile } from "../../src/oci/digest.ts";
-import { blobExists } from "../../src/registry/blobs.ts";
+import { blobExists } from "../../src/store/remote/blobs.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import type { ImageManifest } from "../../src/oci/manifest.ts";
 import { seededRandom } from "../support/random.ts";
@@ -100,7 +100,7 @@ Deno.test({
         platform: { os: "linux", architecture: "amd64" },
       });
       await copyImage(
-        registryStore(seed, { transport }),
+        remoteStore(seed, { transport }),
         await layoutStore(`${work}/source`),
         "v1",
         { platform: { os: "linux", architecture: "amd64" } },

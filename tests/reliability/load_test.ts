@@ -28,14 +28,18 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { blobOf, pseudoRandomBytes, type TestBlob } from "../support/images.ts";
-import { blobExists, fetchBlob, uploadBlob } from "../../src/registry/blobs.ts";
+import {
+  blobExists,
+  fetchBlob,
+  uploadBlob,
+} from "../../src/store/remote/blobs.ts";
 import {
   encodeManifest,
   type FetchedManifest,
   fetchManifest,
   uploadManifest,
-} from "../../src/registry/manifests.ts";
-import { listTags } from "../../src/registry/tags.ts";
+} from "../../src/store/remote/manifests.ts";
+import { listTags } from "../../src/store/remote/tags.ts";
 import {
   blobUrl,
   endpoint,
@@ -47,7 +51,7 @@ import {
 } from "../../src/oci/reference.ts";
 import { digestOf, digestOfFile } from "../../src/oci/digest.ts";
 import { copyImage } from "../../src/copy.ts";
-import { registryStore } from "../../src/store/registry_store.ts";
+import { remoteStore } from "../../src/store/remote_store.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import { httpTransport } from "../../src/transport/http_transport.ts";
 import type { RetryEvent } from "../../src/transport/retry.ts";
@@ -574,8 +578,8 @@ class Client {
     let result;
     try {
       result = await copyImage(
-        registryStore(this.ref(source), { transport: this.transport }),
-        registryStore(this.ref(target), { transport: this.transport }),
+        remoteStore(this.ref(source), { transport: this.transport }),
+        remoteStore(this.ref(target), { transport: this.transport }),
         tag,
         { platform: "all" },
       );

@@ -8,9 +8,9 @@ import { createRegistryAuth } from "../../src/server/auth.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import { staticCredentials } from "../../src/transport/credentials.ts";
 import { parseReference } from "../../src/oci/reference.ts";
-import { listTags } from "../../src/registry/tags.ts";
-import { fetchManifest } from "../../src/registry/manifests.ts";
-import { uploadBlob } from "../../src/registry/blobs.ts";
+import { listTags } from "../../src/store/remote/tags.ts";
+import { fetchManifest } from "../../src/store/remote/manifests.ts";
+import { uploadBlob } from "../../src/store/remote/blobs.ts";
 import { digestOf } from "../../src/oci/digest.ts";
 import { reportSummary } from "./summary.ts";
 import { runCli } from "../support/cli.ts";
@@ -309,7 +309,7 @@ Deno.test("no password, token or Authorization header reaches output or errors",
 
 Deno.test("credentials go only to the registry that asked and its token realm, never to a redirect's origin", async () => {
   const { serveRegistry } = await import("../../src/server/serve.ts");
-  const { fetchBlob } = await import("../../src/registry/blobs.ts");
+  const { fetchBlob } = await import("../../src/store/remote/blobs.ts");
   const seenByStorage: (string | null)[] = [];
   await using storage = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },

@@ -14,8 +14,8 @@ import {
   OCI_MANIFEST_MEDIA_TYPE,
 } from "../../src/oci/media_types.ts";
 import type { Platform } from "../../src/oci/platform.ts";
-import { encodeManifest } from "../../src/registry/manifests.ts";
-import { registryStore } from "../../src/store/registry_store.ts";
+import { encodeManifest } from "../../src/store/remote/manifests.ts";
+import { remoteStore } from "../../src/store/remote_store.ts";
 import type { Store } from "../../src/store/store.ts";
 import {
   bytesSource,
@@ -153,7 +153,7 @@ export function pushImage(
   options: { transport?: Transport; byDigest?: boolean } = {},
 ): Promise<Descriptor> {
   return storeImage(
-    registryStore(ref, { transport: options.transport }),
+    remoteStore(ref, { transport: options.transport }),
     image,
     {
       tag: options.byDigest ? undefined : ref.tag,
@@ -169,5 +169,5 @@ export function pushIndex(
 ): Promise<
   { index: ImageIndex; descriptor: Descriptor; manifests: Descriptor[] }
 > {
-  return storeIndex(registryStore(ref, options), images, { tag: ref.tag });
+  return storeIndex(remoteStore(ref, options), images, { tag: ref.tag });
 }

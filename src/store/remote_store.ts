@@ -10,12 +10,13 @@ import {
   fetchBlob,
   type RegistryOptions,
   uploadBlob,
-} from "../registry/blobs.ts";
-import { fetchManifest, putManifestBytes } from "../registry/manifests.ts";
+} from "./remote/blobs.ts";
+import { fetchManifest, putManifestBytes } from "./remote/manifests.ts";
 import type { FetchedManifest } from "./store.ts";
-import { listTags } from "../registry/tags.ts";
-import type { ProgressOptions } from "../registry/progress.ts";
+import { listTags } from "./remote/tags.ts";
+import type { ProgressOptions } from "./remote/progress.ts";
 import { readAtMost } from "../io/bytes.ts";
+import type { Transport } from "../transport/request_body.ts";
 import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
 import {
   type CallOptions,
@@ -34,6 +35,22 @@ function isDigest(reference: string): boolean {
   }
 }
 
+/** Options of {@linkcode remoteStore}. */
+export interface RemoteStoreOptions extends RegistryOptions, ProgressOptions {
+  /**
+   * The opener requests go through (fetch + auth + retry), or any function with the shape of
+   * `fetch`, e.g. `createRegistry()` for the embedded registry without a socket; the same as
+   * `transport`, which it wins over.
+   * @default {defaultOpener()}
+   */
+  readonly opener?: Transport;
+  /**
+   * Blobs up to this size go in a single POST `?digest=`. 0 turns it off.
+   * @default {0}
+   */
+  readonly smallBlobSize?: number;
+}
+
 /** The repository of every remote store, for mounts between them. */
 const REPOSITORIES = new WeakMap<Store, ImageReference>();
 
@@ -48,22 +65,34 @@ const MANIFEST_CACHE_SIZE = 32;
  * and keeps the bytes, so that reading it after costs no second request.
  *
  * @param ref The repository (its tag and digest are ignored).
- * @param options Transport, signal, single-POST size, progress and log.
+ * @param storeOptions Opener, signal, single-POST size, progress and log.
  * @returns The store.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { registryStore } from "./registry_store.ts";
+ * import { remoteStore } from "./remote_store.ts";
  * import { parseReference } from "../oci/reference.ts";
- * const store = registryStore(parseReference("127.0.0.1:5000/app:v1"));
+ * import { createRegistry } from "../server/mod.ts";
+ * import { bytesSource } from "../transport/request_body.ts";
+ * import { digestOf } from "../oci/digest.ts";
+ * const store = remoteStore(parseReference("127.0.0.1:5000/app:v1"), { opener: createRegistry() });
  * assert.equal(store.name, "127.0.0.1:5000/app");
+ * const descriptor = { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 };
+ * await store.push(descriptor, bytesSource("x"));
+ * assert.ok(await store.exists(descriptor));
  * ```
  */
-export function registryStore(
+export function remoteStore(
   ref: ImageReference,
-  options: RegistryOptions & ProgressOptions & { smallBlobSize?: number } = {},
+  storeOptions: RemoteStoreOptions = {},
 ): Store & Mounter & TagLister {
+  const options: RegistryOptions & ProgressOptions & {
+    smallBlobSize?: number;
+  } = {
+    ...storeOptions,
+    transport: storeOptions.opener ?? storeOptions.transport,
+  };
   const repository: ImageReference = {
     registry: ref.registry,
     repository: ref.repository,

@@ -4,25 +4,25 @@
  *
  * @module
  */
-import { tapBytes } from "../io/bytes.ts";
-import { parseDigest, verifyStream } from "../oci/digest.ts";
+import { tapBytes } from "../../io/bytes.ts";
+import { parseDigest, verifyStream } from "../../oci/digest.ts";
 import {
   blobUrl,
   endpoint,
   type ImageReference,
   uploadsUrl,
-} from "../oci/reference.ts";
-import { ensureStatus, RegistryError } from "../transport/errors.ts";
-import { resolveRegistryUrl } from "../transport/redirects.ts";
-import { defaultOpener } from "../transport/opener.ts";
-import { retryTransient } from "../transport/transient.ts";
+} from "../../oci/reference.ts";
+import { ensureStatus, RegistryError } from "../../transport/errors.ts";
+import { resolveRegistryUrl } from "../../transport/redirects.ts";
+import { defaultOpener } from "../../transport/opener.ts";
+import { retryTransient } from "../../transport/transient.ts";
 import {
   type BlobSource,
   bytesSource,
   createRequest,
   fileSource,
   type Transport,
-} from "../transport/request_body.ts";
+} from "../../transport/request_body.ts";
 import { formatTransfer, type ProgressOptions } from "./progress.ts";
 
 /** Options every registry operation takes. */

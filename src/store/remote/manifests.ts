@@ -4,45 +4,53 @@
  *
  * @module
  */
-import { DigestMismatchError, digestOf, parseDigest } from "../oci/digest.ts";
+import {
+  DigestMismatchError,
+  digestOf,
+  parseDigest,
+} from "../../oci/digest.ts";
 import {
   blobUrl,
   formatReference,
   type ImageReference,
   manifestUrl,
   withDigest,
-} from "../oci/reference.ts";
-import { ensureStatus, redactUrl, RegistryError } from "../transport/errors.ts";
-import { defaultOpener } from "../transport/opener.ts";
-import { createRequest } from "../transport/request_body.ts";
+} from "../../oci/reference.ts";
+import {
+  ensureStatus,
+  redactUrl,
+  RegistryError,
+} from "../../transport/errors.ts";
+import { defaultOpener } from "../../transport/opener.ts";
+import { createRequest } from "../../transport/request_body.ts";
 import type {
   Descriptor,
   ImageConfig,
   ImageIndex,
   ImageManifest,
-} from "../oci/manifest.ts";
+} from "../../oci/manifest.ts";
 import {
   ALL_MANIFEST_MEDIA_TYPES,
   isIndexMediaType,
   isManifestMediaType,
-} from "../oci/media_types.ts";
+} from "../../oci/media_types.ts";
 import {
   IndexDepthError,
   isPlatform,
   ManifestError,
   MAX_MANIFEST_SIZE,
   parseManifest,
-} from "../oci/parse_manifest.ts";
+} from "../../oci/parse_manifest.ts";
 import {
   formatPlatform,
   hostPlatform,
   matchPlatform,
   type Platform,
-} from "../oci/platform.ts";
+} from "../../oci/platform.ts";
 import { fetchBlob, type RegistryOptions } from "./blobs.ts";
-import { readAtMost } from "../io/bytes.ts";
-import type { OciLayout } from "../layout/layout.ts";
-import { stageBlob } from "../layout/stage.ts";
+import { readAtMost } from "../../io/bytes.ts";
+import type { OciLayout } from "../../layout/layout.ts";
+import { stageBlob } from "../../layout/stage.ts";
 
 /** Options of {@linkcode uploadManifest}. */
 export interface UploadManifestOptions extends RegistryOptions {

@@ -3,11 +3,11 @@
  *
  * @module
  */
-import { endpoint, type ImageReference, tagsUrl } from "../oci/reference.ts";
-import { resolveRegistryUrl } from "../transport/redirects.ts";
-import { ensureStatus, RegistryError } from "../transport/errors.ts";
-import { retryTransient } from "../transport/transient.ts";
-import { defaultOpener } from "../transport/opener.ts";
+import { endpoint, type ImageReference, tagsUrl } from "../../oci/reference.ts";
+import { resolveRegistryUrl } from "../../transport/redirects.ts";
+import { ensureStatus, RegistryError } from "../../transport/errors.ts";
+import { retryTransient } from "../../transport/transient.ts";
+import { defaultOpener } from "../../transport/opener.ts";
 import type { RegistryOptions } from "./blobs.ts";
 
 /** Options of {@linkcode listTags}. */

@@ -66,8 +66,6 @@ export * from "./src/store/remote/progress.ts";
 export * from "./src/store/remote/blobs.ts";
 export * from "./src/store/remote/manifests.ts";
 export * from "./src/store/remote/tags.ts";
-export * from "./src/layout/layout.ts";
-export * from "./src/layout/stage.ts";
 export {
   type CallOptions,
   fetchBytes,

@@ -20,7 +20,7 @@ import {
   bytesSource,
   fileSource,
 } from "./transport/request_body.ts";
-import type { OciLayout } from "./layout/layout.ts";
+import type { OciLayout } from "./store/layout_store.ts";
 import {
   type FetchedManifest,
   fetchManifest,

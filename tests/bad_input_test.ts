@@ -41,7 +41,7 @@ import {
 } from "../src/layer/extract_layer.ts";
 import { staticCredentials } from "../src/transport/credentials.ts";
 import { IndexDepthError, ManifestError } from "../src/oci/parse_manifest.ts";
-import { openLayout } from "../src/layout/layout.ts";
+import { openLayout } from "../src/store/layout_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { copyImage, resolveImage } from "../src/copy.ts";
 

@@ -13,8 +13,8 @@ import {
 } from "./support/big_blob.ts";
 import { listFilesIfAny } from "./support/files.ts";
 import { fetchBlob, uploadBlob } from "../src/store/remote/blobs.ts";
-import { stageBlob } from "../src/layout/stage.ts";
-import { openLayout } from "../src/layout/layout.ts";
+import { stageBlob } from "../src/store/layout_store.ts";
+import { openLayout } from "../src/store/layout_store.ts";
 import { pullImage } from "../src/image/pull.ts";
 import { pushImage } from "../src/image/push.ts";
 import { copyImage } from "../src/copy.ts";
@@ -215,7 +215,7 @@ Deno.test("pullImage: an abort mid-layer leaves nothing partial in the stage or 
     assert.deepEqual(await listFilesIfAny(`${dir}/rootfs`), []);
     const stage = await openLayout(`${dir}/stage`);
     assert.equal(await stage.hasBlob(registry.blob.digest), false);
-    assert.equal(await stage.resolve("v1"), undefined);
+    assert.equal(await stage.tagged("v1"), undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -240,7 +240,7 @@ Deno.test("copyImage registry → layout: an abort mid-blob leaves nothing parti
     await assertNoTemporaries(dir);
     const layout = await openLayout(`${dir}/target`);
     assert.equal(await layout.hasBlob(registry.blob.digest), false);
-    assert.equal(await layout.resolve("v1"), undefined);
+    assert.equal(await layout.tagged("v1"), undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -12,7 +12,7 @@ import {
 } from "./support/big_blob.ts";
 import { CLI } from "./support/cli.ts";
 import { listFilesIfAny } from "./support/files.ts";
-import { openLayout } from "../src/layout/layout.ts";
+import { openLayout } from "../src/store/layout_store.ts";
 import { digestOf } from "../src/oci/digest.ts";
 import {
   OCI_CONFIG_MEDIA_TYPE,
@@ -164,7 +164,7 @@ Deno.test("oci pull: Ctrl-C mid-blob exits 130 at once, with nothing partial in 
     assert.deepEqual(await listFilesIfAny(`${dir}/rootfs`), []);
     const stage = await openLayout(`${dir}/stage`);
     assert.equal(await stage.hasBlob(registry.blob.digest), false);
-    assert.equal(await stage.resolve("v1"), undefined);
+    assert.equal(await stage.tagged("v1"), undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -232,7 +232,7 @@ Deno.test("oci copy registry → layout: Ctrl-C mid-blob exits 130 at once, with
     assert.deepEqual(await temporariesUnder(dir), []);
     const layout = await openLayout(`${dir}/target`);
     assert.equal(await layout.hasBlob(registry.blob.digest), false);
-    assert.equal(await layout.resolve("v1"), undefined);
+    assert.equal(await layout.tagged("v1"), undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

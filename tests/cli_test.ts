@@ -307,7 +307,7 @@ registryTest(
     await withWork(async (work) => {
       // A 256 MiB layer of incompressible bytes, pushed with the library.
       const { createLayer } = await import("../src/layer/create_layer.ts");
-      const { openLayout } = await import("../src/layout/layout.ts");
+      const { openLayout } = await import("../src/store/layout_store.ts");
       const { pushImage } = await import("../src/image/push.ts");
       const { parseReference } = await import("../src/oci/reference.ts");
       const { createOpener } = await import("../src/transport/opener.ts");
@@ -362,7 +362,7 @@ registryTest(
       ]
         .filter((p) => p.includes(".tmp"));
       assert.deepEqual(leftovers, []);
-      const { openLayout: open } = await import("../src/layout/layout.ts");
+      const { openLayout: open } = await import("../src/store/layout_store.ts");
       const cache = await open(`${work}/cache`);
       for (const path of await listFiles(`${work}/cache/blobs/sha256`)) {
         assert.ok(

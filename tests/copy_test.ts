@@ -7,7 +7,7 @@ import { layoutStore } from "../src/store/layout_store.ts";
 import { fetchManifest, getManifest } from "../src/store/remote/manifests.ts";
 import { blobExists } from "../src/store/remote/blobs.ts";
 import { parsePlatform } from "../src/oci/platform.ts";
-import { openLayout } from "../src/layout/layout.ts";
+import { openLayout } from "../src/store/layout_store.ts";
 import { makeImage, pushImage, pushIndex } from "./support/images.ts";
 import { registryTest } from "./support/registries.ts";
 import { recordingOpener } from "./support/recording.ts";

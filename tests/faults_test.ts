@@ -7,7 +7,7 @@ import { createOpener } from "../src/transport/opener.ts";
 import { pullImage } from "../src/image/pull.ts";
 import { pushImage } from "../src/image/push.ts";
 import { createLayer } from "../src/layer/create_layer.ts";
-import { openLayout } from "../src/layout/layout.ts";
+import { openLayout } from "../src/store/layout_store.ts";
 import { digestOf } from "../src/oci/digest.ts";
 import { withFaults } from "./support/faults.ts";
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { parseReference, withTag } from "../src/oci/reference.ts";
 import { digestOf } from "../src/oci/digest.ts";
 import { createLayer } from "../src/layer/create_layer.ts";
-import { openLayout, REF_NAME_ANNOTATION } from "../src/layout/layout.ts";
+import { openLayout, REF_NAME_ANNOTATION } from "../src/store/layout_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { pushImage, pushIndex } from "../src/image/push.ts";
 import { pullImage } from "../src/image/pull.ts";
@@ -263,7 +263,7 @@ registryTest(
         );
       }
       assert.equal(
-        (await stage.resolve("v1"))?.mediaType,
+        (await stage.tagged("v1"))?.mediaType,
         OCI_MANIFEST_MEDIA_TYPE,
         "the stage names what was pulled",
       );

@@ -7,7 +7,7 @@ import {
   UnsafeEntryError,
 } from "../src/layer/extract_layer.ts";
 import { createTarPacker, type TarHeader } from "../src/layer/tar.ts";
-import { openLayout } from "../src/layout/layout.ts";
+import { openLayout } from "../src/store/layout_store.ts";
 import { digestOf } from "../src/oci/digest.ts";
 import { requirePeer } from "./support/peers.ts";
 import {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { openLayout, REF_NAME_ANNOTATION } from "../src/layout/layout.ts";
+import { openLayout, REF_NAME_ANNOTATION } from "../src/store/layout_store.ts";
 import {
   DigestError,
   DigestMismatchError,
@@ -9,7 +9,7 @@ import {
 } from "../src/oci/digest.ts";
 import { parseReference } from "../src/oci/reference.ts";
 import { ManifestError } from "../src/oci/parse_manifest.ts";
-import { stageBlob } from "../src/layout/stage.ts";
+import { stageBlob } from "../src/store/layout_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { bytesSource, type Transport } from "../src/transport/request_body.ts";
 import { assertPeer, requirePeer } from "./support/peers.ts";
@@ -122,14 +122,14 @@ Deno.test("tag() writes index.json entries with ref.name, replaces by name, and 
     const index = await layout.readIndex();
     assert.equal(index.manifests.length, 20, "no update was lost");
     await layout.tag(descriptor("new"), "t3");
-    assert.equal((await layout.resolve("t3"))?.digest, digestOf("new"));
+    assert.equal((await layout.tagged("t3"))?.digest, digestOf("new"));
     const entries = (await layout.readIndex()).manifests.filter((m) =>
       m.annotations?.[REF_NAME_ANNOTATION] === "t3"
     );
     assert.equal(entries.length, 1);
-    assert.equal(await layout.resolve("missing"), undefined);
+    assert.equal(await layout.tagged("missing"), undefined);
     assert.deepEqual(
-      await layout.resolve("t3"),
+      await layout.tagged("t3"),
       descriptor("new"),
       "the name annotation is not part of the descriptor",
     );
@@ -196,7 +196,7 @@ Deno.test("openLayout removes what a killed writer left and keeps what a live wr
         "eval",
         `import { openLayout } from ${
           JSON.stringify(
-            new URL("../src/layout/layout.ts", import.meta.url).href,
+            new URL("../src/store/layout_store.ts", import.meta.url).href,
           )
         }; await openLayout(${JSON.stringify(dir)});`,
       ],
@@ -575,7 +575,7 @@ Deno.test({
         JSON.stringify(new URL(path, import.meta.url).href);
       await Deno.writeTextFile(
         script,
-        `import { openLayout } from ${url("../src/layout/layout.ts")};
+        `import { openLayout } from ${url("../src/store/layout_store.ts")};
 import { digestOf } from ${url("../src/oci/digest.ts")};
 const layout = await openLayout(${JSON.stringify(`${dir}/stage`)});
 const bytes = new TextEncoder().encode("durable bytes\\n".repeat(10000));

@@ -15,7 +15,7 @@ import {
   uploadManifest,
 } from "../src/store/remote/manifests.ts";
 import { listTags } from "../src/store/remote/tags.ts";
-import { openLayout } from "../src/layout/layout.ts";
+import { openLayout } from "../src/store/layout_store.ts";
 import { fileSource } from "../src/transport/request_body.ts";
 import { parsePlatform } from "../src/oci/platform.ts";
 import { startDistribution } from "./support/distribution.ts";

@@ -13,8 +13,8 @@ import {
   MAX_MANIFEST_SIZE,
 } from "../src/oci/parse_manifest.ts";
 import { listTags } from "../src/store/remote/tags.ts";
-import { openLayout } from "../src/layout/layout.ts";
-import { stageBlob } from "../src/layout/stage.ts";
+import { openLayout } from "../src/store/layout_store.ts";
+import { stageBlob } from "../src/store/layout_store.ts";
 import { createOpener } from "../src/transport/opener.ts";
 import type { Transport } from "../src/transport/request_body.ts";
 import {

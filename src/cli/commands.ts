@@ -8,7 +8,7 @@ import { fetchManifest } from "../store/store.ts";
 import { stat } from "node:fs/promises";
 import { formatReference } from "../oci/reference.ts";
 import { parsePlatform, type Platform } from "../oci/platform.ts";
-import { openLayout } from "../layout/layout.ts";
+import { openLayout } from "../store/layout_store.ts";
 import { createLayer } from "../layer/create_layer.ts";
 import { checkPushAccess, pushImage } from "../image/push.ts";
 import { pullImage } from "../image/pull.ts";

@@ -9,8 +9,8 @@ import { formatReference } from "../oci/reference.ts";
 import { getManifestAndConfig } from "../store/remote/manifests.ts";
 import type { RegistryOptions } from "../store/remote/blobs.ts";
 import type { ProgressOptions } from "../store/remote/progress.ts";
-import { type OciLayout, openLayout } from "../layout/layout.ts";
-import { stageBlob } from "../layout/stage.ts";
+import { type OciLayout, openLayout } from "../store/layout_store.ts";
+import { stageBlob } from "../store/layout_store.ts";
 import { extractLayer } from "../layer/extract_layer.ts";
 import type {
   Descriptor,

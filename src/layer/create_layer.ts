@@ -6,8 +6,8 @@
  */
 import { basename, join } from "node:path";
 import { DigestStream } from "../oci/digest.ts";
-import { createTemporary } from "../io/files.ts";
-import type { OciLayout } from "../layout/layout.ts";
+import { OCI_LAYER_GZIP_MEDIA_TYPE } from "../oci/media_types.ts";
+import type { OciLayout } from "../store/layout_store.ts";
 import { createTarPacker, type TarHeader } from "./tar.ts";
 
 /** A layer blob, as spack's `Blob` tuple: where it is and its two digests. */
@@ -97,7 +97,7 @@ function compareNames(a: Entry, b: Entry): number {
  * ```ts
  * import assert from "node:assert/strict";
  * import { createLayer } from "./create_layer.ts";
- * import { openLayout } from "../layout/layout.ts";
+ * import { openLayout } from "../store/layout_store.ts";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/hello.txt`, "hello");
  * const stage = await openLayout(await Deno.makeTempDir());
@@ -137,21 +137,19 @@ export async function createLayer(
   entries.sort(compareNames);
 
   const uncompressed = new DigestStream();
-  const compressed = new DigestStream();
   const { readable, controller } = createTarPacker();
-  const blobsDir = join(stage.root, "blobs", "sha256");
-  await Deno.mkdir(blobsDir, { recursive: true });
-  // Locked while written, so that a killed run's leftover is removed when the stage is opened.
-  const { temp, file, lock } = await createTemporary(join(blobsDir, "layer"));
-  const writing = readable.pipeThrough(uncompressed)
-    .pipeThrough(
+  // Hashed, written to a locked temporary (removed by the next open after a kill), synced and
+  // renamed under its digest by the stage.
+  const writing = stage.ingest(
+    readable.pipeThrough(uncompressed).pipeThrough(
       new CompressionStream("gzip") as unknown as TransformStream<
         Uint8Array,
         Uint8Array
       >,
-    )
-    .pipeThrough(compressed)
-    .pipeTo(file.writable);
+    ),
+    OCI_LAYER_GZIP_MEDIA_TYPE,
+    { signal: options.signal },
+  );
 
   try {
     const seen = new Map<string, string>();
@@ -173,23 +171,15 @@ export async function createLayer(
       }
     }
     controller.finalize();
-    await writing;
   } catch (error) {
     controller.error(error);
     await writing.catch(() => {});
-    await Deno.remove(temp).catch(() => {});
-    lock.close();
     throw error;
   }
-  try {
-    const { digest: compressedDigest, size } = await compressed.result;
-    const { digest: uncompressedDigest } = await uncompressed.result;
-    const path = stage.blobPath(compressedDigest);
-    await Deno.rename(temp, path);
-    return { path, compressedDigest, uncompressedDigest, size };
-  } finally {
-    lock.close();
-  }
+  const { digest: compressedDigest, size } = await writing;
+  const { digest: uncompressedDigest } = await uncompressed.result;
+  const path = stage.blobPath(compressedDigest);
+  return { path, compressedDigest, uncompressedDigest, size };
 }
 
 /** The tar header of an entry, or undefined for what a layer cannot hold. */

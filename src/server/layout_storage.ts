@@ -17,7 +17,7 @@
 import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
 import { parseDigest } from "../oci/digest.ts";
-import { REF_NAME_ANNOTATION } from "../layout/layout.ts";
+import { REF_NAME_ANNOTATION } from "../store/layout_store.ts";
 import {
   statOrUndefined,
   writeFileAtomic,

@@ -1,63 +1,360 @@
 /**
- * A {@linkcode Store} over an OCI image layout on disk.
+ * An OCI image layout on disk (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`): the stage and
+ * cache of downloads, and a source or target of copies that skopeo and umoci can read. One
+ * class, {@linkcode OciLayout}, is the layout and its {@linkcode Store}.
  *
  * @module
  */
-import { DigestMismatchError, digestOf, parseDigest } from "../oci/digest.ts";
-import { verifyStream } from "../oci/digest.ts";
+import { join } from "node:path";
+import { fileBytes } from "../io/bytes.ts";
+import {
+  DigestMismatchError,
+  digestOf,
+  digestOfFile,
+  DigestStream,
+  isVerifiedStream,
+  parseDigest,
+  verifyStream,
+} from "../oci/digest.ts";
+import type { Descriptor, ImageIndex } from "../oci/manifest.ts";
+import type { ImageReference } from "../oci/reference.ts";
+import { fetchBlob, type FetchBlobOptions } from "./remote/blobs.ts";
+import { retryTransient } from "../transport/transient.ts";
+import type { BlobSource } from "../transport/request_body.ts";
+import {
+  type CallOptions,
+  type Ingester,
+  isManifestOrIndex,
+  type PushOptions,
+  type Store,
+  type TagLister,
+} from "./store.ts";
+import {
+  createTemporary,
+  removeAbandonedTemporaries,
+  statOrUndefined,
+  syncDirectory,
+  writeFileAtomic,
+  writeStreamToFile,
+} from "../io/files.ts";
+import { OCI_INDEX_MEDIA_TYPE } from "../oci/media_types.ts";
 import {
   ManifestError,
   MAX_MANIFEST_SIZE,
   parseManifest,
 } from "../oci/parse_manifest.ts";
-import {
-  type OciLayout,
-  openLayout,
-  REF_NAME_ANNOTATION,
-} from "../layout/layout.ts";
-import type { Descriptor } from "../oci/manifest.ts";
-import { isManifestOrIndex, type Store, type TagLister } from "./store.ts";
+
+/** The annotation that names an image in a layout's `index.json`. */
+export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
+
+const LAYOUT_VERSION = '{"imageLayoutVersion":"1.0.0"}';
 
 /**
- * A store over an OCI image layout: blobs are verified on the way in (temporary file, then
- * rename) and on the way out; manifests are blobs too, named in `index.json` by tag.
+ * An OCI image layout directory. Blobs are written to a temporary file, verified while they
+ * stream (digest and size), synced, then renamed into place (and the directory synced), so a
+ * blob under its final name is always whole and right, also after a crash. `index.json`
+ * updates are serialised within the process, atomic and synced the same way.
  *
- * @param layout The layout, or its directory (created when missing).
- * @returns The store.
- *
- * @example
+ * @example Stage a blob and tag an image
  * ```ts
  * import assert from "node:assert/strict";
- * import { layoutStore } from "./layout_store.ts";
- * import { bytesSource } from "../transport/request_body.ts";
+ * import { openLayout } from "./layout_store.ts";
  * import { digestOf } from "../oci/digest.ts";
  * const dir = await Deno.makeTempDir();
- * const store = await layoutStore(dir);
- * const descriptor = { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 };
- * await store.push(descriptor, bytesSource("x"));
- * assert.ok(await store.exists(descriptor));
+ * const layout = await openLayout(dir);
+ * const digest = digestOf("hello");
+ * await layout.writeBlob(digest, new Response("hello").body!, { size: 5 });
+ * assert.ok(await layout.hasBlob(digest, { size: 5 }));
+ * await layout.tag({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest, size: 5 }, "v1");
+ * assert.equal((await layout.tagged("v1"))?.digest, digest);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function layoutStore(
-  layout: OciLayout | string,
-): Promise<Store & TagLister> {
-  const opened = typeof layout === "string" ? await openLayout(layout) : layout;
-  /** Reads, verifies and parses a manifest by digest or tag (today's layout checks). */
-  const readManifest = async (reference: string): Promise<Descriptor> => {
+export class OciLayout implements Store, TagLister, Ingester {
+  /** The layout's directory. */
+  readonly root: string;
+  #indexLock: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Wraps a layout directory.
+   *
+   * @param root The layout's directory; use {@linkcode openLayout} to create it.
+   */
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  /**
+   * Where a blob lives: `blobs/<algorithm>/<encoded>`.
+   *
+   * @param digest The blob's digest.
+   * @returns The path.
+   */
+  blobPath(digest: string): string {
+    const { algorithm, encoded } = parseDigest(digest);
+    return join(this.root, "blobs", algorithm, encoded);
+  }
+
+  /**
+   * Tells whether the layout holds a blob. With `size`, a file of another size is damaged: it
+   * is removed and the answer is false. With `verify`, the file is hashed again.
+   *
+   * @param digest The blob's digest.
+   * @param options The expected size, and whether to re-hash.
+   * @returns True when a good copy is there.
+   */
+  async hasBlob(
+    digest: string,
+    options: { size?: number; verify?: boolean } = {},
+  ): Promise<boolean> {
+    const path = this.blobPath(digest);
+    const info = await statOrUndefined(path);
+    if (info === undefined) return false;
+    let good = options.size === undefined || info.size === options.size;
+    if (good && options.verify) {
+      const actual = await digestOfFile(path, parseDigest(digest).algorithm);
+      good = actual.digest === digest;
+    }
+    if (!good) await Deno.remove(path).catch(() => {});
+    return good;
+  }
+
+  /**
+   * Writes a blob from a stream: to a temporary file, verified while it streams, synced, then
+   * renamed into place, and its directory synced. On any failure the temporary file is removed
+   * and nothing is left; so too on an abort of `options.signal`, which cancels the stream at
+   * once and rejects with the signal's reason.
+   * Concurrent writers of the same blob each write their own temporary file; the renames
+   * replace identical bytes.
+   *
+   * @param digest The blob's digest, checked against the bytes.
+   * @param stream The bytes.
+   * @param options The expected size, and an abort signal.
+   * @returns The blob's path.
+   * @throws {DigestMismatchError} When the bytes do not match.
+   */
+  async writeBlob(
+    digest: string,
+    stream: ReadableStream<Uint8Array>,
+    options: { size?: number; signal?: AbortSignal; verified?: boolean } = {},
+  ): Promise<string> {
+    const { signal } = options;
+    const path = this.blobPath(digest);
+    await Deno.mkdir(join(path, ".."), { recursive: true });
+    // A stream that checks itself for this digest and size (fetchBlob's) is not hashed twice:
+    // it ends only if it matched.
+    const verified = options.verified ||
+        isVerifiedStream(stream, digest, options.size)
+      ? stream
+      : verifyStream(stream, digest, { size: options.size });
+    const { temp, file, lock } = await createTemporary(path).catch(
+      async (error) => {
+        await verified.cancel().catch(() => {});
+        throw error;
+      },
+    );
+    try {
+      // fsync works per file, not per descriptor: the lock's syncs while `file` writes.
+      await writeStreamToFile(verified, file, {
+        size: options.size,
+        sync: () => lock.syncData(),
+        signal,
+      });
+      file.close();
+      // An abort during the last write or sync still keeps nothing.
+      signal?.throwIfAborted();
+      await Deno.rename(temp, path);
+      // The name lasts only once its directory is synced: before index.json can name it.
+      await syncDirectory(join(path, ".."));
+      return path;
+    } catch (error) {
+      try {
+        file.close();
+      } catch {
+        // Already closed.
+      }
+      await Deno.remove(temp).catch(() => {});
+      await verified.cancel().catch(() => {});
+      throw signal?.aborted ? signal.reason : error;
+    } finally {
+      lock.close();
+    }
+  }
+
+  /**
+   * Opens a blob for reading. The stream reads 1 MiB at a time (a file's own stream reads
+   * 64 KiB, which costs about 1 s per GiB more downstream) and is a byte stream, so a BYOB
+   * reader can read into its own buffer.
+   *
+   * @param digest The blob's digest.
+   * @returns Its bytes.
+   * @throws {Deno.errors.NotFound} When the layout does not hold it.
+   */
+  async readBlob(digest: string): Promise<ReadableStream<Uint8Array>> {
+    const file = await Deno.open(this.blobPath(digest));
+    return fileBytes(() => Promise.resolve(file));
+  }
+
+  /**
+   * Reads `index.json`, checked as an image index by `parseManifest` (a document `mediaType`
+   * may be missing, or a Docker manifest list's).
+   *
+   * @returns The layout's index.
+   * @throws {ManifestError} When it is not a well-formed index; the message names the file.
+   */
+  async readIndex(): Promise<ImageIndex> {
+    const path = join(this.root, "index.json");
+    const bytes = await Deno.readFile(path);
+    // Written here, and as long as the layout has tags: no manifest's size limit.
+    return parseManifest(bytes, OCI_INDEX_MEDIA_TYPE, {
+      lenient: true,
+      maxSize: Infinity,
+      context: `Cannot parse ${path}`,
+    }).manifest as ImageIndex;
+  }
+
+  /**
+   * Names an image in `index.json` (`org.opencontainers.image.ref.name`), replacing an entry of
+   * the same name. The manifest's blob must already be in the layout.
+   *
+   * @param descriptor The manifest or index.
+   * @param name The tag.
+   */
+  tag(descriptor: Descriptor, name: string): Promise<void> {
+    const run = this.#indexLock.then(async () => {
+      const index = await this.readIndex();
+      const manifests = index.manifests.filter((entry) =>
+        entry.annotations?.[REF_NAME_ANNOTATION] !== name
+      );
+      manifests.push({
+        ...descriptor,
+        annotations: { ...descriptor.annotations, [REF_NAME_ANNOTATION]: name },
+      });
+      await writeFileAtomic(
+        join(this.root, "index.json"),
+        new TextEncoder().encode(JSON.stringify({ ...index, manifests })),
+      );
+    });
+    this.#indexLock = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Finds the image a tag names in `index.json`.
+   *
+   * @param name The tag.
+   * @returns Its descriptor (without the name annotation), or undefined.
+   */
+  async tagged(name: string): Promise<Descriptor | undefined> {
+    const index = await this.readIndex();
+    const entry = index.manifests.findLast((e) =>
+      e.annotations?.[REF_NAME_ANNOTATION] === name
+    );
+    if (entry === undefined) return undefined;
+    const { [REF_NAME_ANNOTATION]: _, ...rest } = entry.annotations ?? {};
+    const { annotations: _a, ...descriptor } = entry;
+    return Object.keys(rest).length
+      ? { ...descriptor, annotations: rest }
+      : descriptor;
+  }
+
+  /** `oci:` and the directory, for messages. */
+  get name(): string {
+    return `oci:${this.root}`;
+  }
+
+  /**
+   * Tells whether the layout holds a blob or manifest of the descriptor's size (a file of
+   * another size is damaged: it is removed).
+   *
+   * @param descriptor The blob.
+   * @param options A signal.
+   * @returns True when a good copy is there.
+   */
+  exists(descriptor: Descriptor, options?: CallOptions): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    return this.hasBlob(descriptor.digest, { size: descriptor.size });
+  }
+
+  /**
+   * Opens a blob or manifest, verified while it streams (1 MiB reads).
+   *
+   * @param descriptor The blob.
+   * @param options A signal: once aborted, the stream errors with its reason.
+   * @returns The bytes.
+   * @throws {Deno.errors.NotFound} When the layout does not hold it.
+   */
+  async fetch(
+    descriptor: Descriptor,
+    options?: CallOptions,
+  ): Promise<ReadableStream<Uint8Array>> {
+    options?.signal?.throwIfAborted();
+    return verifyStream(
+      await this.readBlob(descriptor.digest),
+      descriptor.digest,
+      {
+        size: descriptor.size,
+        context: this.blobPath(descriptor.digest),
+        signal: options?.signal,
+      },
+    );
+  }
+
+  /**
+   * Stores a blob (unless a good copy is there), or a manifest or index, then under
+   * `options.tag` in `index.json` when given.
+   *
+   * @param descriptor What is pushed.
+   * @param source Its bytes.
+   * @param options Tag, signal, and `verified` for a source that checks itself.
+   */
+  async push(
+    descriptor: Descriptor,
+    source: BlobSource,
+    options: PushOptions = {},
+  ): Promise<void> {
+    options.signal?.throwIfAborted();
+    if (!(await this.hasBlob(descriptor.digest, { size: descriptor.size }))) {
+      await this.writeBlob(descriptor.digest, source.open(), {
+        size: descriptor.size,
+        signal: options.signal,
+        verified: options.verified,
+      });
+    }
+    if (options.tag !== undefined && isManifestOrIndex(descriptor.mediaType)) {
+      await this.tag(descriptor, options.tag);
+    }
+  }
+
+  /**
+   * Finds a manifest or index by tag (in `index.json`) or digest; the file is read, verified
+   * and checked by `parseManifest` (the media type `index.json` gives is read as a registry's
+   * `Content-Type` is).
+   *
+   * @param reference A tag or digest.
+   * @param options A signal.
+   * @returns Its descriptor.
+   * @throws {Deno.errors.NotFound} When no such tag is in `index.json`, or no such blob.
+   * @throws {ManifestError} When the file is not a usable manifest.
+   */
+  async resolve(
+    reference: string,
+    options?: CallOptions,
+  ): Promise<Descriptor> {
+    options?.signal?.throwIfAborted();
     let descriptor;
     try {
       parseDigest(reference);
       descriptor = { digest: reference, mediaType: "", size: -1 };
     } catch {
-      descriptor = await opened.resolve(reference);
+      descriptor = await this.tagged(reference);
       if (descriptor === undefined) {
         throw new Deno.errors.NotFound(
-          `Cannot find "${reference}" in OCI layout ${opened.root}: no such tag in index.json`,
+          `Cannot find "${reference}" in OCI layout ${this.root}: no such tag in index.json`,
         );
       }
     }
-    const path = opened.blobPath(descriptor.digest);
+    const path = this.blobPath(descriptor.digest);
     const context = `Cannot read manifest ${path}`;
     const info = await Deno.stat(path);
     if (info.size > MAX_MANIFEST_SIZE) {
@@ -73,56 +370,217 @@ export async function layoutStore(
         size: bytes.byteLength,
       }, { context: path });
     }
-    // The media type index.json gives is read as a registry's Content-Type is.
     const parsed = parseManifest(bytes, descriptor.mediaType, {
       lenient: true,
       context,
     });
     return { mediaType: parsed.mediaType, digest, size: bytes.byteLength };
-  };
-  return {
-    name: `oci:${opened.root}`,
-    exists(descriptor, call) {
-      call?.signal?.throwIfAborted();
-      return opened.hasBlob(descriptor.digest, { size: descriptor.size });
-    },
-    async fetch(descriptor, call) {
-      call?.signal?.throwIfAborted();
-      return verifyStream(
-        await opened.readBlob(descriptor.digest),
-        descriptor.digest,
-        {
-          size: descriptor.size,
-          context: opened.blobPath(descriptor.digest),
-          signal: call?.signal,
-        },
-      );
-    },
-    async push(descriptor, source, call = {}) {
-      call.signal?.throwIfAborted();
-      if (
-        !(await opened.hasBlob(descriptor.digest, { size: descriptor.size }))
-      ) {
-        await opened.writeBlob(descriptor.digest, source.open(), {
-          size: descriptor.size,
-          signal: call.signal,
-        });
-      }
-      if (call.tag !== undefined && isManifestOrIndex(descriptor.mediaType)) {
-        await opened.tag(descriptor, call.tag);
-      }
-    },
-    resolve(reference, call) {
-      call?.signal?.throwIfAborted();
-      return readManifest(reference);
-    },
-    async listTags(call) {
-      call?.signal?.throwIfAborted();
-      const index = await opened.readIndex();
-      return index.manifests.flatMap((entry) => {
-        const name = entry.annotations?.[REF_NAME_ANNOTATION];
-        return name === undefined ? [] : [name];
+  }
+
+  /**
+   * The tags `index.json` names, in its order.
+   *
+   * @param options A signal.
+   * @returns The tags.
+   */
+  async listTags(options?: CallOptions): Promise<string[]> {
+    options?.signal?.throwIfAborted();
+    const index = await this.readIndex();
+    return index.manifests.flatMap((entry) => {
+      const name = entry.annotations?.[REF_NAME_ANNOTATION];
+      return name === undefined ? [] : [name];
+    });
+  }
+
+  /**
+   * Stores a stream whose digest is not known up front: hashed while it is written to a locked
+   * temporary file (the two-buffer writer, synced), then renamed under its digest and the
+   * directory synced. On a failure or an abort nothing is kept.
+   *
+   * @param stream The bytes.
+   * @param mediaType The media type of the descriptor returned.
+   * @param options A signal.
+   * @returns The blob's descriptor (sha256).
+   */
+  async ingest(
+    stream: ReadableStream<Uint8Array>,
+    mediaType: string,
+    options: CallOptions = {},
+  ): Promise<Descriptor> {
+    const { signal } = options;
+    const dir = join(this.root, "blobs", "sha256");
+    await Deno.mkdir(dir, { recursive: true });
+    const hashing = new DigestStream();
+    const hashed = stream.pipeThrough(hashing);
+    const { temp, file, lock } = await createTemporary(join(dir, "ingest"))
+      .catch(async (error) => {
+        await hashed.cancel().catch(() => {});
+        throw error;
       });
-    },
-  };
+    try {
+      await writeStreamToFile(hashed, file, {
+        sync: () => lock.syncData(),
+        signal,
+      });
+      file.close();
+      signal?.throwIfAborted();
+      const { digest, size } = await hashing.result;
+      await Deno.rename(temp, this.blobPath(digest));
+      await syncDirectory(dir);
+      return { mediaType, digest, size };
+    } catch (error) {
+      try {
+        file.close();
+      } catch {
+        // Already closed.
+      }
+      await Deno.remove(temp).catch(() => {});
+      await hashed.cancel().catch(() => {});
+      throw signal?.aborted ? signal.reason : error;
+    } finally {
+      lock.close();
+    }
+  }
+}
+
+/**
+ * Opens an OCI image layout, creating the directory, `oci-layout` and an empty `index.json`
+ * when they are missing.
+ *
+ * @param root The directory.
+ * @returns The layout.
+ * @throws {SyntaxError} When the directory holds an `oci-layout` of another version.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openLayout } from "./layout_store.ts";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await openLayout(dir);
+ * assert.deepEqual((await layout.readIndex()).manifests, []);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function openLayout(root: string): Promise<OciLayout> {
+  await Deno.mkdir(join(root, "blobs", "sha256"), { recursive: true });
+  // What a killed writer left behind (live writers hold a lock on their files).
+  await removeAbandonedTemporaries(join(root, "blobs", "sha256"));
+  await removeAbandonedTemporaries(root);
+  const marker = join(root, "oci-layout");
+  if (await statOrUndefined(marker)) {
+    const text = await Deno.readTextFile(marker);
+    let version: unknown;
+    try {
+      version = JSON.parse(text).imageLayoutVersion;
+    } catch {
+      version = undefined;
+    }
+    if (version !== "1.0.0") {
+      throw new SyntaxError(
+        `Cannot open OCI layout ${root}: oci-layout says imageLayoutVersion ${
+          JSON.stringify(version)
+        }, expected "1.0.0"`,
+      );
+    }
+  } else {
+    await writeFileAtomic(marker, new TextEncoder().encode(LAYOUT_VERSION));
+  }
+  const indexPath = join(root, "index.json");
+  if (!(await statOrUndefined(indexPath))) {
+    const index: ImageIndex = {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX_MEDIA_TYPE,
+      manifests: [],
+    };
+    await writeFileAtomic(
+      indexPath,
+      new TextEncoder().encode(JSON.stringify(index)),
+    );
+  }
+  return new OciLayout(root);
+}
+
+/**
+ * Opens (creating when missing) an OCI image layout as a {@linkcode Store}: the layout itself.
+ *
+ * @param layout The layout, or its directory.
+ * @returns The layout.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { layoutStore } from "./layout_store.ts";
+ * import { bytesSource } from "../transport/request_body.ts";
+ * import { digestOf } from "../oci/digest.ts";
+ * const dir = await Deno.makeTempDir();
+ * const store = await layoutStore(dir);
+ * const descriptor = { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 };
+ * await store.push(descriptor, bytesSource("x"));
+ * assert.ok(await store.exists(descriptor));
+ * assert.deepEqual(await store.listTags(), []);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function layoutStore(
+  layout: OciLayout | string,
+): Promise<OciLayout> {
+  return typeof layout === "string" ? await openLayout(layout) : layout;
+}
+
+/** Options of {@linkcode stageBlob}. */
+export interface StageBlobOptions extends FetchBlobOptions {
+  /** Re-hash a cached copy before trusting it. */
+  readonly verify?: boolean;
+  /**
+   * Downloads in all when the bytes arrive damaged or cut short.
+   * @default {5}
+   */
+  readonly attempts?: number;
+  /** Told before a download starts again. */
+  readonly onRetry?: (error: unknown, attempt: number) => void;
+}
+
+/**
+ * Makes sure a blob of a repository is in the layout: a good copy already there (right size)
+ * costs no request; otherwise the blob is downloaded, verified while it streams into a
+ * temporary file, and renamed into place. A damaged copy (wrong size) is replaced. A download
+ * whose bytes do not match, or that is cut short, is thrown away and fetched again. An abort of
+ * `options.signal` closes the download's connection, removes the temporary file and rejects
+ * with the signal's reason.
+ *
+ * @param layout The stage.
+ * @param ref The repository to download from.
+ * @param descriptor The blob.
+ * @param options Transport, signal, progress, log, `verify` to re-hash a cached copy, attempts.
+ * @returns The blob's path in the layout.
+ * @throws {DigestMismatchError} When the download does not match; nothing is kept.
+ *
+ * @example
+ * ```ts ignore
+ * const path = await stageBlob(await openLayout("cache"), ref, manifest.config);
+ * ```
+ */
+export async function stageBlob(
+  layout: OciLayout,
+  ref: ImageReference,
+  descriptor: Descriptor,
+  options: StageBlobOptions = {},
+): Promise<string> {
+  const cached = await layout.hasBlob(descriptor.digest, {
+    size: descriptor.size,
+    verify: options.verify,
+  });
+  if (cached) return layout.blobPath(descriptor.digest);
+  // Bytes that arrived wrong or cut short, and failures that outlasted the opener's own
+  // retries, start the download again; refusals (401, 403, 404) do not.
+  return await retryTransient(async () => {
+    const stream = await fetchBlob(ref, descriptor.digest, {
+      ...options,
+      size: descriptor.size,
+    });
+    return await layout.writeBlob(descriptor.digest, stream, {
+      size: descriptor.size,
+      signal: options.signal,
+    });
+  }, options);
 }

@@ -14,7 +14,7 @@ import { parseReference, withTag } from "../../src/oci/reference.ts";
 import { DigestMismatchError, digestOfFile } from "../../src/oci/digest.ts";
 import { ManifestError } from "../../src/oci/parse_manifest.ts";
 import { createLayer, type Layer } from "../../src/layer/create_layer.ts";
-import { openLayout } from "../../src/layout/layout.ts";
+import { openLayout } from "../../src/store/layout_store.ts";
 import { pushImage } from "../../src/image/push.ts";
 import { pullImage } from "../../src/image/pull.ts";
 import { copyImage } from "../../src/copy.ts";
@@ -272,7 +272,7 @@ Deno.test({
                   onRetry: countRetry,
                 },
               );
-              const tagged = await copies.resolve(`op${k}`);
+              const tagged = await copies.tagged(`op${k}`);
               assert.equal(tagged?.digest, seededDigests[image]);
             }
           } else {

@@ -9,7 +9,7 @@ import { requirePeer } from "../support/peers.ts";
 import { reportSummary } from "./summary.ts";
 import { type CliRun, runCli } from "../support/cli.ts";
 import { createLayer, type Layer } from "../../src/layer/create_layer.ts";
-import { openLayout } from "../../src/layout/layout.ts";
+import { openLayout } from "../../src/store/layout_store.ts";
 import { pushImage } from "../../src/image/push.ts";
 import { copyImage } from "../../src/copy.ts";
 import { remoteStore } from "../../src/store/remote_store.ts";

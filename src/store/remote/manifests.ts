@@ -49,8 +49,8 @@ import {
 } from "../../oci/platform.ts";
 import { fetchBlob, type RegistryOptions } from "./blobs.ts";
 import { readAtMost } from "../../io/bytes.ts";
-import type { OciLayout } from "../../layout/layout.ts";
-import { stageBlob } from "../../layout/stage.ts";
+import type { OciLayout } from "../layout_store.ts";
+import { stageBlob } from "../layout_store.ts";
 
 /** Options of {@linkcode uploadManifest}. */
 export interface UploadManifestOptions extends RegistryOptions {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { startDistribution } from "./support/distribution.ts";
-import { requirePeer } from "./support/peers.ts";
+import { peerAvailable, requirePeer } from "./support/peers.ts";
 import { registryTest } from "./support/registries.ts";
 import { ALL_PERMISSIONS, CLI, type CliRun, runCli } from "./support/cli.ts";
 import { listFiles, listFilesIfAny } from "./support/files.ts";
@@ -250,7 +250,11 @@ const USAGE: [string[], RegExp][] = [
     /use --platform or --all, not both/,
   ],
   [["inspect", "x:1", "--platform", "linux"], /Cannot parse platform "linux"/],
-  [["tags", "layout:/tmp/x"], /tags needs a registry reference/],
+  [["tags", "layout:/definitely/not/here"], /is not an OCI image layout/],
+  [
+    ["pull", "layout:/definitely/not/here:v1", "dir"],
+    /is not an OCI image layout/,
+  ],
   [
     ["push", "/definitely/not/here", "127.0.0.1:1/a:b"],
     /"\/definitely\/not\/here" does not exist/,
@@ -514,5 +518,98 @@ Deno.test("oci --verbose against a Bearer registry never prints the password or 
       !/authorization|bearer /i.test(output),
       "no Authorization header",
     );
+  });
+});
+
+Deno.test("oci push DIR layout:OUT:TAG, oci tags layout:OUT and oci pull layout:OUT:TAG DIR work; skopeo and umoci read what push wrote", async () => {
+  await withWork(async (work) => {
+    await Deno.mkdir(`${work}/src/bin`, { recursive: true });
+    await Deno.writeTextFile(`${work}/src/bin/tool`, "tool\n");
+    const cache = ["--cache", `${work}/cache`];
+    const pushed = JSON.parse(
+      ok(
+        await oci([
+          "push",
+          `${work}/src`,
+          `layout:${work}/out:v1`,
+          "--platform",
+          "linux/amd64",
+          "--json",
+          ...cache,
+        ]),
+      ).stdout,
+    );
+    assert.equal(pushed.reference, `layout:${work}/out:v1`);
+    assert.match(pushed.digest, /^sha256:[0-9a-f]{64}$/);
+    ok(
+      await oci([
+        "push",
+        `${work}/src`,
+        `layout:${work}/out:v2`,
+        "--platform",
+        "linux/amd64",
+        "-q",
+        ...cache,
+      ]),
+    );
+    const tags = JSON.parse(
+      ok(await oci(["tags", `layout:${work}/out`, "--json"])).stdout,
+    );
+    assert.deepEqual(tags.tags, ["v1", "v2"]);
+    const pulled = JSON.parse(
+      ok(
+        await oci([
+          "pull",
+          `layout:${work}/out:v1`,
+          `${work}/rootfs`,
+          "--platform",
+          "linux/amd64",
+          "--json",
+          "--cache",
+          `${work}/pull-cache`,
+        ]),
+      ).stdout,
+    );
+    assert.equal(pulled.digest, pushed.digest);
+    assert.equal(await Deno.readTextFile(`${work}/rootfs/bin/tool`), "tool\n");
+    // Reading a layout that is not there is refused and creates nothing.
+    const missing = await oci(["tags", `layout:${work}/nothing`]);
+    assert.equal(missing.code, 2, missing.stderr);
+    await assert.rejects(Deno.stat(`${work}/nothing`), Deno.errors.NotFound);
+
+    if (peerAvailable("skopeo")) {
+      const out = await new Deno.Command("skopeo", {
+        args: ["inspect", "--raw", `oci:${work}/out:v1`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      const raw = out.stdout;
+      const digest = `sha256:${
+        Array.from(
+          new Uint8Array(await crypto.subtle.digest("SHA-256", raw)),
+          (b) => b.toString(16).padStart(2, "0"),
+        ).join("")
+      }`;
+      assert.equal(digest, pushed.digest, "skopeo reads the manifest we wrote");
+    }
+    if (peerAvailable("umoci")) {
+      const unpack = await new Deno.Command("umoci", {
+        args: [
+          "unpack",
+          "--rootless",
+          "--image",
+          `${work}/out:v1`,
+          `${work}/bundle`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(unpack.code, 0, new TextDecoder().decode(unpack.stderr));
+      assert.equal(
+        await Deno.readTextFile(`${work}/bundle/rootfs/bin/tool`),
+        "tool\n",
+      );
+    }
   });
 });

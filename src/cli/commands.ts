@@ -8,7 +8,7 @@ import { fetchManifest } from "../store/store.ts";
 import { stat } from "node:fs/promises";
 import { formatReference } from "../oci/reference.ts";
 import { parsePlatform, type Platform } from "../oci/platform.ts";
-import { openLayout } from "../store/layout_store.ts";
+import { layoutStore, openLayout } from "../store/layout_store.ts";
 import { createLayer } from "../layer/create_layer.ts";
 import { checkPushAccess, pushImage } from "../image/push.ts";
 import { pullImage } from "../image/pull.ts";
@@ -55,6 +55,29 @@ function platformFlag(
   }
 }
 
+/** A target as the user wrote it, for results. */
+function formatTarget(target: Target): string {
+  return target.kind === "registry"
+    ? formatReference(target.ref)
+    : `layout:${target.dir}:${target.reference}`;
+}
+
+/** A layout target that must already be a layout (reading it must not create one). */
+async function existingLayout(
+  target: Target & { kind: "layout" },
+  command: string,
+): Promise<Target & { kind: "layout" }> {
+  try {
+    await stat(`${target.dir}/index.json`);
+  } catch {
+    throw new UsageError(
+      `"${target.dir}" is not an OCI image layout (no index.json)`,
+      command,
+    );
+  }
+  return target;
+}
+
 function registryTarget(target: Target, command: string) {
   if (target.kind !== "registry") {
     throw new UsageError(
@@ -81,7 +104,8 @@ const push: Command = {
   },
   positionals: 2,
   async run(context, [path, refText], values) {
-    const target = registryTarget(context.target(refText, "push"), "push");
+    const parsed = context.target(refText, "push");
+    const target = parsed.kind === "registry" ? parsed.ref : undefined;
     const base = values.base === undefined
       ? undefined
       : registryTarget(context.target(String(values.base), "push"), "push");
@@ -103,10 +127,12 @@ const push: Command = {
       throw new UsageError(`"${path}" does not exist`, "push");
     }
     // A wrong host, a refused login or a denied push shows before a large directory is packed.
-    await checkPushAccess(target, {
-      transport: context.transport,
-      signal: context.signal,
-    });
+    if (target !== undefined) {
+      await checkPushAccess(target, {
+        transport: context.transport,
+        signal: context.signal,
+      });
+    }
     const stage = await openLayout(context.cache);
     const layer = await createLayer(path, stage, {
       onWarning: (m) => context.info(m),
@@ -115,20 +141,25 @@ const push: Command = {
     context.info(
       `Packed ${path}: ${layer.compressedDigest} (${layer.size} bytes)`,
     );
-    const descriptor = await pushImage(target, {
-      layers: [layer],
-      base,
-      platform,
-      annotations,
-      transport: context.transport,
-      signal: context.signal,
-      ...context.retry,
-      onProgress: (p) => context.progress.update(p),
-      log: (line) => context.info(line),
-    });
+    const descriptor = await pushImage(
+      parsed.kind === "registry"
+        ? parsed.ref
+        : { store: await context.store(parsed), tag: parsed.reference },
+      {
+        layers: [layer],
+        base,
+        platform,
+        annotations,
+        transport: context.transport,
+        signal: context.signal,
+        ...context.retry,
+        onProgress: (p) => context.progress.update(p),
+        log: (line) => context.info(line),
+      },
+    );
     context.progress.done();
     context.result({
-      reference: formatReference(target),
+      reference: formatTarget(parsed),
       digest: descriptor.digest,
       size: descriptor.size,
       mediaType: descriptor.mediaType,
@@ -152,8 +183,12 @@ const pull: Command = {
   flags: { platform: { type: "string" } },
   positionals: 2,
   async run(context, [refText, dir], values) {
-    const ref = registryTarget(context.target(refText, "pull"), "pull");
-    const result = await pullImage(ref, dir, {
+    const parsed = context.target(refText, "pull");
+    const source = parsed.kind === "registry" ? parsed.ref : {
+      store: await context.store(await existingLayout(parsed, "pull")),
+      reference: parsed.reference,
+    };
+    const result = await pullImage(source, dir, {
       platform: platformFlag(values.platform, "pull"),
       cache: context.cache,
       transport: context.transport,
@@ -164,7 +199,7 @@ const pull: Command = {
     });
     context.progress.done();
     context.result({
-      reference: formatReference(ref),
+      reference: formatTarget(parsed),
       digest: result.descriptor.digest,
       platform: {
         os: result.config.os,
@@ -280,12 +315,16 @@ const tags: Command = {
   flags: {},
   positionals: 1,
   async run(context, [refText]) {
-    const ref = registryTarget(context.target(refText, "tags"), "tags");
-    const list = await listTags(ref, {
-      transport: context.transport,
-      signal: context.signal,
-      ...context.retry,
-    });
+    const parsed = context.target(refText, "tags");
+    const list = parsed.kind === "layout"
+      ? await (await layoutStore(
+        (await existingLayout(parsed, "tags")).dir,
+      )).listTags({ signal: context.signal })
+      : await listTags(parsed.ref, {
+        transport: context.transport,
+        signal: context.signal,
+        ...context.retry,
+      });
     context.result({ tags: list }, list.join("\n"));
   },
 };

@@ -23,7 +23,10 @@ import {
   OCI_LAYER_TAR_MEDIA_TYPE,
 } from "../oci/media_types.ts";
 import type { Platform } from "../oci/platform.ts";
-import { DigestMismatchError } from "../oci/digest.ts";
+import { DigestMismatchError, parseDigest } from "../oci/digest.ts";
+import { hostPlatform } from "../oci/platform.ts";
+import { fetchBytes, type Store } from "../store/store.ts";
+import { copyBlobs, resolveImage } from "../copy.ts";
 
 /** Options of {@linkcode pullImage}. */
 export interface PullImageOptions extends RegistryOptions, ProgressOptions {
@@ -40,6 +43,54 @@ export interface PullImageOptions extends RegistryOptions, ProgressOptions {
   readonly attempts?: number;
   /** Told before a blob's download starts again. */
   readonly onRetry?: (error: unknown, attempt: number) => void;
+}
+
+/** An image in a store (a layout, memory): the store and a tag or digest in it. */
+export interface StoreImage {
+  /** Where the image is. */
+  readonly store: Store;
+  /** Its tag or digest there. */
+  readonly reference: string;
+}
+
+/** The manifest for the platform and its config, out of any store. */
+async function manifestAndConfigOf(
+  source: StoreImage,
+  options: PullImageOptions,
+): Promise<
+  {
+    manifest: {
+      descriptor: Descriptor;
+      bytes: Uint8Array;
+      document: ImageManifest;
+    };
+    config: ImageConfig;
+  }
+> {
+  const { manifest } = await resolveImage(
+    source.store,
+    source.reference,
+    options.platform ?? hostPlatform(),
+    3,
+    options.signal,
+  );
+  const document = manifest.document as ImageManifest;
+  const bytes = await fetchBytes(source.store, document.config, {
+    signal: options.signal,
+  });
+  return {
+    manifest: { ...manifest, document },
+    config: JSON.parse(new TextDecoder().decode(bytes)),
+  };
+}
+
+function isDigest(reference: string): boolean {
+  try {
+    parseDigest(reference);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** What {@linkcode pullImage} did. */
@@ -96,7 +147,7 @@ async function settleAll<T>(tasks: readonly Promise<T>[]): Promise<T[]> {
  * ```
  */
 export async function pullImage(
-  ref: ImageReference,
+  ref: ImageReference | StoreImage,
   target: string,
   options: PullImageOptions,
 ): Promise<PullResult> {
@@ -108,40 +159,55 @@ export async function pullImage(
 }
 
 async function pullImageOnce(
-  ref: ImageReference,
+  ref: ImageReference | StoreImage,
   target: string,
   options: PullImageOptions,
 ): Promise<PullResult> {
   const stage = typeof options.cache === "string"
     ? await openLayout(options.cache)
     : options.cache;
-  const { manifest, config } = await getManifestAndConfig(ref, {
-    ...options,
-    stage,
-  });
+  const fromStore = "store" in ref ? ref : undefined;
+  const name = fromStore
+    ? `${fromStore.store.name}:${fromStore.reference}`
+    : formatReference(ref as ImageReference);
+  const { manifest, config } = fromStore
+    ? await manifestAndConfigOf(fromStore, options)
+    : await getManifestAndConfig(ref as ImageReference, {
+      ...options,
+      stage,
+    });
   const layers = manifest.document.layers;
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== layers.length) {
     throw new SyntaxError(
-      `Cannot pull ${
-        formatReference(ref)
-      }: the manifest has ${layers.length} layers but the config lists ${diffIds.length} diff_ids`,
+      `Cannot pull ${name}: the manifest has ${layers.length} layers but the config lists ${diffIds.length} diff_ids`,
     );
   }
   const gzipped = layers.map((layer) => {
     const gzip = isGzip(layer.mediaType);
     if (gzip === undefined) {
       throw new TypeError(
-        `Cannot pull ${
-          formatReference(ref)
-        }: layer ${layer.digest} has media type "${layer.mediaType}", which is not supported (tar or tar+gzip)`,
+        `Cannot pull ${name}: layer ${layer.digest} has media type "${layer.mediaType}", which is not supported (tar or tar+gzip)`,
       );
     }
     return gzip;
   });
-  const paths = await settleAll(
-    layers.map((layer) => stageBlob(stage, ref, layer, options)),
-  );
+  let paths: string[];
+  if (fromStore) {
+    // Pull from a store = copy the layers into the stage (verified, reused when there).
+    await copyBlobs(fromStore.store, stage, layers, {
+      signal: options.signal,
+      attempts: options.attempts,
+      onRetry: options.onRetry,
+    });
+    paths = layers.map((layer) => stage.blobPath(layer.digest));
+  } else {
+    paths = await settleAll(
+      layers.map((layer) =>
+        stageBlob(stage, ref as ImageReference, layer, options)
+      ),
+    );
+  }
   for (const [i, layer] of layers.entries()) {
     const result = await extractLayer(
       (await Deno.open(paths[i])).readable,
@@ -166,7 +232,10 @@ async function pullImageOnce(
       { size: manifest.descriptor.size, signal: options.signal },
     );
   }
-  if (ref.tag !== undefined) await stage.tag(manifest.descriptor, ref.tag);
+  const tag = fromStore
+    ? (isDigest(fromStore.reference) ? undefined : fromStore.reference)
+    : (ref as ImageReference).tag;
+  if (tag !== undefined) await stage.tag(manifest.descriptor, tag);
   return {
     manifest: manifest.document,
     descriptor: manifest.descriptor,

@@ -15,7 +15,17 @@ import { resolveRegistryUrl } from "../transport/redirects.ts";
 import { createRequest } from "../transport/request_body.ts";
 import { digestOf } from "../oci/digest.ts";
 import { type RegistryOptions, uploadBlob } from "../store/remote/blobs.ts";
-import { uploadManifest } from "../store/remote/manifests.ts";
+import { encodeManifest, uploadManifest } from "../store/remote/manifests.ts";
+import type { Store } from "../store/store.ts";
+import { bytesSource, fileSource } from "../transport/request_body.ts";
+
+/** A store to push an image into (a layout, memory), and the tag to give it there. */
+export interface StoreTarget {
+  /** Where the image goes. */
+  readonly store: Store;
+  /** The tag; without one the image is stored by digest only. */
+  readonly tag?: string;
+}
 import type { ProgressOptions } from "../store/remote/progress.ts";
 import { copyMissingLayers } from "../copy.ts";
 import { remoteStore } from "../store/remote_store.ts";
@@ -182,7 +192,7 @@ function defaultCreated(): string {
  * ```
  */
 export async function pushImage(
-  ref: ImageReference,
+  ref: ImageReference | StoreTarget,
   options: PushImageOptions,
 ): Promise<Descriptor> {
   try {
@@ -193,9 +203,35 @@ export async function pushImage(
 }
 
 async function pushImageOnce(
-  ref: ImageReference,
+  ref: ImageReference | StoreTarget,
   options: PushImageOptions,
 ): Promise<Descriptor> {
+  const toStore = "store" in ref ? ref : undefined;
+  const target = toStore
+    ? toStore.store
+    : remoteStore(ref as ImageReference, options);
+  /** A blob into the target: uploadBlob to a registry (HEAD first, retries), else the store. */
+  const putBlob = async (
+    descriptor: Descriptor,
+    source: string | Uint8Array,
+  ) => {
+    if (toStore === undefined) {
+      await uploadBlob(
+        ref as ImageReference,
+        source,
+        descriptor.digest,
+        options,
+      );
+    } else if (!(await target.exists(descriptor, options))) {
+      await target.push(
+        descriptor,
+        typeof source === "string"
+          ? await fileSource(source)
+          : bytesSource(source),
+        { signal: options.signal },
+      );
+    }
+  };
   const created = options.created ?? defaultCreated();
   let baseManifest: ImageManifest | undefined;
   let baseConfig: ImageConfig | undefined;
@@ -206,7 +242,7 @@ async function pushImageOnce(
     const reference = options.base.digest ?? options.base.tag ?? "latest";
     const base = await copyMissingLayers(
       remoteStore(options.base, options),
-      remoteStore(ref, options),
+      target,
       reference,
       {
         platform: options.platform ?? hostPlatform(),
@@ -224,7 +260,11 @@ async function pushImageOnce(
       base.descriptor.digest;
   }
   for (const layer of options.layers) {
-    await uploadBlob(ref, layer.path, layer.compressedDigest, options);
+    await putBlob({
+      mediaType: OCI_LAYER_GZIP_MEDIA_TYPE,
+      digest: layer.compressedDigest,
+      size: layer.size,
+    }, layer.path);
   }
 
   const platform = normalizePlatform(
@@ -267,7 +307,7 @@ async function pushImageOnce(
     digest: digestOf(configBytes),
     size: configBytes.byteLength,
   };
-  await uploadBlob(ref, configBytes, configDescriptor.digest, options);
+  await putBlob(configDescriptor, configBytes);
 
   const manifest: ImageManifest = {
     schemaVersion: 2,
@@ -283,7 +323,20 @@ async function pushImageOnce(
     ],
     annotations: { ...annotations, ...options.annotations },
   };
-  const descriptor = await uploadManifest(ref, manifest, options);
+  if (toStore !== undefined) {
+    const { bytes, digest, size } = encodeManifest(manifest);
+    const descriptor = { mediaType: manifest.mediaType!, digest, size };
+    await target.push(descriptor, bytesSource(bytes), {
+      tag: options.tag === false ? undefined : toStore.tag,
+      signal: options.signal,
+    });
+    return { ...descriptor, platform };
+  }
+  const descriptor = await uploadManifest(
+    ref as ImageReference,
+    manifest,
+    options,
+  );
   return { ...descriptor, platform };
 }
 

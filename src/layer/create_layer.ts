@@ -138,8 +138,8 @@ export async function createLayer(
 
   const uncompressed = new DigestStream();
   const { readable, controller } = createTarPacker();
-  // Hashed, written to a locked temporary (removed by the next open after a kill), synced and
-  // renamed under its digest by the stage.
+  // Hashed, written to a locked temporary (removed by the next open after a kill) and renamed
+  // under its digest by the stage.
   const writing = stage.ingest(
     readable.pipeThrough(uncompressed).pipeThrough(
       new CompressionStream("gzip") as unknown as TransformStream<
@@ -148,7 +148,8 @@ export async function createLayer(
       >,
     ),
     OCI_LAYER_GZIP_MEDIA_TYPE,
-    { signal: options.signal },
+    // As before the move to ingest: a packed layer can be packed again, so it is not synced.
+    { signal: options.signal, sync: false },
   );
 
   try {

@@ -399,13 +399,14 @@ export class OciLayout implements Store, TagLister, Ingester {
    *
    * @param stream The bytes.
    * @param mediaType The media type of the descriptor returned.
-   * @param options A signal.
+   * @param options A signal; `sync: false` skips the file's syncs (for what can be made again,
+   * like a layer `createLayer` packs: still renamed whole into place).
    * @returns The blob's descriptor (sha256).
    */
   async ingest(
     stream: ReadableStream<Uint8Array>,
     mediaType: string,
-    options: CallOptions = {},
+    options: CallOptions & { sync?: boolean } = {},
   ): Promise<Descriptor> {
     const { signal } = options;
     const dir = join(this.root, "blobs", "sha256");
@@ -419,14 +420,14 @@ export class OciLayout implements Store, TagLister, Ingester {
       });
     try {
       await writeStreamToFile(hashed, file, {
-        sync: () => lock.syncData(),
+        sync: options.sync === false ? undefined : () => lock.syncData(),
         signal,
       });
       file.close();
       signal?.throwIfAborted();
       const { digest, size } = await hashing.result;
       await Deno.rename(temp, this.blobPath(digest));
-      await syncDirectory(dir);
+      if (options.sync !== false) await syncDirectory(dir);
       return { mediaType, digest, size };
     } catch (error) {
       try {

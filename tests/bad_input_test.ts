@@ -43,7 +43,7 @@ import { staticCredentials } from "../src/transport/credentials.ts";
 import { IndexDepthError, ManifestError } from "../src/oci/parse_manifest.ts";
 import { openLayout } from "../src/store/layout_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
-import { copyImage, resolveImage } from "../src/copy.ts";
+import { copyImage, resolveImage } from "../src/image/copy.ts";
 
 const REGISTRY = "http://127.0.0.1:5000";
 const REALM = "http://127.0.0.1:5000/token";

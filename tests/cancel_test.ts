@@ -17,7 +17,7 @@ import { stageBlob } from "../src/store/layout_store.ts";
 import { openLayout } from "../src/store/layout_store.ts";
 import { pullImage } from "../src/image/pull.ts";
 import { pushImage } from "../src/image/push.ts";
-import { copyImage } from "../src/copy.ts";
+import { copyImage } from "../src/image/copy.ts";
 import { remoteStore } from "../src/store/remote_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { parseReference } from "../src/oci/reference.ts";

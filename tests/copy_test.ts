@@ -1,7 +1,7 @@
 // copyImage / copyMissingLayers between registries and OCI layouts, on the real distribution registry.
 import assert from "node:assert/strict";
 import { parseReference, withTag } from "../src/oci/reference.ts";
-import { copyImage, copyMissingLayers } from "../src/copy.ts";
+import { copyImage, copyMissingLayers } from "../src/image/copy.ts";
 import { remoteStore } from "../src/store/remote_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { fetchManifest, getManifest } from "../src/store/remote/manifests.ts";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { memoryStore } from "../src/store/memory_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { fetchBytes, fetchManifest } from "../src/store/store.ts";
-import { copyImage } from "../src/copy.ts";
+import { copyImage } from "../src/image/copy.ts";
 import { DigestMismatchError, digestOf } from "../src/oci/digest.ts";
 import { bytesSource } from "../src/transport/request_body.ts";
 import type { ImageIndex } from "../src/oci/manifest.ts";

@@ -10,7 +10,7 @@ import type { Transport } from "../src/transport/request_body.ts";
 import { parseReference } from "../src/oci/reference.ts";
 import { fetchBlob, uploadBlob } from "../src/store/remote/blobs.ts";
 import { digestOf } from "../src/oci/digest.ts";
-import { copyImage } from "../src/copy.ts";
+import { copyImage } from "../src/image/copy.ts";
 import { remoteStore } from "../src/store/remote_store.ts";
 import { makeImage, pushImage } from "./support/images.ts";
 

@@ -2,7 +2,7 @@
 // what we push skopeo reads with the same digests, and our layout is one skopeo copies from.
 import assert from "node:assert/strict";
 import { parseReference, withTag } from "../src/oci/reference.ts";
-import { copyImage } from "../src/copy.ts";
+import { copyImage } from "../src/image/copy.ts";
 import { remoteStore } from "../src/store/remote_store.ts";
 import { layoutStore } from "../src/store/layout_store.ts";
 import { fetchManifest, getManifest } from "../src/store/remote/manifests.ts";

@@ -12,7 +12,7 @@ import { layoutStore, openLayout } from "../store/layout_store.ts";
 import { createLayer } from "../layer/create_layer.ts";
 import { checkPushAccess, pushImage } from "../image/push.ts";
 import { pullImage } from "../image/pull.ts";
-import { copyImage, resolveImage } from "../copy.ts";
+import { copyImage, resolveImage } from "../image/copy.ts";
 import { listTags } from "../store/remote/tags.ts";
 import { isIndexMediaType } from "../oci/media_types.ts";
 import { serveRegistry } from "../server/serve.ts";

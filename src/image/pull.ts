@@ -26,7 +26,7 @@ import type { Platform } from "../oci/platform.ts";
 import { DigestMismatchError, parseDigest } from "../oci/digest.ts";
 import { hostPlatform } from "../oci/platform.ts";
 import { fetchBytes, type Store } from "../store/store.ts";
-import { copyBlobs, resolveImage } from "../copy.ts";
+import { copyBlobs, resolveImage } from "./copy.ts";
 
 /** Options of {@linkcode pullImage}. */
 export interface PullImageOptions extends RegistryOptions, ProgressOptions {

@@ -27,7 +27,7 @@ export interface StoreTarget {
   readonly tag?: string;
 }
 import type { ProgressOptions } from "../store/remote/progress.ts";
-import { copyMissingLayers } from "../copy.ts";
+import { copyMissingLayers } from "./copy.ts";
 import { remoteStore } from "../store/remote_store.ts";
 import type { Layer } from "../layer/create_layer.ts";
 import type {

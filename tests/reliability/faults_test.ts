@@ -17,7 +17,7 @@ import { createLayer, type Layer } from "../../src/layer/create_layer.ts";
 import { openLayout } from "../../src/store/layout_store.ts";
 import { pushImage } from "../../src/image/push.ts";
 import { pullImage } from "../../src/image/pull.ts";
-import { copyImage } from "../../src/copy.ts";
+import { copyImage } from "../../src/image/copy.ts";
 import { remoteStore } from "../../src/store/remote_store.ts";
 import { layoutStore } from "../../src/store/layout_store.ts";
 import { listTags } from "../../src/store/remote/tags.ts";

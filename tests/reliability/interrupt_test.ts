@@ -11,7 +11,7 @@ import { type CliRun, runCli } from "../support/cli.ts";
 import { createLayer, type Layer } from "../../src/layer/create_layer.ts";
 import { openLayout } from "../../src/store/layout_store.ts";
 import { pushImage } from "../../src/image/push.ts";
-import { copyImage } from "../../src/copy.ts";
+import { copyImage } from "../../src/image/copy.ts";
 import { remoteStore } from "../../src/store/remote_store.ts";
 import { layoutStore } from "../../src/store/layout_store.ts";
 import { parseReference } from "../../src/oci/reference.ts";

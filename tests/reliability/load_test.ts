@@ -50,7 +50,7 @@ import {
   withTag,
 } from "../../src/oci/reference.ts";
 import { digestOf, digestOfFile } from "../../src/oci/digest.ts";
-import { copyImage } from "../../src/copy.ts";
+import { copyImage } from "../../src/image/copy.ts";
 import { remoteStore } from "../../src/store/remote_store.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import { httpTransport } from "../../src/transport/http_transport.ts";

@@ -10,25 +10,29 @@ import type {
   ImageConfig,
   ImageIndex,
   ImageManifest,
-} from "./oci/manifest.ts";
-import { isIndexMediaType } from "./oci/media_types.ts";
-import { formatPlatform, hostPlatform, type Platform } from "./oci/platform.ts";
-import { selectPlatform } from "./store/remote/manifests.ts";
-import { IndexDepthError, MAX_MANIFEST_SIZE } from "./oci/parse_manifest.ts";
+} from "../oci/manifest.ts";
+import { isIndexMediaType } from "../oci/media_types.ts";
+import {
+  formatPlatform,
+  hostPlatform,
+  type Platform,
+} from "../oci/platform.ts";
+import { selectPlatform } from "../store/remote/manifests.ts";
+import { IndexDepthError, MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
 import {
   type BlobSource,
   bytesSource,
   fileSource,
-} from "./transport/request_body.ts";
-import type { OciLayout } from "./store/layout_store.ts";
+} from "../transport/request_body.ts";
+import type { OciLayout } from "../store/layout_store.ts";
 import {
   type FetchedManifest,
   fetchManifest,
   isMounter,
   type Store,
-} from "./store/store.ts";
-import { retryTransient } from "./transport/transient.ts";
-import { openVerifiedStream } from "./oci/digest.ts";
+} from "../store/store.ts";
+import { retryTransient } from "../transport/transient.ts";
+import { openVerifiedStream } from "../oci/digest.ts";
 
 /** Options of {@linkcode copyImage}. */
 export interface CopyOptions {

@@ -5,11 +5,12 @@
  *
  * @module
  */
-import type {
-  Descriptor,
-  ImageConfig,
-  ImageIndex,
-  ImageManifest,
+import {
+  type Descriptor,
+  type ImageConfig,
+  type ImageIndex,
+  type ImageManifest,
+  successors,
 } from "../oci/manifest.ts";
 import { isIndexMediaType } from "../oci/media_types.ts";
 import {
@@ -28,6 +29,7 @@ import type { OciLayout } from "../store/layout_store.ts";
 import {
   type FetchedManifest,
   fetchManifest,
+  isManifestOrIndex,
   isMounter,
   type Store,
 } from "../store/store.ts";
@@ -345,73 +347,131 @@ async function copyImageOnce(
   reference: string,
   options: CopyOptions,
 ): Promise<CopyResult> {
-  const { signal } = options;
   const tag = options.tag ??
     (/^[a-z0-9]+:[0-9a-f]+$/.test(reference) ? undefined : reference);
-  let copied = 0;
-  let skipped = 0;
-
-  async function copyManifest(fetched: FetchedManifest): Promise<void> {
-    const document = fetched.document as ImageManifest;
-    const counts = await copyBlobs(
-      source,
-      target,
-      [document.config, ...document.layers],
-      options,
-    );
-    copied += counts.copied;
-    skipped += counts.skipped;
-  }
-
+  const label = `${source.name}:${reference}`;
   if (options.platform === "all") {
-    const top = await fetchManifest(source, reference, { signal });
-    const copyTree = async (fetched: FetchedManifest, depth: number) => {
-      if (!isIndexMediaType(fetched.descriptor.mediaType)) {
-        await copyManifest(fetched);
-      } else {
-        if (depth >= (options.maxDepth ?? 3)) {
-          throw new IndexDepthError(
-            `${source.name}:${reference}`,
-            options.maxDepth ?? 3,
-          );
-        }
-        for (const entry of (fetched.document as ImageIndex).manifests) {
-          await copyTree(
-            await fetchManifest(source, entry.digest, { signal }),
-            depth + 1,
-          );
-        }
-      }
-      if (fetched !== top) {
-        await pushManifest(target, fetched, undefined, signal);
-      }
-    };
-    await copyTree(top, 0);
-    await pushManifest(target, top, tag, signal);
-    return {
-      descriptor: top.descriptor,
-      blobsCopied: copied,
-      blobsSkipped: skipped,
-    };
+    const top = await fetchManifest(source, reference, {
+      signal: options.signal,
+    });
+    return await copyFetched(source, target, top, label, {
+      ...options,
+      tag,
+    });
   }
-
   const platform = options.platform ?? hostPlatform();
   const { manifest } = await resolveImage(
     source,
     reference,
     platform,
     options.maxDepth,
-    signal,
+    options.signal,
   );
-  await copyManifest(manifest);
-  await pushManifest(target, manifest, tag, signal);
+  const result = await copyFetched(source, target, manifest, label, {
+    ...options,
+    tag,
+  });
   options.log?.(
     `Copied ${
       formatPlatform(platform)
     } image ${manifest.descriptor.digest} to ${target.name}`,
   );
+  return result;
+}
+
+/**
+ * Copies the graph under a manifest or index between any two stores, over
+ * {@linkcode successors}: each image's blobs (the ones the target lacks, mounted when it can),
+ * then its manifest by digest, nested indexes likewise, and the root last (under `options.tag`
+ * when given), so a reader never sees a manifest whose blobs are missing.
+ *
+ * @param source Where the graph is.
+ * @param target Where it goes.
+ * @param root The manifest or index at the top.
+ * @param options Tag, concurrency, cache, attempts, depth, log and an abort signal.
+ * @returns What was stored at the top and how many blobs moved.
+ * @throws {IndexDepthError} When indexes nest deeper than `options.maxDepth`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyGraph } from "./copy.ts";
+ * import { memoryStore } from "../store/memory_store.ts";
+ * import { bytesSource } from "../transport/request_body.ts";
+ * import { digestOf } from "../oci/digest.ts";
+ * const source = memoryStore();
+ * const config = new TextEncoder().encode("{}");
+ * const configDescriptor = { mediaType: "application/vnd.oci.image.config.v1+json", digest: digestOf(config), size: config.byteLength };
+ * await source.push(configDescriptor, bytesSource(config));
+ * const bytes = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: configDescriptor, layers: [] }));
+ * const root = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: digestOf(bytes), size: bytes.byteLength };
+ * await source.push(root, bytesSource(bytes));
+ * const target = memoryStore();
+ * const result = await copyGraph(source, target, root, { tag: "v1" });
+ * assert.equal(result.blobsCopied, 1);
+ * assert.equal((await target.resolve("v1")).digest, root.digest);
+ * ```
+ */
+export async function copyGraph(
+  source: Store,
+  target: Store,
+  root: Descriptor,
+  options: Omit<CopyOptions, "platform"> = {},
+): Promise<CopyResult> {
+  try {
+    const top = await fetchManifest(source, root, { signal: options.signal });
+    return await copyFetched(
+      source,
+      target,
+      top,
+      `${source.name}:${root.digest}`,
+      options,
+    );
+  } catch (error) {
+    throw options.signal?.aborted ? options.signal.reason : error;
+  }
+}
+
+/** The walk of {@linkcode copyGraph} from a root already fetched. */
+async function copyFetched(
+  source: Store,
+  target: Store,
+  top: FetchedManifest,
+  label: string,
+  options: Omit<CopyOptions, "platform">,
+): Promise<CopyResult> {
+  const { signal } = options;
+  const maxDepth = options.maxDepth ?? 3;
+  let copied = 0;
+  let skipped = 0;
+  const visit = async (fetched: FetchedManifest, depth: number) => {
+    const down = successors(fetched.document);
+    if (isIndexMediaType(fetched.descriptor.mediaType)) {
+      if (depth >= maxDepth) throw new IndexDepthError(label, maxDepth);
+      for (const entry of down) {
+        if (!isManifestOrIndex(entry.mediaType)) continue;
+        await visit(
+          await fetchManifest(source, entry.digest, { signal }),
+          depth + 1,
+        );
+      }
+    } else {
+      // A subject is a manifest of its own graph: not copied with this one.
+      const counts = await copyBlobs(
+        source,
+        target,
+        down.filter((d) => !isManifestOrIndex(d.mediaType)),
+        options,
+      );
+      copied += counts.copied;
+      skipped += counts.skipped;
+    }
+    if (fetched !== top) await pushManifest(target, fetched, undefined, signal);
+  };
+  await visit(top, 0);
+  await pushManifest(target, top, options.tag, signal);
   return {
-    descriptor: manifest.descriptor,
+    descriptor: top.descriptor,
     blobsCopied: copied,
     blobsSkipped: skipped,
   };

@@ -79,3 +79,31 @@ export interface ImageConfig {
   /** How each layer was made. */
   readonly history?: readonly Readonly<Record<string, unknown>>[];
 }
+
+/**
+ * What a manifest or index points to (oras's successors): an image manifest's config and
+ * layers, an index's manifests, then the `subject` when there is one.
+ *
+ * @param manifest The parsed manifest or index.
+ * @returns The descriptors, in that order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { successors } from "./manifest.ts";
+ * const config = { mediaType: "application/vnd.oci.image.config.v1+json", digest: "sha256:c", size: 2 };
+ * const layer = { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: "sha256:l", size: 3 };
+ * const mediaType = "application/vnd.oci.image.manifest.v1+json";
+ * assert.deepEqual(successors({ schemaVersion: 2, mediaType, config, layers: [layer] }), [config, layer]);
+ * const index = { schemaVersion: 2 as const, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [layer] };
+ * assert.deepEqual(successors(index), [layer]);
+ * ```
+ */
+export function successors(
+  manifest: ImageManifest | ImageIndex,
+): Descriptor[] {
+  const down = "manifests" in manifest
+    ? [...manifest.manifests]
+    : [manifest.config, ...manifest.layers];
+  return manifest.subject === undefined ? down : [...down, manifest.subject];
+}

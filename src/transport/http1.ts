@@ -713,7 +713,15 @@ async function writeBody(
 ): Promise<void> {
   const filler = createBufferFiller(body.stream);
   let spare: ArrayBuffer = new ArrayBuffer(UPLOAD_CHUNK_SIZE);
-  let next = filler.fill(new Uint8Array(new ArrayBuffer(UPLOAD_CHUNK_SIZE)));
+  // The next chunk is read while the current one is written: an abort (or a failed read) can
+  // reject it while we wait on the socket, before anything awaits it, so it is observed at once
+  // (`await next` below still sees the failure).
+  const prefetch = (buffer: ArrayBuffer) => {
+    const filling = filler.fill(new Uint8Array(buffer));
+    filling.catch(() => {});
+    return filling;
+  };
+  let next = prefetch(new ArrayBuffer(UPLOAD_CHUNK_SIZE));
   let sent = 0;
   try {
     for (;;) {
@@ -725,7 +733,7 @@ async function writeBody(
           `Cannot upload: the body is longer than its declared size ${body.size}`,
         );
       }
-      next = filler.fill(new Uint8Array(spare));
+      next = prefetch(spare);
       if (answered()) {
         await next.catch(() => {});
         await filler.cancel().catch(() => {});

@@ -108,7 +108,7 @@ Deno.test("httpTransport() returns redirects without following them", async () =
   assert.equal(response.headers.get("location"), "/elsewhere");
 });
 
-Deno.test("httpTransport() keeps HEAD bodies empty on the node:http path", async () => {
+Deno.test("httpTransport() keeps HEAD bodies empty on an upload (a request with a body)", async () => {
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     () => new Response("x", { status: 200 }),
@@ -149,11 +149,11 @@ async function timeoutOf(
 for (
   const [path, makeRequest] of [
     [
-      "fetch",
+      "GET",
       (url: string, signal?: AbortSignal) => new Request(url, { signal }),
     ],
     [
-      "node:http",
+      "PUT with a body",
       (url: string, signal?: AbortSignal) =>
         createRequest(url, { method: "PUT", body: "abc", signal }),
     ],
@@ -250,7 +250,7 @@ for (
   });
 }
 
-Deno.test("createHttpTransport() (node:http): a server that never reads the upload fails with phase upload", async () => {
+Deno.test("createHttpTransport() : a server that never reads the upload fails with phase upload", async () => {
   await using server = stallingServer(() => {});
   const transport = createHttpTransport({ timeouts: SHORT });
   const error = await timeoutOf(transport(
@@ -267,7 +267,7 @@ Deno.test("createHttpTransport() (node:http): a server that never reads the uplo
   );
 });
 
-Deno.test("createHttpTransport() (node:http): a server that reads the upload and never answers fails with phase headers", async () => {
+Deno.test("createHttpTransport() : a server that reads the upload and never answers fails with phase headers", async () => {
   await using server = stallingServer(async (exchange) => {
     await exchange.readBody();
   });
@@ -281,7 +281,7 @@ Deno.test("createHttpTransport() (node:http): a server that reads the upload and
   assert.equal(error.phase, "headers");
 });
 
-Deno.test("createHttpTransport() (fetch): a HEAD that is never answered fails with phase headers", async () => {
+Deno.test("createHttpTransport() : a HEAD that is never answered fails with phase headers", async () => {
   await using server = stallingServer(() => {});
   const transport = createHttpTransport({ timeouts: SHORT });
   const error = await timeoutOf(

@@ -297,6 +297,46 @@ export function fillingStream(
 }
 
 /**
+ * Where a byte stream's `pull` should read to: the view of the reader's pending BYOB request
+ * (so the bytes land in the caller's buffer, no copy), or a new buffer of `size` bytes for a
+ * default reader (then `enqueue` it).
+ *
+ * @param controller The byte stream's controller, inside `pull`.
+ * @param size The size of the buffer when no BYOB request is pending.
+ * @returns The view to fill.
+ *
+ * @example A default reader gets a fresh buffer
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pendingView } from "./bytes.ts";
+ * let size = 0;
+ * const stream = new ReadableStream({
+ *   type: "bytes",
+ *   pull(controller) {
+ *     size = pendingView(controller, 16).byteLength;
+ *     controller.close();
+ *     controller.byobRequest?.respond(0);
+ *   },
+ * });
+ * await stream.getReader().read();
+ * assert.equal(size, 16);
+ * ```
+ */
+export function pendingView(
+  controller: ReadableByteStreamController,
+  size: number,
+): Uint8Array<ArrayBuffer> {
+  const view = controller.byobRequest?.view;
+  return view
+    ? new Uint8Array(
+      view.buffer as ArrayBuffer,
+      view.byteOffset,
+      view.byteLength,
+    )
+    : new Uint8Array(size);
+}
+
+/**
  * Passes a stream's bytes on as a byte stream, telling `onBytes` how many went by after each
  * chunk: progress reporting that keeps BYOB reads (and their reused buffers) working end to
  * end, where a `TransformStream` would hand out a new chunk per read. With a `signal`, an abort

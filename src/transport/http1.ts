@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { createBufferFiller } from "../io/bytes.ts";
+import { createBufferFiller, pendingView } from "../io/bytes.ts";
 import { redactUrl, TimeoutError, type TimeoutPhase } from "./errors.ts";
 import type { ProxyRoute } from "./proxy.ts";
 import { createWatchdog, idleTimeoutBody, type Watchdog } from "./timeouts.ts";
@@ -826,13 +826,7 @@ function bodyStream(
     type: "bytes",
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest;
-      const view = request?.view
-        ? new Uint8Array(
-          request.view.buffer,
-          request.view.byteOffset,
-          request.view.byteLength,
-        )
-        : new Uint8Array(READ_SIZE);
+      const view = pendingView(controller, READ_SIZE);
       let read: number | null;
       try {
         read = await next(view);

@@ -15,6 +15,7 @@ import {
   TimeoutError,
 } from "./errors.ts";
 import type { Transport } from "./request_body.ts";
+import { pendingView } from "../io/bytes.ts";
 
 /**
  * What broke: `dns` (the host name could not be resolved), `refused` (nothing listens there),
@@ -405,13 +406,7 @@ function translateBody(
     type: "bytes",
     async pull(controller: ReadableByteStreamController) {
       const pending = controller.byobRequest;
-      const target = pending?.view
-        ? new Uint8Array(
-          pending.view.buffer,
-          pending.view.byteOffset,
-          pending.view.byteLength,
-        )
-        : new Uint8Array(DEFAULT_READ_SIZE);
+      const target = pendingView(controller, DEFAULT_READ_SIZE);
       const result = await byob.read(target).catch((error) => {
         throw translate(error);
       });

@@ -7,6 +7,7 @@
  * @module
  */
 import type { TimeoutPhase } from "./errors.ts";
+import { pendingView } from "../io/bytes.ts";
 
 /**
  * How long a server may stay silent, in milliseconds; `0` or `Infinity` means no limit.
@@ -269,13 +270,7 @@ function watchedByteStream(
     },
     async pull(controller: ReadableByteStreamController) {
       const request = controller.byobRequest;
-      const target = request?.view
-        ? new Uint8Array(
-          request.view.buffer,
-          request.view.byteOffset,
-          request.view.byteLength,
-        )
-        : new Uint8Array(DEFAULT_READ_SIZE);
+      const target = pendingView(controller, DEFAULT_READ_SIZE);
       const result = await watchedRead(options, reader, (error) => {
         finished = true;
         release();

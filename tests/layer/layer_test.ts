@@ -1,0 +1,802 @@
+import assert from "node:assert/strict";
+import { gunzipSync } from "node:zlib";
+import { createLayer } from "../../src/layer/create_layer.ts";
+import {
+  extractLayer,
+  LayerFormatError,
+  UnsafeEntryError,
+} from "../../src/layer/extract_layer.ts";
+import { createTarPacker, type TarHeader } from "../../src/layer/tar.ts";
+import { openLayout } from "../../src/store/layout_store.ts";
+import { digestOf } from "../../src/oci/digest.ts";
+import { requirePeer } from "../support/peers.ts";
+import {
+  gzip,
+  layerStream,
+  makeSandbox,
+  type RawEntry,
+  rawTar as rawArchive,
+  ustarBlock,
+} from "../support/layers.ts";
+
+async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "oci-layer-" });
+}
+
+/** A tree with what layers must carry: long names, symlinks, hardlinks, empty dirs, modes. */
+async function makeTree(root: string): Promise<void> {
+  await Deno.mkdir(`${root}/bin`, { recursive: true });
+  await Deno.writeTextFile(`${root}/bin/tool`, "#!/bin/sh\necho tool\n");
+  await Deno.chmod(`${root}/bin/tool`, 0o755);
+  await Deno.writeTextFile(`${root}/README`, "read me\n");
+  await Deno.chmod(`${root}/README`, 0o640);
+  await Deno.mkdir(`${root}/empty/dir`, { recursive: true });
+  const long = `${root}/deep/${"n".repeat(120)}/${"m".repeat(120)}`;
+  await Deno.mkdir(long, { recursive: true });
+  await Deno.writeTextFile(`${long}/${"f".repeat(100)}.txt`, "long name\n");
+  await Deno.symlink("bin/tool", `${root}/tool-link`);
+  await Deno.symlink("/usr/bin/env", `${root}/absolute-link`);
+  await Deno.symlink("../README", `${root}/bin/readme-link`);
+  await Deno.link(`${root}/README`, `${root}/README.hard`);
+}
+
+/** Everything about a tree that a round trip must keep. */
+async function describeTree(root: string, relative = ""): Promise<string[]> {
+  const lines: string[] = [];
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(`${root}/${relative}`)) {
+    names.push(entry.name);
+  }
+  for (const name of names.sort()) {
+    const path = relative ? `${relative}/${name}` : name;
+    const info = await Deno.lstat(`${root}/${path}`);
+    const mode = (info.mode! & 0o7777).toString(8);
+    if (info.isSymlink) {
+      lines.push(`l ${path} -> ${await Deno.readLink(`${root}/${path}`)}`);
+    } else if (info.isDirectory) {
+      lines.push(`d ${path} ${mode}`);
+      lines.push(...await describeTree(root, path));
+    } else {
+      lines.push(
+        `f ${path} ${mode} ${info.size} ${
+          digestOf(await Deno.readFile(`${root}/${path}`))
+        } links=${info.nlink}`,
+      );
+    }
+  }
+  return lines;
+}
+
+Deno.test("createLayer() is reproducible and its digests are the file's and the tar's", async () => {
+  const tree = await tempDir();
+  const stageDir = await tempDir();
+  try {
+    await makeTree(tree);
+    const stage = await openLayout(stageDir);
+    const first = await createLayer(tree, stage);
+    const second = await createLayer(tree, stage);
+    assert.equal(second.compressedDigest, first.compressedDigest);
+    assert.equal(second.uncompressedDigest, first.uncompressedDigest);
+    const gz = await Deno.readFile(first.path);
+    assert.equal(digestOf(gz), first.compressedDigest);
+    assert.equal(gz.byteLength, first.size);
+    assert.equal(
+      digestOf(new Uint8Array(gunzipSync(gz))),
+      first.uncompressedDigest,
+    );
+    assert.equal(first.path, stage.blobPath(first.compressedDigest));
+    // A touched mtime does not change the layer; content does.
+    await Deno.utime(`${tree}/README`, 12345, 12345);
+    assert.equal(
+      (await createLayer(tree, stage)).compressedDigest,
+      first.compressedDigest,
+    );
+    await Deno.writeTextFile(`${tree}/README`, "changed\n");
+    assert.notEqual(
+      (await createLayer(tree, stage)).uncompressedDigest,
+      first.uncompressedDigest,
+    );
+    const leftovers = [];
+    for await (const e of Deno.readDir(`${stageDir}/blobs/sha256`)) {
+      if (e.name.startsWith(".")) leftovers.push(e.name);
+    }
+    assert.deepEqual(leftovers, []);
+  } finally {
+    await Deno.remove(tree, { recursive: true });
+    await Deno.remove(stageDir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "createLayer() writes a tar GNU tar reads: sorted, mtime 0, uid/gid 0, no names",
+  ...requirePeer("tar"),
+  async fn() {
+    const tree = await tempDir();
+    const stageDir = await tempDir();
+    try {
+      await makeTree(tree);
+      const layer = await createLayer(tree, await openLayout(stageDir), {
+        mtime: 0,
+      });
+      const out = await new Deno.Command("tar", {
+        args: ["--numeric-owner", "-tvzf", layer.path],
+        stdout: "piped",
+      }).output();
+      assert.equal(out.code, 0);
+      const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+      for (const line of lines) {
+        assert.match(line, /^\S+ 0\/0 +\d+ 1970-01-01 00:00 /, line);
+      }
+      const names = lines.map((l) =>
+        l.split(/ 00:00 /)[1].split(" -> ")[0].split(" link to ")[0]
+      );
+      const sorted = [...names].sort((a, b) =>
+        a.replace(/\/$/, "") < b.replace(/\/$/, "") ? -1 : 1
+      );
+      assert.deepEqual(names, sorted);
+      assert.ok(
+        lines.some((l) =>
+          l.startsWith("h") && l.includes("README.hard link to README")
+        ),
+      );
+      // GNU tar extracts it to the same tree.
+      const gnu = await tempDir();
+      await new Deno.Command("tar", { args: ["-xzf", layer.path, "-C", gnu] })
+        .output();
+      assert.deepEqual(await describeTree(gnu), await describeTree(tree));
+      await Deno.remove(gnu, { recursive: true });
+    } finally {
+      await Deno.remove(tree, { recursive: true });
+      await Deno.remove(stageDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("createLayer() adds extra files under a prefix, and SOURCE_DATE_EPOCH sets the mtime", async () => {
+  const tree = await tempDir();
+  const stageDir = await tempDir();
+  try {
+    await Deno.writeTextFile(`${tree}/a`, "a");
+    const stage = await openLayout(stageDir);
+    Deno.env.set("SOURCE_DATE_EPOCH", "1700000000");
+    let layer;
+    try {
+      layer = await createLayer(tree, stage, {
+        prefix: "opt/app",
+        extraFiles: { ".spack/binary_distribution": "buildinfo: {}\n" },
+      });
+    } finally {
+      Deno.env.delete("SOURCE_DATE_EPOCH");
+    }
+    const target = await tempDir();
+    await extractLayer((await Deno.open(layer.path)).readable, target);
+    assert.equal(await Deno.readTextFile(`${target}/opt/app/a`), "a");
+    assert.equal(
+      await Deno.readTextFile(`${target}/opt/app/.spack/binary_distribution`),
+      "buildinfo: {}\n",
+    );
+    assert.equal(
+      (await Deno.stat(`${target}/opt/app/a`)).mtime?.getTime(),
+      1700000000 * 1000,
+    );
+    await Deno.remove(target, { recursive: true });
+  } finally {
+    await Deno.remove(tree, { recursive: true });
+    await Deno.remove(stageDir, { recursive: true });
+  }
+});
+
+Deno.test("createLayer() packs a single file, and skips sockets with a warning", async () => {
+  const tree = await tempDir();
+  const stageDir = await tempDir();
+  try {
+    await Deno.writeTextFile(`${tree}/only.txt`, "just me");
+    const stage = await openLayout(stageDir);
+    const single = await createLayer(`${tree}/only.txt`, stage);
+    const target = await tempDir();
+    await extractLayer((await Deno.open(single.path)).readable, target);
+    assert.deepEqual(await describeTree(target), [
+      `f only.txt 644 7 ${digestOf("just me")} links=1`,
+    ]);
+    await Deno.remove(target, { recursive: true });
+    // A child binds the socket (and leaves its file): this test needs no net permission.
+    const bound = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `Deno.listen({ transport: "unix", path: ${
+          JSON.stringify(`${tree}/socket`)
+        } }); Deno.exit(0);`,
+      ],
+    }).output();
+    assert.equal(bound.code, 0, new TextDecoder().decode(bound.stderr));
+    assert.ok((await Deno.lstat(`${tree}/socket`)).isSocket);
+    const warnings: string[] = [];
+    await createLayer(tree, stage, { onWarning: (m) => warnings.push(m) });
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0],
+      /Skipping .*socket: sockets, devices and fifos cannot go in a layer/,
+    );
+  } finally {
+    await Deno.remove(tree, { recursive: true });
+    await Deno.remove(stageDir, { recursive: true });
+  }
+});
+
+Deno.test("extractLayer() restores content, modes, symlinks and hardlinks, and checks the tar digest", async () => {
+  const tree = await tempDir();
+  const stageDir = await tempDir();
+  const target = await tempDir();
+  try {
+    await makeTree(tree);
+    const layer = await createLayer(tree, await openLayout(stageDir));
+    const result = await extractLayer(
+      (await Deno.open(layer.path)).readable,
+      target,
+    );
+    assert.equal(result.uncompressedDigest, layer.uncompressedDigest);
+    assert.deepEqual(await describeTree(target), await describeTree(tree));
+    assert.equal(
+      (await Deno.lstat(`${target}/README.hard`)).ino,
+      (await Deno.lstat(`${target}/README`)).ino,
+    );
+  } finally {
+    for (const dir of [tree, stageDir, target]) {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+});
+
+/** A raw tar (optionally gzip) made of the given entries, for hostile archives. */
+async function rawTar(
+  entries: { header: TarHeader; body?: string }[],
+  gzip = true,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const { readable, controller } = createTarPacker();
+  const bytes = new Response(
+    gzip
+      ? readable.pipeThrough(
+        new CompressionStream("gzip") as unknown as TransformStream<
+          Uint8Array,
+          Uint8Array
+        >,
+      )
+      : readable,
+  ).arrayBuffer();
+  for (const { header, body } of entries) {
+    const data = new TextEncoder().encode(body ?? "");
+    const writable = controller.add({
+      mtime: new Date(0),
+      ...header,
+      size: data.byteLength,
+    });
+    const writer = writable.getWriter();
+    if (data.byteLength) await writer.write(data);
+    await writer.close();
+  }
+  controller.finalize();
+  return new Uint8Array(await bytes);
+}
+
+const HOSTILE: [string, { header: TarHeader; body?: string }[], RegExp][] = [
+  [
+    "a ../ path",
+    [{ header: { name: "../x", size: 0 }, body: "evil" }],
+    /"\.\.\/x": "\.\." would leave/,
+  ],
+  ["a nested ../ path", [{
+    header: { name: "a/../../x", size: 0 },
+    body: "evil",
+  }], /would leave the target/],
+  [
+    "an absolute path",
+    [{ header: { name: "/etc/x", size: 0 }, body: "evil" }],
+    /"\/etc\/x": absolute paths/,
+  ],
+  [
+    "a file written through a symlink to /",
+    [
+      { header: { name: "link", type: "symlink", linkname: "/", size: 0 } },
+      { header: { name: "link/file", size: 0 }, body: "evil" },
+    ],
+    /"link\/file": its parent "link" is a symlink/,
+  ],
+  [
+    "a file written through a relative symlink",
+    [
+      { header: { name: "up", type: "symlink", linkname: ".", size: 0 } },
+      { header: { name: "up/file", size: 0 }, body: "evil" },
+    ],
+    /parent "up" is a symlink/,
+  ],
+  [
+    "a symlink that climbs out",
+    [{
+      header: {
+        name: "a/escape",
+        type: "symlink",
+        linkname: "../../outside",
+        size: 0,
+      },
+    }],
+    /symlink target "\.\.\/\.\.\/outside" leaves/,
+  ],
+  [
+    "a hardlink to an outside path",
+    [{
+      header: {
+        name: "hard",
+        type: "link",
+        linkname: "../outside/secret",
+        size: 0,
+      },
+    }],
+    /"\.\.\/outside\/secret": "\.\." would leave/,
+  ],
+  [
+    "a hardlink to an absolute path",
+    [{
+      header: { name: "hard", type: "link", linkname: "/etc/passwd", size: 0 },
+    }],
+    /absolute paths are not allowed/,
+  ],
+  [
+    "a hardlink through a symlink",
+    [
+      { header: { name: "l", type: "symlink", linkname: "/etc", size: 0 } },
+      { header: { name: "hard", type: "link", linkname: "l/passwd", size: 0 } },
+    ],
+    /hardlink target "l\/passwd" goes through a symlink/,
+  ],
+];
+
+for (const [what, entries, message] of HOSTILE) {
+  Deno.test(`extractLayer() refuses ${what} and writes nothing outside`, async () => {
+    const sandbox = await tempDir();
+    try {
+      await Deno.mkdir(`${sandbox}/outside`);
+      await Deno.writeTextFile(`${sandbox}/outside/secret`, "secret");
+      const target = `${sandbox}/target`;
+      const bytes = await rawTar(entries);
+      await assert.rejects(
+        extractLayer(new Response(bytes).body!, target),
+        (error: unknown) => {
+          assert.ok(error instanceof UnsafeEntryError, String(error));
+          assert.match(error.message, /^Cannot extract layer entry /);
+          assert.match(error.message, message);
+          return true;
+        },
+      );
+      const outside: string[] = [];
+      for await (const e of Deno.readDir(sandbox)) outside.push(e.name);
+      assert.deepEqual(outside.sort(), ["outside", "target"]);
+      const inOutside: string[] = [];
+      for await (const e of Deno.readDir(`${sandbox}/outside`)) {
+        inOutside.push(e.name);
+      }
+      assert.deepEqual(inOutside, ["secret"]);
+      assert.equal(
+        await Deno.readTextFile(`${sandbox}/outside/secret`),
+        "secret",
+      );
+    } finally {
+      await Deno.remove(sandbox, { recursive: true });
+    }
+  });
+}
+
+Deno.test("extractLayer() applies whiteouts and opaque directories in layer order", async () => {
+  const target = await tempDir();
+  try {
+    const lower = await rawTar([
+      { header: { name: "a/", type: "directory", size: 0 } },
+      { header: { name: "a/b", size: 0 }, body: "b" },
+      { header: { name: "a/c", size: 0 }, body: "c" },
+      { header: { name: "d/", type: "directory", size: 0 } },
+      { header: { name: "d/e", size: 0 }, body: "e" },
+      { header: { name: "d/sub/", type: "directory", size: 0 } },
+      { header: { name: "d/sub/g", size: 0 }, body: "g" },
+    ]);
+    const upper = await rawTar([
+      { header: { name: "a/.wh.b", size: 0 } },
+      { header: { name: "d/", type: "directory", size: 0 } },
+      { header: { name: "d/.wh..wh..opq", size: 0 } },
+      { header: { name: "d/f", size: 0 }, body: "f" },
+    ]);
+    await extractLayer(new Response(lower).body!, target);
+    await extractLayer(new Response(upper).body!, target);
+    const tree = await describeTree(target);
+    assert.deepEqual(tree.map((l) => l.split(" ").slice(0, 2).join(" ")), [
+      "d a",
+      "f a/c",
+      "d d",
+      "f d/f",
+    ]);
+  } finally {
+    await Deno.remove(target, { recursive: true });
+  }
+});
+
+Deno.test("extractLayer() leaves no half-written file when the archive is cut short", async () => {
+  const target = await tempDir();
+  try {
+    const bytes = await rawTar([{
+      header: { name: "big", size: 0 },
+      body: "x".repeat(100_000),
+    }], false);
+    const cut = bytes.slice(0, 50_000);
+    await assert.rejects(
+      extractLayer(new Response(cut).body!, target, { gzip: false }),
+      (error: unknown) => {
+        assert.ok(error instanceof LayerFormatError, String(error));
+        assert.equal(error.entry, "big");
+        assert.match(error.message, /entry "big".*ends inside/);
+        return true;
+      },
+    );
+    const left: string[] = [];
+    for await (const e of Deno.readDir(target)) left.push(e.name);
+    assert.deepEqual(left, []);
+  } finally {
+    await Deno.remove(target, { recursive: true });
+  }
+});
+
+Deno.test("extractLayer() refuses garbage with a clear error", async () => {
+  const target = await tempDir();
+  try {
+    await assert.rejects(
+      extractLayer(new Response(new Uint8Array(4096).fill(7)).body!, target, {
+        gzip: false,
+      }),
+      /damaged|checksum|Invalid/i,
+    );
+  } finally {
+    await Deno.remove(target, { recursive: true });
+  }
+});
+
+/** Extracts raw layers in order into a sandboxed target (see tests/support/layers.ts). */
+async function extractAll(
+  target: string,
+  ...layers: RawEntry[][]
+): Promise<void> {
+  for (const entries of layers) {
+    await extractLayer(layerStream(entries), target);
+  }
+}
+
+/** The names under a directory, recursively, sorted ("a", "a/b", ...). */
+async function namesUnder(root: string, relative = ""): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(`${root}/${relative}`)) {
+    const path = relative ? `${relative}/${entry.name}` : entry.name;
+    names.push(path);
+    if (entry.isDirectory) names.push(...await namesUnder(root, path));
+  }
+  return names.sort();
+}
+
+Deno.test("extractLayer() keeps what an opaque marker's own layer wrote before it, and removes what lower layers left", async () => {
+  await using sandbox = await makeSandbox();
+  await extractAll(
+    sandbox.target,
+    [
+      { name: "d/", type: "5", mode: 0o755 },
+      { name: "d/old", body: "lower" },
+      { name: "d/same", body: "lower" },
+      { name: "d/sub/", type: "5", mode: 0o755 },
+      { name: "d/sub/lower", body: "lower" },
+      { name: "d/gone/", type: "5", mode: 0o755 },
+      { name: "d/gone/deep", body: "lower" },
+    ],
+    [
+      // The marker comes last: entries before it are this layer's and stay.
+      { name: "d/", type: "5", mode: 0o755 },
+      { name: "d/new", body: "upper" },
+      { name: "d/same", body: "upper" },
+      { name: "d/sub/", type: "5", mode: 0o755 },
+      { name: "d/sub/upper", body: "upper" },
+      { name: "d/fresh/inner", body: "upper" },
+      { name: "d/.wh..wh..opq" },
+    ],
+  );
+  assert.deepEqual(await namesUnder(sandbox.target), [
+    "d",
+    "d/fresh",
+    "d/fresh/inner",
+    "d/new",
+    "d/same",
+    "d/sub",
+    "d/sub/upper",
+    "lower",
+  ]);
+  assert.equal(await Deno.readTextFile(`${sandbox.target}/d/same`), "upper");
+  assert.deepEqual(await sandbox.missing(), []);
+});
+
+Deno.test("extractLayer() applies a whiteout only to lower layers, wherever it comes in the archive", async () => {
+  await using sandbox = await makeSandbox();
+  await extractAll(
+    sandbox.target,
+    [{ name: "a", body: "lower" }, { name: "dir/lower", body: "lower" }],
+    [
+      { name: "b", body: "upper" },
+      { name: ".wh.b" },
+      { name: ".wh.a" },
+      { name: "dir/upper", body: "upper" },
+      { name: ".wh.dir" },
+      { name: "missing/.wh.x" },
+      { name: ".wh..wh.plnk" },
+    ],
+  );
+  assert.deepEqual(await namesUnder(sandbox.target), [
+    "b",
+    "dir",
+    "dir/upper",
+    "lower",
+  ]);
+  // A whiteout in a directory that does not exist makes nothing.
+  assert.deepEqual(await sandbox.missing(), []);
+});
+
+Deno.test("extractLayer() clears only inside the target for an opaque marker at its root", async () => {
+  await using sandbox = await makeSandbox();
+  await extractAll(sandbox.target, [{ name: "x", body: "lower" }], [
+    { name: "kept", body: "upper" },
+    { name: ".wh..wh..opq" },
+    { name: "./.wh..wh..opq" },
+  ]);
+  assert.deepEqual(await namesUnder(sandbox.target), ["kept"]);
+  assert.deepEqual(await sandbox.missing({ lower: false }), []);
+});
+
+const UNSAFE_NAMES: [string, RawEntry[], RegExp][] = [
+  ["`.wh..`", [{ name: ".wh.." }], /not the directory itself/],
+  ["`.wh...`", [{ name: ".wh..." }], /not its parent/],
+  ["`.wh.`", [{ name: ".wh." }], /not the directory itself/],
+  ["`a/./.wh..`", [{ name: "a/./.wh.." }], /not the directory itself/],
+  ["`a//.wh...`", [{ name: "a//.wh..." }], /not its parent/],
+  ["a pax path `.wh...`", [{ name: "x", pax: { path: ".wh..." } }], /parent/],
+  ["a GNU long name `.wh..`", [{ name: "x", gnuLongName: ".wh.." }], /itself/],
+  [
+    "a pax path with a NUL byte",
+    [{ name: "x", pax: { path: ".wh.lower\0/../.." } }],
+    /NUL byte/,
+  ],
+  ["a whiteout `../.wh.x`", [{ name: "../.wh.x" }], /would leave/],
+  [
+    "a whiteout through a symlink to outside",
+    [
+      { name: "out", type: "2", linkname: "/" },
+      { name: "out/.wh.etc" },
+    ],
+    /parent "out" is a symlink/,
+  ],
+  [
+    "an opaque marker through a symlink",
+    [
+      { name: "out", type: "2", linkname: "/tmp" },
+      { name: "out/.wh..wh..opq" },
+    ],
+    /parent "out" is a symlink/,
+  ],
+  [
+    "a file under a whiteout name",
+    [{ name: ".wh.lower/file", body: "x" }],
+    /directory "\.wh\.lower" is a whiteout name/,
+  ],
+  [
+    "a file named `.`",
+    [{ name: ".", type: "0", body: "x" }],
+    /replace the target/,
+  ],
+  ["a symlink named `.`", [{ name: ".", type: "2", linkname: "/" }], /target/],
+  [
+    "a name longer than PATH_MAX",
+    [{ name: "x", pax: { path: "a/".repeat(3000) + "f" } }],
+    /longer than 4096 bytes/,
+  ],
+  [
+    "a hardlink to itself",
+    [{ name: "lower", type: "1", linkname: "lower" }],
+    /is the entry itself/,
+  ],
+  [
+    "a hardlink through `..` in a pax linkpath",
+    [{ name: "h", type: "1", linkname: "x", pax: { linkpath: "a/../../x" } }],
+    /hardlink target "a\/\.\.\/\.\.\/x": "\.\." would leave/,
+  ],
+  [
+    "a symlink climbing out in a pax linkpath",
+    [{ name: "s", type: "2", linkname: "x", pax: { linkpath: "../../x" } }],
+    /symlink target "\.\.\/\.\.\/x" leaves/,
+  ],
+];
+
+for (const [what, entries, message] of UNSAFE_NAMES) {
+  Deno.test(`extractLayer() refuses ${what} and touches nothing outside or above`, async () => {
+    await using sandbox = await makeSandbox();
+    await assert.rejects(
+      extractLayer(layerStream(entries), sandbox.target),
+      (error: unknown) => {
+        assert.ok(error instanceof UnsafeEntryError, String(error));
+        assert.match(error.message, message);
+        return true;
+      },
+    );
+    assert.deepEqual(await sandbox.missing(), []);
+  });
+}
+
+Deno.test("extractLayer() removes a whited-out symlink itself, never what it points to", async () => {
+  await using sandbox = await makeSandbox();
+  await extractAll(
+    sandbox.target,
+    [
+      { name: "up", type: "2", linkname: "/" },
+      { name: "sib", type: "2", linkname: "../sibling-sentinel" },
+    ],
+  ).catch(() => {});
+  await Deno.symlink(`${sandbox.root}/dir`, `${sandbox.target}/outdir`);
+  await extractAll(sandbox.target, [{ name: ".wh.outdir" }, {
+    name: ".wh.up",
+  }, { name: ".wh..wh..opq" }]);
+  assert.deepEqual(await namesUnder(sandbox.target), []);
+  assert.deepEqual(await sandbox.missing({ lower: false }), []);
+});
+
+Deno.test("extractLayer() keeps setuid, setgid and sticky bits on files and directories", async () => {
+  await using sandbox = await makeSandbox();
+  const modes: Record<string, number> = {
+    "setuid": 0o4755,
+    "setgid": 0o2755,
+    "sticky-file": 0o1644,
+    "all": 0o7755,
+    "dirs/sticky/": 0o1777,
+    "dirs/setgid/": 0o2775,
+    "dirs/readonly/": 0o2555,
+    "dirs/readonly/inside": 0o4711,
+  };
+  await extractAll(
+    sandbox.target,
+    Object.entries(modes).map(([name, mode]) =>
+      name.endsWith("/")
+        ? { name, type: "5", mode }
+        : { name, mode, body: "#!/bin/sh\n" }
+    ),
+  );
+  for (const [name, mode] of Object.entries(modes)) {
+    const info = await Deno.stat(`${sandbox.target}/${name}`);
+    assert.equal(
+      (info.mode! & 0o7777).toString(8),
+      mode.toString(8),
+      `mode of ${name}`,
+    );
+  }
+});
+
+Deno.test("readTar (through extractLayer) applies pax size and GNU long names, and ignores global headers", async () => {
+  await using sandbox = await makeSandbox();
+  const long = `${"p".repeat(150)}/${"q".repeat(150)}`;
+  const body = "0123456789";
+  const tar = rawArchive([
+    { name: "g", type: "g", body: "20 path=elsewhere/x\n" },
+    { name: "sized", size: 0, pax: { size: String(body.length) }, body },
+    { name: "short", gnuLongName: long, body: "long" },
+    { name: "l", type: "2", linkname: "x", pax: { linkpath: long } },
+  ]);
+  const result = await extractLayer(
+    new Response(gzip(tar)).body!,
+    sandbox.target,
+  );
+  assert.equal(result.uncompressedDigest, digestOf(tar));
+  assert.equal(await Deno.readTextFile(`${sandbox.target}/sized`), body);
+  assert.equal(await Deno.readTextFile(`${sandbox.target}/${long}`), "long");
+  assert.equal(await Deno.readLink(`${sandbox.target}/l`), long);
+  assert.equal(result.entries, 3);
+});
+
+const MALFORMED: [string, () => Uint8Array, RegExp][] = [
+  [
+    "a bad checksum",
+    () => {
+      const tar = rawArchive([{ name: "a", body: "a" }]);
+      tar[0] ^= 1;
+      return tar;
+    },
+    /checksum/,
+  ],
+  [
+    "data after the end-of-archive marker",
+    () => new Uint8Array([...rawArchive([{ name: "a", body: "a" }]), 1]),
+    /follows the end-of-archive marker/,
+  ],
+  [
+    "no end-of-archive marker",
+    () => rawArchive([{ name: "a", body: "a" }]).slice(0, 1024),
+    /without its end-of-archive marker/,
+  ],
+  [
+    "a pax header over 1 MiB",
+    () =>
+      rawArchive([{ name: "a", pax: { comment: "c".repeat(1024 * 1024) } }]),
+    /pax header of \d+ bytes is larger than the 1048576 allowed/,
+  ],
+  [
+    "a GNU long link over 1 MiB",
+    () =>
+      new Uint8Array([
+        ...ustarBlock({ name: "././@LongLink", type: "K", size: 2 ** 21 }),
+        ...new Uint8Array(2 ** 21),
+      ]),
+    /GNU long-link header of 2097152 bytes is larger/,
+  ],
+  [
+    "a malformed pax record",
+    () => rawArchive([{ name: "x", type: "x", body: "99 path=x\n" }]),
+    /pax record at byte 0 is malformed/,
+  ],
+  [
+    "a non-numeric pax size",
+    () => rawArchive([{ name: "a", pax: { size: "-1" } }]),
+    /pax size "-1" is not a size/,
+  ],
+];
+
+for (const [what, bytes, message] of MALFORMED) {
+  Deno.test(`extractLayer() refuses a tar with ${what} as a LayerFormatError`, async () => {
+    await using sandbox = await makeSandbox();
+    await assert.rejects(
+      extractLayer(new Response(gzip(bytes())).body!, sandbox.target),
+      (error: unknown) => {
+        assert.ok(error instanceof LayerFormatError, String(error));
+        assert.match(error.message, message);
+        return true;
+      },
+    );
+    assert.deepEqual(await sandbox.missing(), []);
+  });
+}
+
+Deno.test("extractLayer() frees gunzip output as it goes: 128 MiB of zeros stay out of memory", async () => {
+  await using sandbox = await makeSandbox();
+  const size = 128 * 1024 * 1024;
+  const zeros = new Uint8Array(1024 * 1024);
+  let sent = -1;
+  const layer = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent < 0) controller.enqueue(ustarBlock({ name: "zeros", size }));
+      else if (sent < size) controller.enqueue(zeros);
+      else {
+        controller.enqueue(new Uint8Array(1024));
+        controller.close();
+      }
+      sent = Math.max(sent, 0) + (sent < 0 ? 0 : zeros.byteLength);
+    },
+  }).pipeThrough(
+    new CompressionStream("gzip") as unknown as TransformStream<
+      Uint8Array,
+      Uint8Array
+    >,
+  );
+  const compressed = new Uint8Array(await new Response(layer).arrayBuffer());
+  // External memory (array buffers) only: the collector's own timing does not enter it.
+  const base = Deno.memoryUsage().external;
+  let peak = base;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, Deno.memoryUsage().external);
+  }, 1);
+  try {
+    await extractLayer(new Response(compressed).body!, sandbox.target);
+  } finally {
+    clearInterval(sampler);
+  }
+  assert.equal((await Deno.stat(`${sandbox.target}/zeros`)).size, size);
+  const growthMiB = (peak - base) / (1024 * 1024);
+  assert.ok(
+    growthMiB < 32,
+    `array buffers grew by ${growthMiB.toFixed(0)} MiB`,
+  );
+});

@@ -10,7 +10,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { startDistribution } from "../tests/support/distribution.ts";
+import { startDistribution } from "../peers/distribution.ts";
 import { makeImage, pushIndex } from "../tests/support/images.ts";
 import {
   type BlobSource,

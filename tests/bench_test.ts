@@ -12,7 +12,7 @@ import {
   writeZerosLayer,
 } from "../bench/lib.ts";
 import { digestOf } from "../src/oci/digest.ts";
-import { requirePeer } from "./support/peers.ts";
+import { requirePeer } from "../peers/available.ts";
 
 Deno.test("bench parses GNU time and openssl outputs", () => {
   const time =

@@ -8,8 +8,8 @@ import { startConnectProxy } from "./support/connect_proxy.ts";
 import {
   startDistribution,
   startTokenRegistry,
-} from "./support/distribution.ts";
-import { requirePeer } from "./support/peers.ts";
+} from "../peers/distribution.ts";
+import { requirePeer } from "../peers/available.ts";
 import { makeTestTls, serveHttps, type TestTls } from "./support/tls.ts";
 import { createRegistry } from "../src/server/handler.ts";
 

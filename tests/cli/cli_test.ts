@@ -1,8 +1,8 @@
 // The real `oci` process against the real distribution registry.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { startDistribution } from "../support/distribution.ts";
-import { peerAvailable, requirePeer } from "../support/peers.ts";
+import { startDistribution } from "../../peers/distribution.ts";
+import { peerAvailable, requirePeer } from "../../peers/available.ts";
 import { registryTest } from "../support/registries.ts";
 import { ALL_PERMISSIONS, CLI, type CliRun, runCli } from "../support/cli.ts";
 import { listFiles, listFilesIfAny } from "../support/files.ts";

@@ -12,7 +12,7 @@ import { RegistryError } from "../../src/transport/errors.ts";
 import { makeImage, pushImage } from "../support/images.ts";
 import { runCli } from "../support/cli.ts";
 import { listFilesIfAny } from "../support/files.ts";
-import { freePort } from "../support/peers.ts";
+import { freePort } from "../../peers/available.ts";
 
 /** What the handler saw. */
 interface Seen {

@@ -9,7 +9,7 @@ import {
 import { createTarPacker, type TarHeader } from "../../src/layer/tar.ts";
 import { openLayout } from "../../src/store/layout_store.ts";
 import { digestOf } from "../../src/oci/digest.ts";
-import { requirePeer } from "../support/peers.ts";
+import { requirePeer } from "../../peers/available.ts";
 import {
   gzip,
   layerStream,

@@ -11,7 +11,7 @@ import {
   parseDigest,
   verifyStream,
 } from "../../src/oci/digest.ts";
-import { requirePeer } from "../support/peers.ts";
+import { requirePeer } from "../../peers/available.ts";
 
 const A64 = "a".repeat(64);
 const A128 = "a".repeat(128);

@@ -3,8 +3,8 @@
 // right content or fails with a clear, typed error; the stage and the extraction directories
 // hold no corrupt or partial file; every flipped byte is caught; no secret reaches a message.
 import assert from "node:assert/strict";
-import { startDistribution } from "../support/distribution.ts";
-import { requirePeer } from "../support/peers.ts";
+import { startDistribution } from "../../peers/distribution.ts";
+import { requirePeer } from "../../peers/available.ts";
 import { startFaultProxy } from "../support/fault_proxy.ts";
 import { reportSummary } from "./summary.ts";
 import { createOpener } from "../../src/transport/opener.ts";

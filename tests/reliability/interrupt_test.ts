@@ -4,8 +4,8 @@
 // the rerun moves only the blobs the killed run had not finished.
 import { fetchManifest } from "../../src/store/store.ts";
 import assert from "node:assert/strict";
-import { startDistribution } from "../support/distribution.ts";
-import { requirePeer } from "../support/peers.ts";
+import { startDistribution } from "../../peers/distribution.ts";
+import { requirePeer } from "../../peers/available.ts";
 import { reportSummary } from "./summary.ts";
 import { type CliRun, runCli } from "../support/cli.ts";
 import { createLayer, type Layer } from "../../src/layer/create_layer.ts";

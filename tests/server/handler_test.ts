@@ -14,7 +14,7 @@ import {
   UploadSessionLimitError,
   UploadSessions,
 } from "../../src/server/upload_sessions.ts";
-import { requirePeer } from "../support/peers.ts";
+import { requirePeer } from "../../peers/available.ts";
 import { digestOf } from "../../src/oci/digest.ts";
 import {
   OCI_INDEX_MEDIA_TYPE,

@@ -18,7 +18,7 @@ import {
   bytesSource,
   type Transport,
 } from "../../src/transport/request_body.ts";
-import { assertPeer, requirePeer } from "../support/peers.ts";
+import { assertPeer, requirePeer } from "../../peers/available.ts";
 
 async function withLayout(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();

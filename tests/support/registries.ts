@@ -2,8 +2,8 @@
  * The same integration tests against two backends: the real CNCF distribution registry and our
  * embedded registry (in memory, and on disk as OCI layouts).
  */
-import { startDistribution } from "./distribution.ts";
-import { requirePeer } from "./peers.ts";
+import { startDistribution } from "../../peers/distribution.ts";
+import { requirePeer } from "../../peers/available.ts";
 import { serveRegistry } from "../../src/server/serve.ts";
 import type { ServeRegistryOptions } from "../../src/server/serve.ts";
 

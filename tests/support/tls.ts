@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { assertPeer } from "./peers.ts";
+import { assertPeer } from "../../peers/available.ts";
 
 /** A certificate with its private key, as files and as PEM text. */
 export interface CertificateFiles {
@@ -184,7 +184,7 @@ async function makeServer(
  * @example Serve HTTPS with the server certificate and trust its CA
  * ```ts
  * import assert from "node:assert/strict";
- * import { peerAvailable } from "./peers.ts";
+ * import { peerAvailable } from "../../peers/available.ts";
  * import { makeTestTls } from "./tls.ts";
  *
  * if (peerAvailable("openssl")) {
@@ -264,7 +264,7 @@ export interface HttpsServer extends AsyncDisposable {
  * ```ts
  * import assert from "node:assert/strict";
  * import { createRegistry } from "../../src/server/handler.ts";
- * import { peerAvailable } from "./peers.ts";
+ * import { peerAvailable } from "../../peers/available.ts";
  * import { makeTestTls, serveHttps } from "./tls.ts";
  *
  * if (peerAvailable("openssl")) {

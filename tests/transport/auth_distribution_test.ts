@@ -10,8 +10,8 @@ import type { Transport } from "../../src/transport/request_body.ts";
 import {
   startDistribution,
   startTokenRegistry,
-} from "../support/distribution.ts";
-import { requirePeer } from "../support/peers.ts";
+} from "../../peers/distribution.ts";
+import { requirePeer } from "../../peers/available.ts";
 
 /** The real transport, counting what the registry (not the token server) answered. */
 function countingTransport(registryUrl: string) {

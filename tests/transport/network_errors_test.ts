@@ -20,7 +20,7 @@ import { createHttpTransport } from "../../src/transport/http_transport.ts";
 import { makeTestTls, serveHttps, type TestTls } from "../support/tls.ts";
 import { stallingServer } from "../support/stalling_server.ts";
 import { runCli } from "../support/cli.ts";
-import { freePort, requirePeer } from "../support/peers.ts";
+import { freePort, requirePeer } from "../../peers/available.ts";
 
 /** An opener that does not sleep between retries and records them. */
 function recordingOpener(transport?: Transport, attempts = 3) {

@@ -22,14 +22,14 @@ import { listTags } from "../../../src/store/remote/tags.ts";
 import { openLayout } from "../../../src/store/layout_store.ts";
 import { fileSource } from "../../../src/transport/request_body.ts";
 import { parsePlatform } from "../../../src/oci/platform.ts";
-import { startDistribution } from "../../support/distribution.ts";
+import { startDistribution } from "../../../peers/distribution.ts";
 import {
   makeImage,
   pseudoRandomBytes,
   pushImage,
   pushIndex,
 } from "../../support/images.ts";
-import { requirePeer } from "../../support/peers.ts";
+import { requirePeer } from "../../../peers/available.ts";
 import { registryTest } from "../../support/registries.ts";
 import { recordingOpener } from "../../support/recording.ts";
 

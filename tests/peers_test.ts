@@ -1,19 +1,19 @@
-// Smoke tests of the launchers in tests/support (the real distribution registry, our token
+// Smoke tests of the launchers in peers/ (the real distribution registry, our token
 // server, the peer checks), with plain fetch so that no project code is under test here.
 import assert from "node:assert/strict";
 import {
   type Distribution,
   startDistribution,
   startTokenRegistry,
-} from "./support/distribution.ts";
+} from "../peers/distribution.ts";
 import {
   assertPeer,
   freePort,
   peerAvailable,
   peersRequired,
   requirePeer,
-} from "./support/peers.ts";
-import { startTokenServer, type TokenServer } from "./support/token_server.ts";
+} from "../peers/available.ts";
+import { startTokenServer, type TokenServer } from "../peers/token_server.ts";
 
 /** Runs `fn`, printing the registry's log when it fails. */
 async function withLogs(

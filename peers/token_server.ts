@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { assertPeer } from "./peers.ts";
+import { assertPeer } from "./available.ts";
 
 /** One resource and its actions, as in a `scope` (`repository:team/app:pull,push`) or a JWT's `access`. */
 export interface Access {
@@ -229,7 +229,7 @@ async function run(command: string, args: string[]): Promise<string> {
  * @example Get an anonymous pull token
  * ```ts
  * import assert from "node:assert/strict";
- * import { peerAvailable } from "./peers.ts";
+ * import { peerAvailable } from "./available.ts";
  * import { startTokenServer } from "./token_server.ts";
  *
  * if (peerAvailable("openssl")) {

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { assertPeer, freePort } from "./peers.ts";
+import { assertPeer, freePort } from "./available.ts";
 import {
   startTokenServer,
   type TokenServer,
@@ -347,7 +347,7 @@ async function launch(
  * ```ts
  * import assert from "node:assert/strict";
  * import { startDistribution } from "./distribution.ts";
- * import { peerAvailable } from "./peers.ts";
+ * import { peerAvailable } from "./available.ts";
  *
  * if (peerAvailable("docker-registry")) {
  *   await using registry = await startDistribution();
@@ -396,7 +396,7 @@ export async function startDistribution(
  * ```ts
  * import assert from "node:assert/strict";
  * import { startTokenRegistry } from "./distribution.ts";
- * import { peerAvailable } from "./peers.ts";
+ * import { peerAvailable } from "./available.ts";
  *
  * if (peerAvailable("docker-registry") && peerAvailable("openssl")) {
  *   await using setup = await startTokenRegistry({ users: { bob: "secret" } });

@@ -1,8 +1,9 @@
 /**
- * Real programs the integration tests talk to (the CNCF distribution registry, skopeo, umoci,
- * openssl, htpasswd). A test that needs a missing one is ignored with one message per program,
- * except when peers are required (`OCI_TEST_REQUIRE_PEERS=1`, which CI sets, or `CI`): then the
- * test runs, and the launcher fails it with an error naming the program and how to install it.
+ * Real programs the integration tests and the benchmark talk to (the CNCF distribution
+ * registry, skopeo, umoci, openssl, htpasswd), looked for on `PATH`. A test that needs a
+ * missing one is ignored with one message per program, except when peers are required
+ * (`OCI_TEST_REQUIRE_PEERS=1`, which CI sets, or `CI`): then the test runs, and the launcher
+ * fails it with an error naming the program and how to install it.
  *
  * @module
  */
@@ -32,7 +33,7 @@ function installHint(tool: string): string {
  * @example Required when OCI_TEST_REQUIRE_PEERS is 1
  * ```ts
  * import assert from "node:assert/strict";
- * import { peersRequired } from "./peers.ts";
+ * import { peersRequired } from "./available.ts";
  *
  * assert.equal(typeof peersRequired(), "boolean");
  * ```
@@ -52,7 +53,7 @@ export function peersRequired(): boolean {
  * @example Look for a program
  * ```ts
  * import assert from "node:assert/strict";
- * import { peerAvailable } from "./peers.ts";
+ * import { peerAvailable } from "./available.ts";
  *
  * assert.equal(peerAvailable("no-such-program-for-oci-tests"), false);
  * ```
@@ -87,7 +88,7 @@ export function peerAvailable(tool: string): boolean {
  * @example Ignore a test when its program is missing
  * ```ts
  * import assert from "node:assert/strict";
- * import { peersRequired, requirePeer } from "./peers.ts";
+ * import { peersRequired, requirePeer } from "./available.ts";
  *
  * const { ignore } = requirePeer("no-such-program-for-oci-tests");
  * assert.equal(ignore, !peersRequired());
@@ -116,7 +117,7 @@ export function requirePeer(...tools: string[]): { ignore: boolean } {
  * @example Fail clearly on a missing program
  * ```ts
  * import assert from "node:assert/strict";
- * import { assertPeer } from "./peers.ts";
+ * import { assertPeer } from "./available.ts";
  *
  * assert.throws(
  *   () => assertPeer("no-such-program-for-oci-tests"),
@@ -143,7 +144,7 @@ export function assertPeer(tool: string): void {
  * @example Get a free port
  * ```ts
  * import assert from "node:assert/strict";
- * import { freePort } from "./peers.ts";
+ * import { freePort } from "./available.ts";
  *
  * const port = freePort();
  * assert.ok(port > 0 && port < 65536);

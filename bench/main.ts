@@ -11,10 +11,11 @@
  */
 import { fileURLToPath } from "node:url";
 import { startDistribution } from "../peers/distribution.ts";
-import { makeImage, pushIndex } from "../tests/support/images.ts";
+import { storeIndex } from "./images.ts";
 import {
   type BlobSource,
   bytesSource,
+  copyGraph,
   createOpener,
   digestOf,
   encodeManifest,
@@ -23,6 +24,7 @@ import {
   httpTransport,
   type ImageReference,
   layoutStore,
+  memoryStore,
   OCI_CONFIG_MEDIA_TYPE,
   OCI_LAYER_GZIP_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
@@ -30,6 +32,7 @@ import {
   openLayout,
   parseReference,
   type Platform,
+  remoteStore,
   serveRegistry,
   stageBlob,
   staticCredentials,
@@ -246,15 +249,19 @@ async function countPullRequests(): Promise<Row> {
     { os: "linux", architecture: "amd64" },
     { os: "linux", architecture: "arm64", variant: "v8" },
   ];
-  const images = platforms.map((platform, i) =>
-    makeImage(platform, [1000, 2000, 3000], i + 1)
-  );
+  const built = memoryStore();
+  const image = await storeIndex(built, platforms, [1000, 2000, 3000], "v1");
   const ref = parseReference(`${server.host}/bench/multi:v1`);
-  await pushIndex(ref, images, { transport: countingOpener() });
+  await copyGraph(
+    built,
+    remoteStore(ref, { opener: countingOpener() }),
+    image.index,
+    { tag: "v1" },
+  );
   counted.length = 0;
   const stage = await openLayout(`${work}/count-stage`);
   const target = `${work}/count-out`;
-  const layers = images[1].layers.length;
+  const layers = image.layers[1].length;
   await stageImage(ref, stage, platforms[1], countingOpener());
   const tokenRequests =
     counted.filter((l) => l.startsWith("GET /token")).length;

@@ -11,7 +11,15 @@ import {
   writeTree,
   writeZerosLayer,
 } from "../bench/lib.ts";
+import { storeIndex } from "../bench/images.ts";
 import { digestOf } from "../src/oci/digest.ts";
+import type { ImageManifest } from "../src/oci/manifest.ts";
+import { parseReference } from "../src/oci/reference.ts";
+import { copyGraph, resolveImage } from "../src/image/copy.ts";
+import { fetchBytes } from "../src/store/store.ts";
+import { memoryStore } from "../src/store/memory_store.ts";
+import { remoteStore } from "../src/store/remote_store.ts";
+import { createRegistry } from "../src/server/mod.ts";
 import { requirePeer } from "../peers/available.ts";
 
 Deno.test("bench parses GNU time and openssl outputs", () => {
@@ -124,4 +132,30 @@ Deno.test("bench table lists every row with its ratio and target", () => {
     table,
     /\| mount \| 0 requests \| 0 requests \(skopeo\) \| – \| 0 \| yes \| – \|/,
   );
+});
+
+Deno.test("bench image: an index of one image per platform, copied to a registry, pulls by platform", async () => {
+  const platforms = [
+    { os: "linux", architecture: "amd64" },
+    { os: "linux", architecture: "arm64", variant: "v8" },
+  ];
+  const built = memoryStore();
+  const image = await storeIndex(built, platforms, [1000, 2000, 3000], "v1");
+  const registry = remoteStore(parseReference("127.0.0.1:5000/bench/multi"), {
+    opener: createRegistry(),
+  });
+  await copyGraph(built, registry, image.index, { tag: "v1" });
+  const { manifest } = await resolveImage(registry, "v1", platforms[1]);
+  const document = manifest.document as ImageManifest;
+  assert.deepEqual(document.layers, image.layers[1]);
+  assert.notDeepEqual(image.layers[0], image.layers[1]);
+  const config = JSON.parse(
+    new TextDecoder().decode(await fetchBytes(registry, document.config)),
+  );
+  assert.equal(config.variant, "v8");
+  for (const [i, layer] of document.layers.entries()) {
+    const raw = gunzipSync(await fetchBytes(registry, layer));
+    assert.equal(raw.byteLength, [1000, 2000, 3000][i]);
+    assert.equal(config.rootfs.diff_ids[i], digestOf(new Uint8Array(raw)));
+  }
 });

@@ -2,6 +2,7 @@
 // then the transport, then the stores, then images and layers, then the server and the CLI.
 // Each file of src/ may import files of its own rank or below, never above. The test reads the
 // import and export-from statements of every file (doc examples, in comments, do not count).
+// Outside src/, bench/, peers/ and examples/ never import tests/ (the last test).
 import assert from "node:assert/strict";
 import { dirname, join, normalize, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -73,11 +74,14 @@ interface Edge {
   readonly relative: boolean;
 }
 
-/** Every import of every file of src/, relative ones as paths under src/. */
-async function importsOfSrc(): Promise<Edge[]> {
+/**
+ * Every import of every file under `dir`, with the importing file and the relative imports as
+ * paths under `base`.
+ */
+async function importsOf(dir: string, base: string): Promise<Edge[]> {
   const edges: Edge[] = [];
-  for await (const path of sourceFiles(SRC)) {
-    const from = relative(SRC, path);
+  for await (const path of sourceFiles(dir)) {
+    const from = relative(base, path);
     const text = await Deno.readTextFile(path);
     const specifiers = [
       ...[...text.matchAll(STATEMENT_REGEXP)].map((m) => m[1] ?? m[2]),
@@ -86,13 +90,30 @@ async function importsOfSrc(): Promise<Edge[]> {
     for (const specifier of specifiers) {
       const isRelative = specifier.startsWith(".");
       const to = isRelative
-        ? relative(SRC, normalize(join(dirname(path), specifier)))
+        ? relative(base, normalize(join(dirname(path), specifier)))
         : specifier;
       edges.push({ from, to, relative: isRelative });
     }
   }
   return edges;
 }
+
+/** Every import of every file of src/, relative ones as paths under src/. */
+function importsOfSrc(): Promise<Edge[]> {
+  return importsOf(SRC, SRC);
+}
+
+/**
+ * What the top-level folders besides src/ and tests/ may import (relative imports, by their
+ * first path segment; anything else must be a node: built-in): nothing of them imports tests/,
+ * the launchers of peer programs import no project code, and the examples only the library's
+ * entry point, as a user would.
+ */
+const TOP_LEVEL: Readonly<Record<string, readonly string[]>> = {
+  bench: ["bench", "peers", "src", "mod.ts"],
+  peers: ["peers"],
+  examples: ["examples", "mod.ts"],
+};
 
 const group = (path: string) => path.split("/")[0];
 
@@ -146,5 +167,23 @@ Deno.test("src/ imports only relative paths and node: built-ins (npm: in layer/t
   ) {
     const allowed = NON_RELATIVE[from] ?? /^node:/;
     assert.match(to, allowed, `${from} imports ${to}`);
+  }
+});
+
+Deno.test("bench/, peers/ and examples/ import nothing under tests/ (src/ only src/, above)", async () => {
+  for (const [dir, allowed] of Object.entries(TOP_LEVEL)) {
+    const edges = await importsOf(join(ROOT, dir), ROOT);
+    assert.ok(edges.length > 0, `no imports found in ${dir}/`);
+    for (const edge of edges) {
+      const { from, to } = edge;
+      if (edge.relative) {
+        assert.ok(
+          allowed.includes(group(to)),
+          `${from} imports ${to}: ${dir}/ may import only ${
+            allowed.join(", ")
+          }`,
+        );
+      } else assert.match(to, /^node:/, `${from} imports ${to}`);
+    }
   }
 });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { startDistribution } from "../../peers/distribution.ts";
 import { peerAvailable, requirePeer } from "../../peers/available.ts";
-import { registryTest } from "../support/registries.ts";
+import { registryTest, SOCKET_BACKENDS } from "../support/registries.ts";
 import { ALL_PERMISSIONS, CLI, type CliRun, runCli } from "../support/cli.ts";
 import { listFiles, listFilesIfAny } from "../support/files.ts";
 
@@ -147,6 +147,7 @@ registryTest(
       assert.equal(fromLayout.layers[0].digest, pushed.layer.digest);
     });
   },
+  { backends: SOCKET_BACKENDS },
 );
 
 registryTest(
@@ -189,6 +190,7 @@ registryTest(
       assert.match(quiet.stdout, /^sha256:[0-9a-f]{64}\n$/);
     });
   },
+  { backends: SOCKET_BACKENDS },
 );
 
 registryTest(
@@ -202,6 +204,7 @@ registryTest(
       /^oci: GET http:\/\/127\.0\.0\.1:\d+\/v2\/nothing\/here\/manifests\/v1: 404 Not Found: .*(MANIFEST_UNKNOWN|NAME_UNKNOWN)/,
     );
   },
+  { backends: SOCKET_BACKENDS },
 );
 
 Deno.test({

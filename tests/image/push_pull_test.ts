@@ -33,8 +33,10 @@ import { uploadManifest } from "../../src/store/remote/manifests.ts";
 import { createRegistry } from "../../src/server/handler.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import { registryTest } from "../support/registries.ts";
+import { registryTransport } from "../support/in_process.ts";
 
 const transport = createOpener({
+  transport: registryTransport,
   credentials: () => Promise.resolve(undefined),
 });
 

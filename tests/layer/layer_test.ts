@@ -18,6 +18,7 @@ import {
   rawTar as rawArchive,
   ustarBlock,
 } from "../support/layers.ts";
+import { assertTyped } from "../support/bad_input.ts";
 
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "oci-layer-" });
@@ -800,3 +801,355 @@ Deno.test("extractLayer() frees gunzip output as it goes: 128 MiB of zeros stay 
     `array buffers grew by ${growthMiB.toFixed(0)} MiB`,
   );
 });
+
+// Bad input from the outside world (issue 7, item 3): hostile or damaged tarballs, written byte
+// by byte.
+
+const encoder = new TextEncoder();
+
+/** One ustar header block, built by hand so that nothing normalises the hostile parts. */
+function tarHeader(
+  name: string,
+  options: { size?: number | string; type?: string; linkname?: string } = {},
+): Uint8Array {
+  const block = new Uint8Array(512);
+  const put = (offset: number, length: number, text: string) =>
+    block.set(encoder.encode(text).subarray(0, length), offset);
+  const size = typeof options.size === "string"
+    ? options.size
+    : (options.size ?? 0).toString(8).padStart(11, "0") + "\0";
+  put(0, 100, name);
+  put(100, 8, "0000644\0");
+  put(108, 8, "0000000\0");
+  put(116, 8, "0000000\0");
+  put(124, 12, size);
+  put(136, 12, "00000000000\0");
+  put(156, 1, options.type ?? "0");
+  put(157, 100, options.linkname ?? "");
+  put(257, 6, "ustar\0");
+  put(263, 2, "00");
+  return withChecksum(block);
+}
+
+function withChecksum(block: Uint8Array): Uint8Array {
+  block.fill(32, 148, 156);
+  const sum = block.reduce((total, byte) => total + byte, 0);
+  block.set(encoder.encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+  return block;
+}
+
+/** A file entry: header and body padded to 512 bytes. */
+function tarFile(name: string, body: string): Uint8Array {
+  const bytes = encoder.encode(body);
+  const padded = new Uint8Array(Math.ceil(bytes.byteLength / 512) * 512);
+  padded.set(bytes);
+  return concat(tarHeader(name, { size: bytes.byteLength }), padded);
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+const END = new Uint8Array(1024);
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** A header whose size field says 1 TiB in base-256, as GNU tar writes sizes over 8 GiB. */
+function terabyteHeader(name: string): Uint8Array {
+  const block = tarHeader(name);
+  block.fill(0, 124, 136);
+  block[124] = 0x80;
+  block[131] = 0x01; // 2^40
+  return withChecksum(block);
+}
+
+/** Every path under a directory, with file contents, for before/after comparisons. */
+async function snapshot(dir: string, prefix = ""): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const entry of Deno.readDir(`${dir}/${prefix}`)) {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory) lines.push(`${path}/`, ...await snapshot(dir, path));
+    else if (entry.isSymlink) {
+      lines.push(`${path} -> ${await Deno.readLink(`${dir}/${path}`)}`);
+    } else lines.push(`${path}: ${await Deno.readTextFile(`${dir}/${path}`)}`);
+  }
+  return lines.sort();
+}
+
+type LayerCase = [
+  what: string,
+  bytes: () => Uint8Array | Promise<Uint8Array>,
+  type: typeof UnsafeEntryError | typeof LayerFormatError,
+  patterns: RegExp[],
+  gzipped?: boolean,
+];
+
+const BAD_LAYERS: LayerCase[] = [
+  [
+    "a ../ entry",
+    () => concat(tarFile("../evil", "x"), END),
+    UnsafeEntryError,
+    [/entry "\.\.\/evil": "\.\." would leave the target directory/],
+  ],
+  [
+    "a nested ../ entry",
+    () => concat(tarFile("a/b/../../../outside/secret", "x"), END),
+    UnsafeEntryError,
+    [/entry "a\/b\/\.\.\/\.\.\/\.\.\/outside\/secret"/],
+  ],
+  [
+    "an absolute entry",
+    () => concat(tarFile("/tmp/evil", "x"), END),
+    UnsafeEntryError,
+    [/entry "\/tmp\/evil": absolute paths are not allowed/],
+  ],
+  [
+    "a symlink that climbs out",
+    () => concat(tarHeader("up", { type: "2", linkname: "../outside" }), END),
+    UnsafeEntryError,
+    [/entry "up": its symlink target "\.\.\/outside" leaves the target directory/],
+  ],
+  [
+    "a file written through a symlink",
+    () =>
+      concat(
+        tarHeader("out", { type: "2", linkname: "/" }),
+        tarFile("out/tmp/evil", "x"),
+        END,
+      ),
+    UnsafeEntryError,
+    [/entry "out\/tmp\/evil": its parent "out" is a symlink/],
+  ],
+  [
+    "a file written through a relative symlink to the parent",
+    () =>
+      concat(
+        tarHeader("d", { type: "5" }),
+        tarHeader("d/up", { type: "2", linkname: ".." }),
+        tarFile("d/up/x", "x"),
+        END,
+      ),
+    UnsafeEntryError,
+    [/its parent "up" is a symlink/],
+  ],
+  [
+    "an empty symlink target",
+    () => concat(tarHeader("s", { type: "2", linkname: "" }), END),
+    UnsafeEntryError,
+    [/entry "s": its symlink target is empty/],
+  ],
+  [
+    "a hardlink out of the target",
+    () =>
+      concat(tarHeader("h", { type: "1", linkname: "../outside/secret" }), END),
+    UnsafeEntryError,
+    [/entry "h": its hardlink target "\.\.\/outside\/secret": "\.\." would leave/],
+  ],
+  [
+    "an absolute hardlink",
+    () => concat(tarHeader("h", { type: "1", linkname: "/etc/passwd" }), END),
+    UnsafeEntryError,
+    [/"\/etc\/passwd": absolute paths are not allowed/],
+  ],
+  [
+    "a hardlink through a symlink",
+    () =>
+      concat(
+        tarHeader("l", { type: "2", linkname: "/etc" }),
+        tarHeader("h", { type: "1", linkname: "l/passwd" }),
+        END,
+      ),
+    UnsafeEntryError,
+    [/entry "h": its hardlink target "l\/passwd" goes through a symlink/],
+  ],
+  [
+    "a hardlink to a directory",
+    () =>
+      concat(
+        tarHeader("d", { type: "5" }),
+        tarHeader("h", { type: "1", linkname: "d" }),
+        END,
+      ),
+    UnsafeEntryError,
+    [/entry "h": its hardlink target "d" is not a regular file/],
+  ],
+  [
+    "a hardlink to nothing",
+    () => concat(tarHeader("h", { type: "1", linkname: "missing" }), END),
+    UnsafeEntryError,
+    [/entry "h": its hardlink target "missing" does not exist/],
+  ],
+  [
+    "an empty hardlink target",
+    () => concat(tarHeader("h", { type: "1", linkname: "" }), END),
+    UnsafeEntryError,
+    [/entry "h": its hardlink target is empty/],
+  ],
+  [
+    "a file under a file",
+    () => concat(tarFile("f", "x"), tarFile("f/g", "y"), END),
+    UnsafeEntryError,
+    [/entry "f\/g": its parent "f" is not a directory/],
+  ],
+  [
+    "a size of 8 GiB and a stream that ends",
+    () =>
+      concat(
+        tarHeader("huge", { size: "77777777777\0" }),
+        new Uint8Array(4096).fill(65),
+      ),
+    LayerFormatError,
+    [/^Cannot extract layer entry "huge": the archive is damaged or ends inside this entry/],
+  ],
+  [
+    "a size of 1 TiB and a stream that ends",
+    () =>
+      concat(tarFile("ok", "fine"), terabyteHeader("tib"), new Uint8Array(512)),
+    LayerFormatError,
+    [/^Cannot extract layer (entry "tib"|\(after entry "ok"\)): /, /truncated/],
+  ],
+  [
+    "a size field that is not a number",
+    () =>
+      concat(
+        tarFile("ok", "fine"),
+        tarHeader("bad", { size: "12x45678901\0" }),
+        END,
+      ),
+    LayerFormatError,
+    [/^Cannot extract layer \(after entry "ok"\): the archive is damaged: /],
+  ],
+  [
+    "a body cut short",
+    () => tarFile("cut", "y".repeat(5_000)).subarray(0, 512 + 2_000),
+    LayerFormatError,
+    [/^Cannot extract layer entry "cut": /],
+  ],
+  [
+    "a header cut short",
+    () => concat(tarFile("ok", "fine"), tarHeader("next").subarray(0, 100)),
+    LayerFormatError,
+    [/^Cannot extract layer \(after entry "ok"\): the archive is damaged: /],
+  ],
+  [
+    "only half a header",
+    () => tarHeader("first").subarray(0, 300),
+    LayerFormatError,
+    [/^Cannot extract layer: the archive is damaged: /],
+  ],
+  [
+    "a header with a bad checksum",
+    () => {
+      const h = tarHeader("x");
+      h[0] = 0x79;
+      return concat(h, END);
+    },
+    LayerFormatError,
+    [/^Cannot extract layer: the archive is damaged: /],
+  ],
+  ["non-tar garbage", () => new Uint8Array(8192).fill(7), LayerFormatError, [
+    /^Cannot extract layer: the archive is damaged: /,
+  ]],
+  [
+    "random bytes",
+    () => crypto.getRandomValues(new Uint8Array(4096)),
+    LayerFormatError,
+    [/^Cannot extract layer/],
+  ],
+  ["gzip garbage", () => new Uint8Array(8192).fill(7), LayerFormatError, [
+    /^Cannot extract layer: the archive is damaged: .*gzip/,
+  ], true],
+  [
+    "a cut gzip stream",
+    async () =>
+      (await gzip(concat(tarFile("a", "a".repeat(100_000)), END))).subarray(
+        0,
+        60,
+      ),
+    LayerFormatError,
+    [/^Cannot extract layer/],
+    true,
+  ],
+  [
+    "a gzip stream with a bad checksum",
+    async () => {
+      const z = await gzip(concat(tarFile("a", "abc"), END));
+      z[z.length - 6] ^= 0xff;
+      return z;
+    },
+    LayerFormatError,
+    [/gzip/],
+    true,
+  ],
+  [
+    "plain tar where gzip is expected",
+    () => concat(tarFile("a", "abc"), END),
+    LayerFormatError,
+    [/gzip/],
+    true,
+  ],
+];
+
+for (const [what, bytes, type, patterns, gzipped] of BAD_LAYERS) {
+  Deno.test(`bad input: a layer with ${what} gives a ${type.name} and writes nothing outside`, async () => {
+    const sandbox = await Deno.makeTempDir({ prefix: "oci-bad-input-" });
+    try {
+      await Deno.mkdir(`${sandbox}/outside`);
+      await Deno.writeTextFile(`${sandbox}/outside/secret`, "secret");
+      const target = `${sandbox}/target`;
+      await Deno.mkdir(target);
+      const before = await snapshot(sandbox);
+      await assert.rejects(
+        extractLayer(
+          new Response(await bytes() as Uint8Array<ArrayBuffer>).body!,
+          target,
+          {
+            gzip: gzipped ?? false,
+          },
+        ),
+        (error: unknown) => {
+          assertTyped(error, type, ...patterns);
+          if (error instanceof UnsafeEntryError) {
+            assert.match(
+              error.message,
+              new RegExp(
+                `^Cannot extract layer entry "${escapeRegExp(error.entry)}"`,
+              ),
+            );
+          }
+          return true;
+        },
+      );
+      const after = await snapshot(sandbox);
+      const outside = (lines: string[]) =>
+        lines.filter((l) => !l.startsWith("target"));
+      assert.deepEqual(
+        outside(after),
+        outside(before),
+        "nothing changed outside the target",
+      );
+      assert.deepEqual(
+        after.filter((l) => l.includes(".oci-tmp-")),
+        [],
+        "no temporary file left",
+      );
+      for (const line of after.filter((l) => l.startsWith("target/"))) {
+        assert.doesNotMatch(
+          line,
+          /^target\/(cut|huge|tib)\b/,
+          "no partial file under its final name",
+        );
+      }
+    } finally {
+      await Deno.remove(sandbox, { recursive: true });
+    }
+  });
+}

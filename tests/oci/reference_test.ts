@@ -22,6 +22,7 @@ import {
   withDigest,
   withTag,
 } from "../../src/oci/reference.ts";
+import { assertTyped } from "../support/bad_input.ts";
 
 const H = "a".repeat(64);
 const H512 = "b".repeat(128);
@@ -835,3 +836,36 @@ Deno.test("PATH_COMPONENT_REGEXP and TAG_REGEXP match whole strings", () => {
   assert.ok(!TAG_REGEXP.test("t".repeat(129)));
   assert.ok(!TAG_REGEXP.test("a b"));
 });
+
+// Bad input from the outside world (issue 7, item 3): huge references.
+
+const HUGE_REFERENCES: [string, string][] = [
+  ["a 1 MB name", "a".repeat(1_000_000)],
+  ["500,000 path components", "a/".repeat(500_000) + "b"],
+  ["500,000 colons", "a:".repeat(500_000)],
+  ["an unclosed IPv6 bracket", "[" + ":".repeat(100_000)],
+  ["a long run of separators", "a-".repeat(300_000) + "!"],
+  ["a 1 MB tag", "a:" + "t".repeat(1_000_000)],
+  ["a 1 MB digest", "a@sha256:" + "f".repeat(1_000_000)],
+];
+
+for (const [what, input] of HUGE_REFERENCES) {
+  Deno.test(`bad input: a reference with ${what} is refused quickly with a short message`, () => {
+    const started = performance.now();
+    assert.throws(() => parseReference(input), (error: unknown) => {
+      assertTyped(
+        error,
+        ReferenceSyntaxError,
+        /^Cannot parse image reference "/,
+      );
+      assert.equal((error as ReferenceSyntaxError).input, input);
+      assert.match(
+        (error as Error).message,
+        new RegExp(`…" \\(${input.length} characters\\): `),
+      );
+      assert.ok((error as Error).message.length < 2_000);
+      return true;
+    });
+    assert.ok(performance.now() - started < 2_000, "linear time");
+  });
+}

@@ -12,6 +12,14 @@ import { createRequest } from "../../src/transport/request_body.ts";
 import { UnsafeUrlError } from "../../src/transport/errors.ts";
 import { withRedirects } from "../../src/transport/redirects.ts";
 import { everythingAbout } from "../support/errors.ts";
+import {
+  assertTyped,
+  challenging,
+  endlessBody,
+  get,
+  MiB,
+  REALM as SCRIPTED_REALM,
+} from "../support/bad_input.ts";
 
 const REGISTRY = "http://127.0.0.1:5000";
 const REALM = "http://127.0.0.1:5001/token";
@@ -471,3 +479,156 @@ Deno.test("withAuth() remembers the credential of an Authorization header the ca
   const error = await registryErrorOf(request, response);
   assert.equal(error.message.includes(credential), false, error.message);
 });
+
+// Bad input from the outside world (issue 7, item 3): logins that never succeed and token
+// responses of the wrong shape.
+
+Deno.test("bad input: a registry that refuses every token or password stops after one login, no loop", async () => {
+  for (
+    const [challenge, credentials] of [
+      [`Bearer realm="${SCRIPTED_REALM}"`, undefined],
+      ['Basic realm="r"', { username: "u", password: "wrong" }],
+    ] as const
+  ) {
+    const { transport, requests } = challenging(
+      challenge,
+      () => Response.json({ token: "rejected" }),
+      credentials,
+    );
+    await assert.rejects(
+      get(transport),
+      (error) =>
+        assertTyped(
+          error,
+          AuthenticationError,
+          /refused the credentials or token it asked for/,
+        ),
+    );
+    const registryRequests = requests.filter((r) => !r.endsWith("/token"));
+    assert.equal(registryRequests.length, 2, challenge);
+  }
+});
+
+const BAD_TOKENS: [string, () => Response, RegExp][] = [
+  ["a body that is not JSON", () => new Response("token=abc"), /not JSON/],
+  ["an HTML body", () =>
+    new Response("<html><body>Sign in</body></html>", {
+      headers: { "content-type": "text/html" },
+    }), /not JSON/],
+  ["a 200 with no body", () => new Response(null), /not JSON/],
+  ["truncated JSON", () => new Response('{"token": "ab'), /not JSON/],
+  [
+    "a JSON array",
+    () => Response.json(["good"]),
+    /no "token" or "access_token" string/,
+  ],
+  [
+    "a JSON string",
+    () => Response.json("good"),
+    /no "token" or "access_token"/,
+  ],
+  ["JSON null", () => Response.json(null), /no "token" or "access_token"/],
+  ["an empty object", () => Response.json({}), /no "token" or "access_token"/],
+  [
+    "a numeric token",
+    () => Response.json({ token: 12345 }),
+    /no "token" or "access_token"/,
+  ],
+  [
+    "an empty token",
+    () => Response.json({ token: "" }),
+    /no "token" or "access_token"/,
+  ],
+  [
+    "an object token",
+    () => Response.json({ access_token: { v: 1 } }),
+    /no "token" or "access_token"/,
+  ],
+  [
+    "a token with a newline",
+    () => Response.json({ token: "abc\r\nX-Injected: 1" }),
+    /cannot be sent in an Authorization header/,
+  ],
+  [
+    "a token with non-ASCII characters",
+    () => Response.json({ token: "tøken€" }),
+    /cannot be sent in an Authorization header/,
+  ],
+  [
+    "a token with a space",
+    () => Response.json({ token: "a b" }),
+    /cannot be sent in an Authorization header/,
+  ],
+  [
+    "a declared 100 MiB body",
+    () =>
+      new Response(endlessBody(new Uint8Array(MiB).fill(32), 100 * MiB).body, {
+        headers: { "content-length": String(100 * MiB) },
+      }),
+    /the token response is larger than 1048576 bytes/,
+  ],
+  [
+    "a token server error page",
+    () =>
+      new Response("<html><title>503 Service Unavailable</title></html>", {
+        status: 503,
+      }),
+    /: 503.*: the token server failed/,
+  ],
+];
+
+for (const [what, token, pattern] of BAD_TOKENS) {
+  Deno.test(`bad input: a token response with ${what} gives an AuthenticationError`, async () => {
+    const { transport, requests } = challenging(
+      `Bearer realm="${SCRIPTED_REALM}"`,
+      token,
+    );
+    await assert.rejects(get(transport), (error: unknown) => {
+      assertTyped(
+        error,
+        AuthenticationError,
+        /Cannot log in to 127\.0\.0\.1:5000/,
+        pattern,
+      );
+      assert.doesNotMatch(
+        (error as Error).message,
+        /X-Injected|tøken/,
+        "never the token",
+      );
+      return true;
+    });
+    assert.equal(
+      requests.length,
+      2,
+      "the request and the token request, no retry of the request",
+    );
+  });
+}
+
+Deno.test("bad input: a 100 MiB token response without Content-Length is not read whole", async () => {
+  const endless = endlessBody(new Uint8Array(64 * 1024).fill(32), 100 * MiB);
+  const { transport } = challenging(
+    `Bearer realm="${SCRIPTED_REALM}"`,
+    () => new Response(endless.body),
+  );
+  await assert.rejects(
+    get(transport),
+    (error) =>
+      assertTyped(error, AuthenticationError, /larger than 1048576 bytes/),
+  );
+  assert.ok(endless.pulled() <= 2 * MiB, `read ${endless.pulled()} bytes`);
+});
+
+for (
+  const expires of ["-5", "0", '"soon"', "1e308", "1e999", "null", '{"s":1}']
+) {
+  Deno.test(`bad input: expires_in ${expires} falls back or is harmless`, async () => {
+    const { transport, tokenRequests } = challenging(
+      `Bearer realm="${SCRIPTED_REALM}"`,
+      () => new Response(`{"token":"good","expires_in":${expires}}`),
+    );
+    assert.equal(await (await get(transport)).text(), "ok");
+    assert.equal(await (await get(transport)).text(), "ok");
+    assert.equal(tokenRequests(), 1, "the token is reused");
+  });
+}

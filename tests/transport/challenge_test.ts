@@ -6,6 +6,8 @@ import {
   parseChallenges,
 } from "../../src/transport/challenge.ts";
 import { redactSecrets, rememberSecret } from "../../src/transport/errors.ts";
+import { AuthenticationError } from "../../src/transport/auth.ts";
+import { assertTyped, challenging, get, REALM } from "../support/bad_input.ts";
 
 type Case = [header: string, expected: Challenge[]];
 
@@ -253,4 +255,107 @@ Deno.test("ChallengeSyntaxError quotes a header that echoes a credential with th
       return true;
     });
   }
+});
+
+// Bad input from the outside world (issue 7, item 3): malformed WWW-Authenticate headers, through
+// an opener.
+
+const HUGE_UNTERMINATED = 'Bearer realm="' + "x".repeat(1_000_000);
+
+const BAD_CHALLENGES: [string, string | null, RegExp[]][] = [
+  ["no header at all", null, [/401 without a WWW-Authenticate header/]],
+  ["an empty header", "", [
+    /Cannot parse WWW-Authenticate header "": expected an authentication scheme at position 0/,
+  ]],
+  ["garbage", "@@@ !!!", [
+    /header "@@@ !!!": expected an authentication scheme/,
+  ]],
+  ["a scheme and a lone comma", "Bearer ,", [
+    /expected another challenge after the comma/,
+  ]],
+  ["an unterminated quote (Bearer)", 'Bearer realm="https://auth.example', [
+    /expected a closing quote at position 34/,
+  ]],
+  ["an unterminated quote (Basic)", 'Basic realm="r', [
+    /header "Basic realm="r": expected a closing quote/,
+  ]],
+  ["a parameter without a value", "Bearer realm=", [
+    /header "Bearer realm=": expected .* at position 7/,
+  ]],
+  ["an unquoted URL", "Bearer realm=http://127.0.0.1:5000/token", [
+    /expected a comma between auth-params/,
+  ]],
+  ["token68", "Negotiate YWJjZA==", [/token68 is not supported/]],
+  ["a Bearer challenge without realm", 'Bearer service="registry"', [
+    /the Bearer challenge names no realm to get a token from: "Bearer service="registry""/,
+  ]],
+  ["a realm that is not a URL", 'Bearer realm="not a url"', [
+    /the token realm "not a url" is not a URL/,
+  ]],
+  ["an ftp realm", 'Bearer realm="ftp://127.0.0.1/token"', [
+    /the token realm "ftp:\/\/127\.0\.0\.1\/token" is not an http or https URL/,
+  ]],
+  ["a file realm", 'Bearer realm="file:///etc/passwd"', [
+    /"file:\/\/\/etc\/passwd" is not an http or https URL/,
+  ]],
+  ["a javascript realm", 'Bearer realm="javascript:alert(1)"', [
+    /"javascript:alert\(1\)" is not an http or https URL/,
+  ]],
+  ["a data realm", 'Bearer realm="data:,{\\"token\\":\\"x\\"}"', [
+    /is not an http or https URL/,
+  ]],
+  [
+    "a duplicate realm whose first value is bad",
+    `Bearer realm="ftp://127.0.0.1/token",realm="${REALM}"`,
+    [/"ftp:\/\/127\.0\.0\.1\/token" is not an http or https URL/],
+  ],
+  ["an unsupported scheme", 'Digest realm="r", nonce="n"', [
+    /unsupported authentication scheme in "Digest realm="r", nonce="n""/,
+  ]],
+  ["Basic without credentials", 'Basic realm="registry"', [
+    /asks for Basic credentials and none were found/,
+  ]],
+  ["a 1 MB unterminated header", HUGE_UNTERMINATED, [
+    /expected a closing quote at position 1000014/,
+    /…" \(1000014 characters\)/,
+  ]],
+];
+
+for (const [what, challenge, patterns] of BAD_CHALLENGES) {
+  Deno.test(`bad input: WWW-Authenticate with ${what} gives an AuthenticationError`, async () => {
+    const { transport, requests, tokenRequests } = challenging(challenge);
+    await assert.rejects(get(transport), (error: unknown) => {
+      assertTyped(
+        error,
+        AuthenticationError,
+        /Cannot log in to 127\.0\.0\.1:5000 for repository:app:pull: /,
+        ...patterns,
+      );
+      const e = error as AuthenticationError;
+      assert.equal(e.status, 401);
+      assert.ok(e.message.length < 2_000, "the message stays short");
+      if (e.message.includes("Cannot parse WWW-Authenticate")) {
+        assert.ok(e.cause instanceof ChallengeSyntaxError);
+      }
+      return true;
+    });
+    assert.equal(requests.length, 1, "no token request, no second try");
+    assert.equal(tokenRequests(), 0);
+  });
+}
+
+Deno.test("bad input: a duplicate realm keeps the first value, as RFC 7235 parsers do", async () => {
+  const { transport, tokenRequests } = challenging(
+    `Bearer realm="${REALM}",realm="ftp://127.0.0.1/token",service="s"`,
+  );
+  assert.equal(await (await get(transport)).text(), "ok");
+  assert.equal(tokenRequests(), 1);
+});
+
+Deno.test("bad input: a huge but valid challenge (10,000 params) is read and answered", async () => {
+  const params = Array.from({ length: 10_000 }, (_, i) => `p${i}="${i}"`);
+  const { transport } = challenging(
+    `Bearer realm="${REALM}",${params.join(",")}`,
+  );
+  assert.equal(await (await get(transport)).text(), "ok");
 });

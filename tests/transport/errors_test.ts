@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  ensureStatus,
   redactError,
   redactSecrets,
   redactUrl,
@@ -9,6 +10,16 @@ import {
   UnsafeUrlError,
 } from "../../src/transport/errors.ts";
 import { everythingAbout } from "../support/errors.ts";
+import { fetchManifest } from "../../src/store/remote/manifests.ts";
+import {
+  assertTyped,
+  endlessBody,
+  json,
+  MiB,
+  openerOver,
+  REF,
+  REGISTRY,
+} from "../support/bad_input.ts";
 
 /** A fresh secret with characters every encoding writes differently. */
 function secret(): string {
@@ -211,5 +222,150 @@ Deno.test("UnsafeUrlError names the header, the redacted URL, where it came from
   assert.ok(
     !(error instanceof TypeError),
     "not a network error: never retried",
+  );
+});
+
+// Bad input from the outside world (issue 7, item 3): registry error bodies that are not JSON,
+// endless or broken.
+
+const ERROR_BODIES: [
+  string,
+  number,
+  () => BodyInit | null,
+  RegExp[],
+  string[],
+][] = [
+  ["plain text", 500, () => "internal error, try later", [
+    /: 500: expected 200: internal error, try later$/,
+  ], []],
+  [
+    "HTML",
+    502,
+    () =>
+      "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+    [/: 502: expected 200: 502 Bad Gateway 502 Bad Gateway nginx$/],
+    [],
+  ],
+  ["an empty body", 404, () => null, [/: 404: expected 200$/], []],
+  ["JSON without errors", 404, () => '{"message":"not here"}', [
+    /\{"message":"not here"\}/,
+  ], []],
+  ["errors that is not an array", 400, () => '{"errors":"bad"}', [
+    /: 400: expected 200: \{"errors":"bad"\}$/,
+  ], []],
+  [
+    "errors with junk entries",
+    403,
+    () =>
+      json({
+        errors: [null, 5, { code: 7 }, {
+          code: "DENIED",
+          message: { text: "x" },
+        }, { code: "TOOMANYREQUESTS", message: "slow down", detail: [1] }],
+      }),
+    [/: 403: expected 200: DENIED: ; TOOMANYREQUESTS: slow down$/],
+    ["DENIED", "TOOMANYREQUESTS"],
+  ],
+  [
+    "an OCI error",
+    404,
+    () =>
+      json({
+        errors: [{
+          code: "MANIFEST_UNKNOWN",
+          message: "manifest unknown",
+          detail: { tag: "v1" },
+        }],
+      }),
+    [/MANIFEST_UNKNOWN: manifest unknown$/],
+    ["MANIFEST_UNKNOWN"],
+  ],
+  [
+    "binary garbage with control characters",
+    500,
+    () =>
+      new Uint8Array([0, 1, 2, 27, 91, 50, 74, 7, 0xff, 0xfe, 65, 10, 13, 66]),
+    [/: expected 200: \[2J \uFFFD\uFFFDA B$/],
+    [],
+  ],
+  ["a 1 MB body of '<'", 500, () => "<".repeat(MiB), [
+    /: 500: expected 200: <{200}…$/,
+  ], []],
+];
+
+for (const [what, status, body, patterns, codes] of ERROR_BODIES) {
+  Deno.test(`bad input: a registry error body with ${what} gives a RegistryError with the status`, async () => {
+    const { transport } = openerOver(() => new Response(body(), { status }));
+    const started = performance.now();
+    await assert.rejects(
+      fetchManifest(REF, { transport }),
+      (error: unknown) => {
+        assertTyped(
+          error,
+          RegistryError,
+          /^GET http:\/\/127\.0\.0\.1:5000\/v2\/app\/manifests\/v1: /,
+          ...patterns,
+        );
+        const e = error as RegistryError;
+        assert.equal(e.status, status);
+        assert.deepEqual(e.codes.map((c) => c.code), codes);
+        assert.doesNotMatch(
+          e.message,
+          // deno-lint-ignore no-control-regex
+          /[\u0000-\u001f\u007f]/,
+          "one printable line",
+        );
+        assert.ok(e.message.length < 500);
+        return true;
+      },
+    );
+    assert.ok(performance.now() - started < 2_000);
+  });
+}
+
+Deno.test("bad input: an endless error body is read only up to its cap", async () => {
+  const endless = endlessBody(new TextEncoder().encode("x".repeat(16 * 1024)));
+  const { transport } = openerOver(() =>
+    new Response(endless.body, { status: 500 })
+  );
+  await assert.rejects(
+    fetchManifest(REF, { transport }),
+    (error) =>
+      assertTyped(
+        error,
+        RegistryError,
+        /: 500: expected 200: x{200}…$/,
+      ),
+  );
+  assert.ok(endless.pulled() <= 128 * 1024, `read ${endless.pulled()} bytes`);
+});
+
+Deno.test("bad input: an error body that breaks mid-stream still gives the status", async () => {
+  let sent = false;
+  const broken = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent) return controller.error(new TypeError("connection reset"));
+      sent = true;
+      controller.enqueue(new TextEncoder().encode('{"errors":[{"code":"UNKN'));
+    },
+  });
+  const request = new Request(`${REGISTRY}/v2/app/tags/list`);
+  await assert.rejects(
+    ensureStatus(request, new Response(broken, { status: 503 }), 200),
+    (error) =>
+      assertTyped(
+        error,
+        RegistryError,
+        /: 503: expected 200: \{"errors":\[\{"code":"UNKN$/,
+      ),
+  );
+  const head = await registryErrorOf(
+    new Request(request, { method: "HEAD" }),
+    new Response(null, { status: 404 }),
+  );
+  assert.equal(head.status, 404);
+  assert.match(
+    head.message,
+    /^HEAD http:\/\/127\.0\.0\.1:5000\/v2\/app\/tags\/list: 404$/,
   );
 });

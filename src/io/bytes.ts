@@ -395,7 +395,8 @@ export function tapBytes(
  * opened on the first read so that an unused stream holds no file handle, and closed at the
  * end or on cancel.
  *
- * @param open Opens the file.
+ * @param open Opens the file (and seeks, for a range).
+ * @param options `length`: read no more than this many bytes (the rest of the file by default).
  * @returns The file's bytes.
  *
  * @example
@@ -410,9 +411,11 @@ export function tapBytes(
  */
 export function fileBytes(
   open: () => Promise<Deno.FsFile>,
+  options: { length?: number } = {},
 ): ReadableStream<Uint8Array> {
   let file: Deno.FsFile | undefined;
   let closed = false;
+  let left = options.length ?? Infinity;
   const close = () => {
     if (!closed) {
       closed = true;
@@ -420,18 +423,21 @@ export function fileBytes(
     }
   };
   return fillingStream(async (view) => {
+    if (left <= 0) close();
     if (closed) return view.subarray(0, 0);
     try {
       file ??= await open();
+      const wanted = view.subarray(0, Math.min(view.byteLength, left));
       let filled = 0;
-      while (filled < view.byteLength) {
-        const read = await file.read(view.subarray(filled));
+      while (filled < wanted.byteLength) {
+        const read = await file.read(wanted.subarray(filled));
         if (read === null) {
           close();
           break;
         }
         filled += read;
       }
+      left -= filled;
       return view.subarray(0, filled);
     } catch (error) {
       close();

@@ -5,6 +5,7 @@
  * @module
  */
 import { isValidDigest, type RegistryContext } from "./context.ts";
+import { blobDescriptor } from "./repositories.ts";
 import {
   API_HEADERS,
   blobUnknown,
@@ -21,16 +22,20 @@ export async function serveBlob(
   digest: string,
 ): Promise<Response> {
   if (!isValidDigest(digest)) throw digestInvalid(digest);
-  const { storage } = context;
+  const repository = context.repositories.get(name);
   if (request.method === "DELETE") {
     if (!context.allowDelete) throw deletesDisabled();
-    if (!(await storage.deleteBlob(name, digest))) throw blobUnknown(digest);
+    const size = await repository.blobSize(digest);
+    if (
+      size === undefined ||
+      !(await repository.delete(blobDescriptor(digest, size)))
+    ) throw blobUnknown(digest);
     return new Response(null, { status: 202, headers: API_HEADERS });
   }
   if (request.method !== "GET" && request.method !== "HEAD") {
     throw methodNotAllowed(request.method);
   }
-  const size = await storage.blobSize(name, digest);
+  const size = await repository.blobSize(digest);
   if (size === undefined) {
     if (request.method === "HEAD") {
       return new Response(null, { status: 404, headers: API_HEADERS });
@@ -68,18 +73,24 @@ export async function serveBlob(
       });
     }
     end = Math.min(end, size - 1);
-    return new Response(await storage.readBlob(digest, { start, end }), {
-      status: 206,
-      headers: {
-        ...headers,
-        "content-range": `bytes ${start}-${end}/${size}`,
-        "content-length": String(end - start + 1),
+    return new Response(
+      await repository.readBlob(digest, { range: { start, end } }),
+      {
+        status: 206,
+        headers: {
+          ...headers,
+          "content-range": `bytes ${start}-${end}/${size}`,
+          "content-length": String(end - start + 1),
+        },
       },
-    });
+    );
   }
   headers["content-length"] = String(size);
   if (request.method === "HEAD") {
     return new Response(null, { status: 200, headers });
   }
-  return new Response(await storage.readBlob(digest), { status: 200, headers });
+  return new Response(await repository.readBlob(digest), {
+    status: 200,
+    headers,
+  });
 }

@@ -1,17 +1,18 @@
 /**
- * What the embedded registry's resource handlers share: its storage, its open upload sessions
+ * What the embedded registry's resource handlers share: its repositories, its open upload sessions
  * and its settings, and how they read the parts of a request they check.
  *
  * @module
  */
 import { parseDigest } from "../oci/digest.ts";
-import { checkRepositoryName, type RegistryStorage } from "./storage.ts";
+import { checkRepositoryName } from "./repository_name.ts";
+import type { Repositories } from "./repositories.ts";
 import type { UploadSessions } from "./upload_sessions.ts";
 
 /** One registry's state and settings, as `createRegistry` resolved them. */
 export interface RegistryContext {
   /** Where content lives. */
-  readonly storage: RegistryStorage;
+  readonly repositories: Repositories;
   /** The unfinished upload sessions. */
   readonly uploads: UploadSessions;
   /** Whether DELETE of manifests, tags and blobs is allowed. */

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { RepositoryNameError, UploadLimitError } from "./storage.ts";
+import { RepositoryNameError } from "./repository_name.ts";
+import { UploadLimitError } from "../store/store.ts";
 import { UploadSessionLimitError } from "./upload_sessions.ts";
 
 /** The header every answer of the registry carries. */

@@ -1,14 +1,14 @@
 /**
  * The embedded registry: a function of `Request` that implements the OCI distribution spec
- * v1.1 client endpoints, on top of a {@linkcode RegistryStorage}. This file routes a request
+ * v1.1 client endpoints, on top of {@linkcode Repositories} (over the stores). This file routes a request
  * to its resource (`uploads.ts`, `blobs.ts`, `manifests.ts`, `tags.ts`, `referrers.ts`), checks
  * authorisation first, and turns what a resource throws into the OCI error answer.
  *
  * @module
  */
-import { memoryStorage } from "./memory_storage.ts";
 import type { Need, RegistryAuth } from "./auth.ts";
-import { checkRepositoryName, type RegistryStorage } from "./storage.ts";
+import { checkRepositoryName } from "./repository_name.ts";
+import { memoryRepositories, type Repositories } from "./repositories.ts";
 import { UploadSessions } from "./upload_sessions.ts";
 import type { RegistryContext } from "./context.ts";
 import {
@@ -27,10 +27,11 @@ import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
 /** Options of {@linkcode createRegistry}. Those marked "for testing" model real registries' quirks. */
 export interface RegistryServerOptions {
   /**
-   * Where content lives.
-   * @default {memoryStorage()}
+   * Where content lives: `memoryRepositories()`, or `layoutRepositories(root)` on disk
+   * (`serveRegistry({ root })` makes those).
+   * @default {memoryRepositories()}
    */
-  readonly storage?: RegistryStorage;
+  readonly repositories?: Repositories;
   /**
    * Whether DELETE of manifests, tags and blobs is allowed.
    * @default {true}
@@ -210,7 +211,7 @@ async function serve(
  * checked by `parseManifest` (size, JSON, media type, schema version, descriptors) and for
  * their blobs (or child manifests) in the repository.
  *
- * @param options Storage, and behaviours for testing.
+ * @param options Repositories, and behaviours for testing.
  * @returns The handler.
  *
  * @example Push and pull a blob in-process
@@ -235,7 +236,7 @@ export function createRegistry(
     maxSessionsPerClient: options.maxUploadsPerClient ?? 1024,
   });
   const context: RegistryContext = {
-    storage: options.storage ?? memoryStorage(),
+    repositories: options.repositories ?? memoryRepositories(),
     uploads,
     allowDelete: options.delete ?? true,
     singlePost: options.singlePost ?? true,

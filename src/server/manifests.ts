@@ -6,14 +6,17 @@
  */
 import { digestOf } from "../oci/digest.ts";
 import { TAG_REGEXP } from "../oci/reference.ts";
-import type { ImageIndex, ImageManifest } from "../oci/manifest.ts";
+import type { Descriptor, ImageIndex, ImageManifest } from "../oci/manifest.ts";
 import {
   ManifestError,
   type ParsedManifest,
   parseManifest,
 } from "../oci/parse_manifest.ts";
 import { readAtMost } from "../io/bytes.ts";
+import { bytesSource } from "../transport/request_body.ts";
+import { fetchBytes } from "../store/store.ts";
 import { isValidDigest, type RegistryContext } from "./context.ts";
+import type { Repository } from "./repositories.ts";
 import {
   API_HEADERS,
   deletesDisabled,
@@ -37,17 +40,23 @@ export async function serveManifest(
   if (request.method === "PUT") {
     return await putManifest(context, request, name, reference);
   }
+  const repository = context.repositories.get(name);
   if (request.method === "DELETE") {
     if (!context.allowDelete) throw deletesDisabled();
-    if (!(await context.storage.deleteManifest(name, reference))) {
-      throw manifestUnknown(reference);
-    }
+    // A tag is untagged (the manifest stays, by digest); a digest goes with its tags.
+    const descriptor = reference.includes(":")
+      ? await resolved(repository, reference)
+      : undefined;
+    const deleted = descriptor === undefined
+      ? await repository.untag(reference)
+      : await repository.delete(descriptor);
+    if (!deleted) throw manifestUnknown(reference);
     return new Response(null, { status: 202, headers: API_HEADERS });
   }
   if (request.method !== "GET" && request.method !== "HEAD") {
     throw methodNotAllowed(request.method);
   }
-  const manifest = await context.storage.getManifest(name, reference);
+  const manifest = await storedManifest(context, repository, reference);
   if (manifest === undefined) {
     if (request.method === "HEAD") {
       return new Response(null, { status: 404, headers: API_HEADERS });
@@ -75,7 +84,8 @@ async function putManifest(
   name: string,
   reference: string,
 ): Promise<Response> {
-  const { storage, maxManifestSize } = context;
+  const { maxManifestSize } = context;
+  const repository = context.repositories.get(name);
   const isDigest = reference.includes(":");
   if (isDigest && !isValidDigest(reference)) throw digestInvalid(reference);
   if (!isDigest && !TAG_REGEXP.test(reference)) throw tagInvalid(reference);
@@ -105,7 +115,7 @@ async function putManifest(
       if (!isValidDigest(entry.digest)) {
         throw manifestInvalid("an index entry has an invalid digest");
       }
-      if ((await storage.getManifest(name, entry.digest)) === undefined) {
+      if ((await resolved(repository, entry.digest)) === undefined) {
         throw manifestBlobUnknown("manifest", entry.digest);
       }
     }
@@ -115,15 +125,15 @@ async function putManifest(
       if (!isValidDigest(blob.digest)) {
         throw manifestInvalid("a descriptor has an invalid digest");
       }
-      if ((await storage.blobSize(name, blob.digest)) === undefined) {
+      if ((await repository.blobSize(blob.digest)) === undefined) {
         throw manifestBlobUnknown("blob", blob.digest);
       }
     }
   }
-  await storage.putManifest(
-    name,
-    { bytes, mediaType, digest },
-    isDigest ? undefined : reference,
+  await repository.push(
+    { mediaType, digest, size: bytes.byteLength },
+    bytesSource(bytes),
+    { tag: isDigest ? undefined : reference },
   );
   const headers: Record<string, string> = {
     ...API_HEADERS,
@@ -135,4 +145,33 @@ async function putManifest(
     headers["oci-subject"] = manifest.subject.digest;
   }
   return new Response(null, { status: 201, headers });
+}
+
+/** The descriptor of a manifest of the repository by tag or digest, or undefined. */
+async function resolved(
+  repository: Repository,
+  reference: string,
+): Promise<Descriptor | undefined> {
+  try {
+    return await repository.resolve(reference);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** A stored manifest: its exact bytes, the media type it was pushed with, and its digest. */
+async function storedManifest(
+  context: RegistryContext,
+  repository: Repository,
+  reference: string,
+): Promise<
+  { bytes: Uint8Array; mediaType: string; digest: string } | undefined
+> {
+  const descriptor = await resolved(repository, reference);
+  if (descriptor === undefined) return undefined;
+  const bytes = await fetchBytes(repository, descriptor, {
+    maxSize: Math.max(context.maxManifestSize, descriptor.size),
+  });
+  return { bytes, mediaType: descriptor.mediaType, digest: descriptor.digest };
 }

@@ -12,9 +12,8 @@
  *
  * @module
  */
-export * from "./storage.ts";
-export * from "./memory_storage.ts";
-export * from "./layout_storage.ts";
+export * from "./repositories.ts";
+export * from "./repository_name.ts";
 export * from "./handler.ts";
 export * from "./serve.ts";
 export * from "./auth.ts";

@@ -6,7 +6,6 @@
  * @module
  */
 import { OCI_INDEX_MEDIA_TYPE } from "../oci/media_types.ts";
-import type { Descriptor, ImageIndex, ImageManifest } from "../oci/manifest.ts";
 import { isValidDigest, type RegistryContext } from "./context.ts";
 import { API_HEADERS, digestInvalid, methodNotAllowed } from "./errors.ts";
 
@@ -21,26 +20,9 @@ export async function serveReferrers(
   if (request.method !== "GET") throw methodNotAllowed(request.method);
   if (!isValidDigest(digest)) throw digestInvalid(digest);
   const wanted = url.searchParams.get("artifactType");
-  const manifests: Descriptor[] = [];
-  for (const stored of await context.storage.listManifests(name)) {
-    let document: (ImageManifest | ImageIndex) | undefined;
-    try {
-      document = JSON.parse(new TextDecoder().decode(stored.bytes));
-    } catch {
-      continue;
-    }
-    if (document?.subject?.digest !== digest) continue;
-    const artifactType = document.artifactType ??
-      (document as ImageManifest).config?.mediaType;
-    if (wanted !== null && artifactType !== wanted) continue;
-    manifests.push({
-      mediaType: stored.mediaType,
-      digest: stored.digest,
-      size: stored.bytes.byteLength,
-      ...(artifactType ? { artifactType } : {}),
-      ...(document.annotations ? { annotations: document.annotations } : {}),
-    });
-  }
+  const manifests = await context.repositories.get(name).referrers(digest, {
+    artifactType: wanted ?? undefined,
+  });
   const headers: Record<string, string> = {
     ...API_HEADERS,
     "content-type": OCI_INDEX_MEDIA_TYPE,

@@ -4,7 +4,7 @@
  * @module
  */
 import { createRegistry, type RegistryServerOptions } from "./handler.ts";
-import { layoutStorage } from "./layout_storage.ts";
+import { layoutRepositories } from "./repositories.ts";
 import { createRegistryAuth, type RegistryAuthOptions } from "./auth.ts";
 
 /** Options of {@linkcode serveRegistry}. */
@@ -60,14 +60,14 @@ export interface RunningRegistry extends AsyncDisposable {
 export async function serveRegistry(
   options: ServeRegistryOptions = {},
 ): Promise<RunningRegistry> {
-  const storage = options.storage ??
+  const repositories = options.repositories ??
     (options.root !== undefined
-      ? await layoutStorage(options.root)
+      ? await layoutRepositories(options.root)
       : undefined);
   const auth = options.auth === undefined
     ? undefined
     : await createRegistryAuth(options.auth);
-  const handler = createRegistry({ ...options, storage, auth });
+  const handler = createRegistry({ ...options, repositories, auth });
   const listener = listenResilient(
     options.hostname ?? "127.0.0.1",
     options.port ?? 0,

@@ -26,8 +26,14 @@ export async function serveTags(
   if (n !== undefined && (!Number.isInteger(n) || n < 0)) {
     throw paginationNumberInvalid(nText!);
   }
-  const all = await context.storage.listTags(name);
-  if (all === undefined) throw nameUnknown(name);
+  let listed: string[];
+  try {
+    listed = await context.repositories.get(name).listTags();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw nameUnknown(name);
+    throw error;
+  }
+  const all = [...new Set(listed)].sort();
 
   let tags = last === null ? all : all.filter((tag) => tag > last);
   const headers: Record<string, string> = { ...API_HEADERS };

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { UploadSession } from "./storage.ts";
+import type { BlobUpload } from "../store/store.ts";
 
 /** Options of {@linkcode UploadSessions}. */
 export interface UploadSessionsOptions {
@@ -22,8 +22,8 @@ export interface OpenUpload {
   readonly name: string;
   /** Who opened it (its remote address). */
   readonly client: string;
-  /** The storage's session. */
-  readonly session: UploadSession;
+  /** The repository's upload. */
+  readonly session: BlobUpload;
 }
 
 /**
@@ -74,12 +74,12 @@ const MAX_SWEEP_INTERVAL = 60_000;
  * ```ts
  * import assert from "node:assert/strict";
  * import { UploadSessions } from "./upload_sessions.ts";
- * import { memoryStorage } from "./memory_storage.ts";
- * const storage = memoryStorage();
+ * import { memoryStore } from "../store/memory_store.ts";
+ * const store = memoryStore();
  * await using sessions = new UploadSessions({ idleTimeout: 60_000, maxSessions: 2, maxSessionsPerClient: 1 });
- * const id = await sessions.open("app", "10.0.0.1", () => storage.startUpload());
+ * const id = await sessions.open("app", "10.0.0.1", () => store.startUpload());
  * assert.equal(sessions.get(id, "app")?.client, "10.0.0.1");
- * await assert.rejects(sessions.open("app", "10.0.0.1", () => storage.startUpload()), /unfinished/);
+ * await assert.rejects(sessions.open("app", "10.0.0.1", () => store.startUpload()), /unfinished/);
  * ```
  */
 export class UploadSessions implements AsyncDisposable {
@@ -106,18 +106,18 @@ export class UploadSessions implements AsyncDisposable {
    *
    * @param name The repository.
    * @param client Who asks.
-   * @param start Starts the storage's session (called only when there is room).
+   * @param start Starts the repository's upload (called only when there is room).
    * @returns The session's id.
    * @throws {UploadSessionLimitError} When a limit is reached.
    */
   async open(
     name: string,
     client: string,
-    start: () => Promise<UploadSession>,
+    start: () => Promise<BlobUpload>,
   ): Promise<string> {
     if (this.#closed) throw new Error("the registry is closed");
     this.#reserve(client);
-    let session: UploadSession;
+    let session: BlobUpload;
     try {
       session = await start();
     } catch (error) {

@@ -21,7 +21,8 @@ import {
   unsupported,
   uploadUnknown,
 } from "./errors.ts";
-import type { UploadSession } from "./storage.ts";
+import type { BlobUpload } from "../store/store.ts";
+import { blobDescriptor } from "./repositories.ts";
 
 /** A cross-repository mount: the blob, and the repository it is read from. */
 export interface Mount {
@@ -56,23 +57,26 @@ export async function serveUploads(
   client: string,
 ): Promise<Response> {
   if (request.method !== "POST") throw methodNotAllowed(request.method);
-  const { storage } = context;
+  const repository = context.repositories.get(name);
   if (url.searchParams.has("mount")) {
     // Only from the named source (whose pull right `needsOf` made the caller show).
     const mount = mountOf(url);
-    if (
-      mount !== undefined &&
-      (await storage.blobSize(mount.from, mount.digest)) !== undefined
-    ) {
-      await storage.linkBlob(name, mount.digest);
-      await request.body?.cancel();
-      return blobCreated(context, request, name, mount.digest);
+    if (mount !== undefined) {
+      const from = context.repositories.get(mount.from);
+      const size = await from.blobSize(mount.digest);
+      if (
+        size !== undefined &&
+        await repository.mount(blobDescriptor(mount.digest, size), from)
+      ) {
+        await request.body?.cancel();
+        return blobCreated(context, request, name, mount.digest);
+      }
     }
     return await startSession(context, request, name, client);
   }
   const digest = url.searchParams.get("digest");
   if (digest !== null && context.singlePost) {
-    const session = await storage.startUpload();
+    const session = await repository.startUpload();
     try {
       if (request.body) {
         await session.append(request.body, declaredLength(request));
@@ -110,7 +114,7 @@ async function uploadRequest(
   url: URL,
   name: string,
   id: string,
-  session: UploadSession,
+  session: BlobUpload,
 ): Promise<Response> {
   const statusHeaders = () => ({
     ...API_HEADERS,
@@ -179,7 +183,7 @@ async function startSession(
   const id = await context.uploads.open(
     name,
     client,
-    () => context.storage.startUpload(),
+    () => context.repositories.get(name).startUpload(),
   );
   return new Response(null, {
     status: 202,
@@ -198,7 +202,7 @@ async function finishUpload(
   context: RegistryContext,
   request: Request,
   name: string,
-  session: UploadSession,
+  session: BlobUpload,
   digest: string,
 ): Promise<Response> {
   if (!isValidDigest(digest)) {
@@ -218,7 +222,7 @@ async function finishUpload(
     );
   }
   try {
-    await session.commit(name, digest);
+    await session.commit(digest);
   } catch (error) {
     // The session is no longer reachable: drop its bytes.
     await session.cancel();

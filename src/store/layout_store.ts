@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileBytes } from "../io/bytes.ts";
 import {
   DigestMismatchError,
@@ -22,13 +22,22 @@ import { fetchBlob, type FetchBlobOptions } from "./remote/blobs.ts";
 import { retryTransient } from "../transport/transient.ts";
 import type { BlobSource } from "../transport/request_body.ts";
 import {
+  type BlobReader,
+  type BlobUpload,
+  type ByteRange,
   type CallOptions,
+  type Deleter,
   type Ingester,
   isManifestOrIndex,
   type PushOptions,
+  type ReferrerLister,
+  referrerOf,
+  type ReferrersOptions,
   type Store,
   type TagLister,
+  type Uploader,
 } from "./store.ts";
+import { fileUpload } from "./uploads.ts";
 import {
   createTemporary,
   removeAbandonedTemporaries,
@@ -49,11 +58,26 @@ export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 
 const LAYOUT_VERSION = '{"imageLayoutVersion":"1.0.0"}';
 
+/** Options of {@linkcode OciLayout} and {@linkcode openLayout}. */
+export interface LayoutOptions {
+  /**
+   * A blob directory shared with other layouts (`<dir>/<algorithm>/<encoded>`), which the
+   * layout's `blobs` links to (`openLayout` makes the link), as the embedded registry keeps
+   * one layout per repository over one set of blobs. What such a layout holds is what its
+   * `index.json` names: a manifest pushed without a tag is entered untagged, `resolve` by
+   * digest finds only those entries (with the media type they were pushed with), and a
+   * delete removes entries, never a shared file.
+   */
+  readonly blobs?: string;
+}
+
 /**
  * An OCI image layout directory. Blobs are written to a temporary file, verified while they
  * stream (digest and size), synced, then renamed into place (and the directory synced), so a
  * blob under its final name is always whole and right, also after a crash. `index.json`
- * updates are serialised within the process, atomic and synced the same way.
+ * updates are serialised within the process, atomic and synced the same way. It also deletes,
+ * lists referrers, serves blobs by digest (byte ranges too) and takes uploads in pieces; with
+ * {@linkcode LayoutOptions.blobs} it is one of several layouts over one blob directory.
  *
  * @example Stage a blob and tag an image
  * ```ts
@@ -70,18 +94,33 @@ const LAYOUT_VERSION = '{"imageLayoutVersion":"1.0.0"}';
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export class OciLayout implements Store, TagLister, Ingester {
+export class OciLayout
+  implements
+    Store,
+    TagLister,
+    Ingester,
+    Deleter,
+    ReferrerLister,
+    BlobReader,
+    Uploader {
   /** The layout's directory. */
   readonly root: string;
+  /** Where its blobs live: `root/blobs`, or a shared directory. */
+  readonly #blobs: string;
+  /** Whether the blobs are shared (what the layout holds is what index.json names). */
+  readonly #shared: boolean;
   #indexLock: Promise<unknown> = Promise.resolve();
 
   /**
    * Wraps a layout directory.
    *
    * @param root The layout's directory; use {@linkcode openLayout} to create it.
+   * @param options A shared blob directory.
    */
-  constructor(root: string) {
+  constructor(root: string, options: LayoutOptions = {}) {
     this.root = root;
+    this.#blobs = options.blobs ?? join(root, "blobs");
+    this.#shared = options.blobs !== undefined;
   }
 
   /**
@@ -92,7 +131,7 @@ export class OciLayout implements Store, TagLister, Ingester {
    */
   blobPath(digest: string): string {
     const { algorithm, encoded } = parseDigest(digest);
-    return join(this.root, "blobs", algorithm, encoded);
+    return join(this.#blobs, algorithm, encoded);
   }
 
   /**
@@ -187,12 +226,42 @@ export class OciLayout implements Store, TagLister, Ingester {
    * reader can read into its own buffer.
    *
    * @param digest The blob's digest.
-   * @returns Its bytes.
+   * @param options A byte range to read instead of the whole, and a signal.
+   * @returns Its bytes, unverified.
    * @throws {Deno.errors.NotFound} When the layout does not hold it.
    */
-  async readBlob(digest: string): Promise<ReadableStream<Uint8Array>> {
+  async readBlob(
+    digest: string,
+    options: CallOptions & { range?: ByteRange } = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    options.signal?.throwIfAborted();
     const file = await Deno.open(this.blobPath(digest));
-    return fileBytes(() => Promise.resolve(file));
+    const { range } = options;
+    if (range === undefined) return fileBytes(() => Promise.resolve(file));
+    try {
+      await file.seek(range.start, Deno.SeekMode.Start);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    return fileBytes(() => Promise.resolve(file), {
+      length: range.end - range.start + 1,
+    });
+  }
+
+  /**
+   * The size of a blob the layout holds.
+   *
+   * @param digest The blob's digest.
+   * @param options A signal.
+   * @returns Its size in bytes, or undefined.
+   */
+  async blobSize(
+    digest: string,
+    options?: CallOptions,
+  ): Promise<number | undefined> {
+    options?.signal?.throwIfAborted();
+    return (await statOrUndefined(this.blobPath(digest)))?.size;
   }
 
   /**
@@ -221,22 +290,49 @@ export class OciLayout implements Store, TagLister, Ingester {
    * @param name The tag.
    */
   tag(descriptor: Descriptor, name: string): Promise<void> {
-    const run = this.#indexLock.then(async () => {
-      const index = await this.readIndex();
-      const manifests = index.manifests.filter((entry) =>
+    return this.#updateIndex((entries) => {
+      const manifests = entries.filter((entry) =>
         entry.annotations?.[REF_NAME_ANNOTATION] !== name
       );
       manifests.push({
         ...descriptor,
         annotations: { ...descriptor.annotations, [REF_NAME_ANNOTATION]: name },
       });
+      return { manifests, result: undefined };
+    });
+  }
+
+  /**
+   * Changes `index.json`'s entries, one change at a time within the process, atomically and
+   * synced.
+   */
+  #updateIndex<T>(
+    change: (manifests: Descriptor[]) => { manifests: Descriptor[]; result: T },
+  ): Promise<T> {
+    const run = this.#indexLock.then(async () => {
+      const index = await this.readIndex();
+      const { manifests, result } = change([...index.manifests]);
       await writeFileAtomic(
         join(this.root, "index.json"),
         new TextEncoder().encode(JSON.stringify({ ...index, manifests })),
       );
+      return result;
     });
     this.#indexLock = run.catch(() => {});
     return run;
+  }
+
+  /** Enters a manifest without a name, unless an untagged entry of it is there. */
+  #enterUntagged(descriptor: Descriptor): Promise<void> {
+    return this.#updateIndex((entries) => {
+      const manifests = entries.filter((entry) =>
+        !(entry.digest === descriptor.digest &&
+          entry.annotations?.[REF_NAME_ANNOTATION] === undefined)
+      );
+      const { mediaType, digest, size } = descriptor;
+      manifests.push({ mediaType, digest, size });
+      return { manifests, result: undefined };
+    });
   }
 
   /**
@@ -271,9 +367,21 @@ export class OciLayout implements Store, TagLister, Ingester {
    * @param options A signal.
    * @returns True when a good copy is there.
    */
-  exists(descriptor: Descriptor, options?: CallOptions): Promise<boolean> {
+  async exists(
+    descriptor: Descriptor,
+    options?: CallOptions,
+  ): Promise<boolean> {
     options?.signal?.throwIfAborted();
-    return this.hasBlob(descriptor.digest, { size: descriptor.size });
+    if (!(await this.#holds(descriptor))) return false;
+    return await this.hasBlob(descriptor.digest, { size: descriptor.size });
+  }
+
+  /** False for a manifest that a layout of shared blobs does not name in index.json. */
+  async #holds(descriptor: Descriptor): Promise<boolean> {
+    if (!this.#shared || !isManifestOrIndex(descriptor.mediaType)) return true;
+    return (await this.readIndex()).manifests.some((entry) =>
+      entry.digest === descriptor.digest
+    );
   }
 
   /**
@@ -289,6 +397,11 @@ export class OciLayout implements Store, TagLister, Ingester {
     options?: CallOptions,
   ): Promise<ReadableStream<Uint8Array>> {
     options?.signal?.throwIfAborted();
+    if (!(await this.#holds(descriptor))) {
+      throw new Deno.errors.NotFound(
+        `Cannot find ${descriptor.digest} in OCI layout ${this.root}: index.json does not name it`,
+      );
+    }
     return verifyStream(
       await this.readBlob(descriptor.digest),
       descriptor.digest,
@@ -323,6 +436,8 @@ export class OciLayout implements Store, TagLister, Ingester {
     }
     if (options.tag !== undefined && isManifestOrIndex(descriptor.mediaType)) {
       await this.tag(descriptor, options.tag);
+    } else if (this.#shared && isManifestOrIndex(descriptor.mediaType)) {
+      await this.#enterUntagged(descriptor);
     }
   }
 
@@ -347,6 +462,21 @@ export class OciLayout implements Store, TagLister, Ingester {
       parseDigest(reference);
       descriptor = { digest: reference, mediaType: "", size: -1 };
     } catch {
+      descriptor = undefined;
+    }
+    if (descriptor !== undefined && this.#shared) {
+      // Only what index.json names is this layout's, with the media type it was pushed with.
+      const entry = (await this.readIndex()).manifests.findLast((e) =>
+        e.digest === reference
+      );
+      if (entry === undefined) {
+        throw new Deno.errors.NotFound(
+          `Cannot find "${reference}" in OCI layout ${this.root}: index.json does not name it`,
+        );
+      }
+      descriptor = entry;
+    }
+    if (descriptor === undefined) {
       descriptor = await this.tagged(reference);
       if (descriptor === undefined) {
         throw new Deno.errors.NotFound(
@@ -409,7 +539,7 @@ export class OciLayout implements Store, TagLister, Ingester {
     options: CallOptions & { sync?: boolean } = {},
   ): Promise<Descriptor> {
     const { signal } = options;
-    const dir = join(this.root, "blobs", "sha256");
+    const dir = join(this.#blobs, "sha256");
     await Deno.mkdir(dir, { recursive: true });
     const hashing = new DigestStream();
     const hashed = stream.pipeThrough(hashing);
@@ -442,6 +572,130 @@ export class OciLayout implements Store, TagLister, Ingester {
       lock.close();
     }
   }
+
+  /**
+   * Removes a manifest or index: its entries in `index.json` (tags included) and, unless the
+   * blobs are shared, its file; or a blob's file (not in a layout of shared blobs, where other
+   * layouts may need it). Blobs the removed manifest pointed to stay until a garbage
+   * collection.
+   *
+   * @param descriptor What to remove; its media type says whether it is a manifest.
+   * @param options A signal.
+   * @returns False when the layout did not hold it.
+   * @throws {Error} For a blob of a layout whose blobs are shared.
+   */
+  async delete(
+    descriptor: Descriptor,
+    options?: CallOptions,
+  ): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    const removeFile = async () => {
+      try {
+        await Deno.remove(this.blobPath(descriptor.digest));
+        return true;
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return false;
+        throw error;
+      }
+    };
+    if (!isManifestOrIndex(descriptor.mediaType)) {
+      if (this.#shared) {
+        throw new Error(
+          `Cannot delete blob ${descriptor.digest} of OCI layout ${this.root}: its blobs are shared with other layouts`,
+        );
+      }
+      return await removeFile();
+    }
+    const entered = await this.#updateIndex((entries) => {
+      const manifests = entries.filter((entry) =>
+        entry.digest !== descriptor.digest
+      );
+      return { manifests, result: manifests.length < entries.length };
+    });
+    if (this.#shared) return entered;
+    return (await removeFile()) || entered;
+  }
+
+  /**
+   * Removes a tag from `index.json`; the manifest stays there untagged (by digest) unless
+   * another entry names it.
+   *
+   * @param tag The tag.
+   * @param options A signal.
+   * @returns False when no such tag was there.
+   */
+  untag(tag: string, options?: CallOptions): Promise<boolean> {
+    options?.signal?.throwIfAborted();
+    return this.#updateIndex((entries) => {
+      const manifests = entries.filter((entry) =>
+        entry.annotations?.[REF_NAME_ANNOTATION] !== tag
+      );
+      const removed = entries.filter((entry) => !manifests.includes(entry));
+      for (const entry of removed) {
+        if (!manifests.some((m) => m.digest === entry.digest)) {
+          const { [REF_NAME_ANNOTATION]: _, ...rest } = entry.annotations ??
+            {};
+          const { annotations: _a, ...descriptor } = entry;
+          manifests.push(
+            Object.keys(rest).length
+              ? { ...descriptor, annotations: rest }
+              : descriptor,
+          );
+        }
+      }
+      return { manifests, result: removed.length > 0 };
+    });
+  }
+
+  /**
+   * The manifests `index.json` names whose `subject` has this digest, in its order.
+   *
+   * @param subject The subject's digest.
+   * @param options The artifact type wanted, and a signal.
+   * @returns Their descriptors, with `artifactType` and annotations.
+   */
+  async referrers(
+    subject: string,
+    options: ReferrersOptions = {},
+  ): Promise<Descriptor[]> {
+    options.signal?.throwIfAborted();
+    const seen = new Set<string>();
+    const found: Descriptor[] = [];
+    for (const entry of (await this.readIndex()).manifests) {
+      if (seen.has(entry.digest)) continue;
+      seen.add(entry.digest);
+      let bytes;
+      try {
+        bytes = await Deno.readFile(this.blobPath(entry.digest));
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue;
+        throw error;
+      }
+      const referrer = referrerOf(
+        { ...entry, size: bytes.byteLength },
+        bytes,
+        subject,
+        options.artifactType,
+      );
+      if (referrer !== undefined) found.push(referrer);
+    }
+    return found;
+  }
+
+  /**
+   * Starts an upload in pieces: a file under `.uploads` in the layout's directory, opened only
+   * while a piece is appended, synced as it grows, renamed into place by the commit.
+   *
+   * @param options A signal.
+   * @returns The upload.
+   */
+  startUpload(options?: CallOptions): Promise<BlobUpload> {
+    options?.signal?.throwIfAborted();
+    return fileUpload(
+      join(this.root, ".uploads"),
+      (digest) => this.blobPath(digest),
+    );
+  }
 }
 
 /**
@@ -449,6 +703,7 @@ export class OciLayout implements Store, TagLister, Ingester {
  * when they are missing.
  *
  * @param root The directory.
+ * @param options A blob directory shared with other layouts, which `blobs` is made to link to.
  * @returns The layout.
  * @throws {SyntaxError} When the directory holds an `oci-layout` of another version.
  *
@@ -462,10 +717,25 @@ export class OciLayout implements Store, TagLister, Ingester {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function openLayout(root: string): Promise<OciLayout> {
-  await Deno.mkdir(join(root, "blobs", "sha256"), { recursive: true });
+export async function openLayout(
+  root: string,
+  options: LayoutOptions = {},
+): Promise<OciLayout> {
+  const blobs = options.blobs ?? join(root, "blobs");
+  await Deno.mkdir(join(blobs, "sha256"), { recursive: true });
+  if (options.blobs !== undefined) {
+    await Deno.mkdir(root, { recursive: true });
+    const link = join(root, "blobs");
+    const found = await Deno.lstat(link).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
+    if (found === undefined) {
+      await Deno.symlink(relative(root, blobs), link);
+    }
+  }
   // What a killed writer left behind (live writers hold a lock on their files).
-  await removeAbandonedTemporaries(join(root, "blobs", "sha256"));
+  await removeAbandonedTemporaries(join(blobs, "sha256"));
   await removeAbandonedTemporaries(root);
   const marker = join(root, "oci-layout");
   if (await statOrUndefined(marker)) {
@@ -498,7 +768,7 @@ export async function openLayout(root: string): Promise<OciLayout> {
       new TextEncoder().encode(JSON.stringify(index)),
     );
   }
-  return new OciLayout(root);
+  return new OciLayout(root, options);
 }
 
 /**

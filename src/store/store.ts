@@ -1,7 +1,8 @@
 /**
  * One small interface over content-addressed storage, implemented by a repository on a registry
  * and by an OCI image layout on disk, so that copies work between any two of them; optional
- * capabilities (mount, list tags, ingest a stream of unknown digest) are separate interfaces.
+ * capabilities (mount, list tags, ingest a stream of unknown digest, delete, list referrers,
+ * serve blobs by digest, uploads in pieces) are separate interfaces.
  *
  * @module
  */
@@ -96,6 +97,141 @@ export interface Ingester {
     mediaType: string,
     options?: CallOptions,
   ): Promise<Descriptor>;
+}
+
+/**
+ * A store that removes what it holds (the registry's `DELETE`s; `oci delete` builds on it).
+ */
+export interface Deleter {
+  /**
+   * Removes a manifest or index (with every tag naming it), or a blob, as the descriptor's
+   * media type says.
+   *
+   * @returns False when the store did not hold it.
+   */
+  delete(descriptor: Descriptor, options?: CallOptions): Promise<boolean>;
+  /**
+   * Removes a tag; the manifest it named stays, by digest.
+   *
+   * @returns False when no such tag was there.
+   */
+  untag(tag: string, options?: CallOptions): Promise<boolean>;
+}
+
+/** Options of {@linkcode ReferrerLister.referrers}. */
+export interface ReferrersOptions extends CallOptions {
+  /** Only the referrers of this artifact type. */
+  readonly artifactType?: string;
+}
+
+/** A store that finds the manifests whose `subject` is a given manifest (the referrers API). */
+export interface ReferrerLister {
+  /**
+   * The manifests and indexes the store holds whose `subject` has this digest, each with its
+   * `artifactType` (or its config's media type) and annotations, in the store's order.
+   */
+  referrers(subject: string, options?: ReferrersOptions): Promise<Descriptor[]>;
+}
+
+/** A byte range of a blob: `start` and `end` inclusive. */
+export interface ByteRange {
+  /** The first byte. */
+  readonly start: number;
+  /** The last byte. */
+  readonly end: number;
+}
+
+/**
+ * A store that serves blobs by digest as they are stored, for a registry whose clients verify
+ * what they read: the size, and the bytes whole or a byte range, not hashed on the way.
+ */
+export interface BlobReader {
+  /** The size of a blob the store holds, or undefined. */
+  blobSize(digest: string, options?: CallOptions): Promise<number | undefined>;
+  /**
+   * The bytes of a blob (or of `range`), unverified.
+   *
+   * @throws {Deno.errors.NotFound} When the store does not hold it.
+   */
+  readBlob(
+    digest: string,
+    options?: CallOptions & { range?: ByteRange },
+  ): Promise<ReadableStream<Uint8Array>>;
+}
+
+/**
+ * A blob that arrives in pieces, hashed (sha256) as they come: a registry's upload session.
+ * It holds no file descriptor between calls, so that unfinished uploads cost no more than
+ * their bytes.
+ */
+export interface BlobUpload {
+  /** Bytes received so far. */
+  readonly size: number;
+  /**
+   * Appends bytes; returns the new size. All or nothing: when it rejects (the stream failed, a
+   * limit was reached), the upload is as it was before the call.
+   *
+   * @param stream The bytes.
+   * @param declared The length the sender announced, if it did: a store refuses at once
+   *   ({@linkcode UploadLimitError}) what it could not hold, before reading a byte.
+   */
+  append(
+    stream: ReadableStream<Uint8Array>,
+    declared?: number,
+  ): Promise<number>;
+  /** The sha256 digest of everything appended so far. */
+  digest(): string;
+  /**
+   * Stores the bytes as the blob `digest` (synced and renamed into place on disk) and ends the
+   * upload.
+   *
+   * @throws {DigestMismatchError} When the bytes have another digest; nothing is stored.
+   */
+  commit(digest: string, options?: CallOptions): Promise<Descriptor>;
+  /** Drops the bytes and ends the upload. */
+  cancel(): Promise<void>;
+}
+
+/** A store that takes blobs in pieces over several calls ({@linkcode BlobUpload}). */
+export interface Uploader {
+  /** Starts an upload. */
+  startUpload(options?: CallOptions): Promise<BlobUpload>;
+}
+
+/**
+ * An upload refused for room: the store holds as many unfinished bytes as it may. `scope` is
+ * `"upload"` when this one upload alone is larger than the limit (retrying cannot help), and
+ * `"total"` when unfinished uploads together fill it (retrying later may).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { UploadLimitError } from "./store.ts";
+ * const error = new UploadLimitError("total", 1024);
+ * assert.match(error.message, /1024 bytes/);
+ * ```
+ */
+export class UploadLimitError extends Error {
+  /** Whether the one upload or all unfinished uploads together hit the limit. */
+  readonly scope: "upload" | "total";
+  /** The limit, in bytes. */
+  readonly limit: number;
+  /**
+   * Makes the error; its message says which limit, and whether retrying can help.
+   *
+   * @param scope `"upload"` or `"total"`.
+   * @param limit The limit, in bytes.
+   */
+  constructor(scope: "upload" | "total", limit: number) {
+    super(
+      scope === "upload"
+        ? `the upload would be larger than the ${limit} bytes unfinished uploads may hold`
+        : `unfinished uploads already hold close to the ${limit} bytes allowed; finish or cancel some`,
+    );
+    this.name = "UploadLimitError";
+    this.scope = scope;
+    this.limit = limit;
+  }
 }
 
 /**
@@ -202,4 +338,57 @@ export async function fetchManifest(
  */
 export function isManifestOrIndex(mediaType: string): boolean {
   return isManifestMediaType(mediaType) || isIndexMediaType(mediaType);
+}
+
+/**
+ * The referrer descriptor of a manifest or index whose `subject` is `subject` (and whose
+ * artifact type, its `artifactType` or else its config's media type, is `artifactType` when
+ * given), for {@linkcode ReferrerLister.referrers}; undefined for any other document, or
+ * bytes that are not JSON.
+ *
+ * @param descriptor The manifest.
+ * @param bytes Its bytes.
+ * @param subject The subject's digest.
+ * @param artifactType The artifact type wanted, if any.
+ * @returns The descriptor with `artifactType` and `annotations`, or undefined.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { referrerOf } from "./store.ts";
+ * const bytes = new TextEncoder().encode(JSON.stringify({
+ *   schemaVersion: 2, artifactType: "application/x.sig", subject: { digest: "sha256:ab" },
+ * }));
+ * const descriptor = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: "sha256:cd", size: bytes.byteLength };
+ * assert.equal(referrerOf(descriptor, bytes, "sha256:ab")?.artifactType, "application/x.sig");
+ * assert.equal(referrerOf(descriptor, bytes, "sha256:ef"), undefined);
+ * ```
+ */
+export function referrerOf(
+  descriptor: Descriptor,
+  bytes: Uint8Array,
+  subject: string,
+  artifactType?: string,
+): Descriptor | undefined {
+  let document: {
+    subject?: { digest?: unknown };
+    artifactType?: string;
+    config?: { mediaType?: string };
+    annotations?: Record<string, string>;
+  } | undefined;
+  try {
+    document = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (document?.subject?.digest !== subject) return undefined;
+  const type = document.artifactType ?? document.config?.mediaType;
+  if (artifactType !== undefined && type !== artifactType) return undefined;
+  return {
+    mediaType: descriptor.mediaType,
+    digest: descriptor.digest,
+    size: descriptor.size,
+    ...(type ? { artifactType: type } : {}),
+    ...(document.annotations ? { annotations: document.annotations } : {}),
+  };
 }

@@ -5,7 +5,7 @@
 import type { Attack } from "../support/attacks.ts";
 import { ALL_PERMISSIONS, CLI } from "../support/cli.ts";
 import { serveRegistry } from "../../src/server/serve.ts";
-import { memoryStorage } from "../../src/server/memory_storage.ts";
+import { memoryRepositories } from "../../src/server/repositories.ts";
 import { digestOf } from "../../src/oci/digest.ts";
 import { concatBytes } from "../../src/io/bytes.ts";
 
@@ -343,7 +343,7 @@ const class4: Attack[] = [
     async attempt() {
       const cap = 1 << 20;
       await using registry = await serveRegistry({
-        storage: memoryStorage({ maxUploadBytes: cap }),
+        repositories: memoryRepositories({ maxUploadBytes: cap }),
       });
       const { statuses, locations } = await openSessions(
         registry.url,

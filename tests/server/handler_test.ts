@@ -1,15 +1,19 @@
 // Conformance of the embedded registry to the distribution spec's endpoints (end-1 … end-13) and
-// its MUST statements, called in-process for both storages; bad input gets the right 4xx.
+// its MUST statements, called in-process over both kinds of repositories (memory, layouts on
+// disk); bad input gets the right 4xx.
 import assert from "node:assert/strict";
 import { createRegistry } from "../../src/server/handler.ts";
-import { memoryStorage } from "../../src/server/memory_storage.ts";
-import { layoutStorage } from "../../src/server/layout_storage.ts";
+import {
+  layoutRepositories,
+  memoryRepositories,
+  type Repositories,
+} from "../../src/server/repositories.ts";
 import {
   checkRepositoryName,
-  type RegistryStorage,
   RepositoryNameError,
-  UploadLimitError,
-} from "../../src/server/storage.ts";
+} from "../../src/server/repository_name.ts";
+import { UploadLimitError } from "../../src/store/store.ts";
+import { memoryStore } from "../../src/store/memory_store.ts";
 import {
   UploadSessionLimitError,
   UploadSessions,
@@ -28,17 +32,28 @@ const EMPTY_DIGEST = digestOf(EMPTY);
 type Handler = (request: Request) => Promise<Response>;
 
 async function storages(): Promise<
-  [string, RegistryStorage, () => Promise<void>][]
+  [string, Repositories, () => Promise<void>][]
 > {
   const root = await Deno.makeTempDir({ prefix: "oci-server-" });
   return [
-    ["memory", memoryStorage(), () => Promise.resolve()],
+    ["memory", memoryRepositories(), () => Promise.resolve()],
     [
       "layout",
-      await layoutStorage(root),
+      await layoutRepositories(root),
       () => Deno.remove(root, { recursive: true }),
     ],
   ];
+}
+
+/** The tags of a repository, or undefined when it has none (no manifest was ever pushed). */
+async function tagsOf(
+  repositories: Repositories,
+  name: string,
+): Promise<string[] | undefined> {
+  return await repositories.get(name).listTags().catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
 }
 
 function call(
@@ -105,18 +120,18 @@ async function pushManifest(
   });
 }
 
-/** Registers a test per storage. */
+/** Registers a test per kind of repositories. */
 function serverTest(
   name: string,
-  fn: (registry: Handler, storage: RegistryStorage) => Promise<void>,
+  fn: (registry: Handler, repositories: Repositories) => Promise<void>,
 ) {
   for (const kind of ["memory", "layout"]) {
     Deno.test(`${name} [${kind}]`, async () => {
       const all = await storages();
       try {
-        const [, storage] = all.find(([k]) => k === kind)!;
-        await using registry = createRegistry({ storage });
-        await fn(registry, storage);
+        const [, repositories] = all.find(([k]) => k === kind)!;
+        await using registry = createRegistry({ repositories });
+        await fn(registry, repositories);
       } finally {
         for (const [, , cleanup] of all) await cleanup();
       }
@@ -697,13 +712,13 @@ const BAD: [
 for (const [what, send, status, code] of BAD) {
   serverTest(
     `the server answers ${what} with ${status} ${code}, stores nothing, keeps serving`,
-    async (registry, storage) => {
+    async (registry, repositories) => {
       await pushBlob(registry, "app", EMPTY);
       const response = await send(registry);
       assert.equal(response.status, status);
       assert.equal(await errorCode(response), code);
       assert.deepEqual(
-        await storage.listTags("app"),
+        await tagsOf(repositories, "app"),
         undefined,
         "no manifest was stored",
       );
@@ -745,7 +760,7 @@ serverTest(
 
 serverTest(
   "a failed upload leaves no blob and the upload is gone",
-  async (registry, storage) => {
+  async (registry, repositories) => {
     const start = await call(registry, "POST", "/v2/app/blobs/uploads/");
     const location = start.headers.get("location")!;
     const wrong = await call(
@@ -757,28 +772,30 @@ serverTest(
     assert.equal(wrong.status, 400);
     assert.equal(await errorCode(wrong), "DIGEST_INVALID");
     assert.equal(
-      await storage.blobSize(undefined, digestOf("actual")),
+      await repositories.blobs.blobSize(digestOf("actual")),
       undefined,
     );
     assert.equal(
-      await storage.blobSize(undefined, digestOf("expected")),
+      await repositories.blobs.blobSize(digestOf("expected")),
       undefined,
     );
     assert.equal((await call(registry, "GET", location)).status, 404);
   },
 );
 
-/** The files in a layout storage's upload directory (unfinished sessions). */
+/** The files in the upload directory under --root (unfinished sessions). */
 async function uploadFiles(root: string): Promise<string[]> {
   const names = [];
   for await (const e of Deno.readDir(`${root}/.uploads`)) names.push(e.name);
   return names;
 }
 
-Deno.test("layoutStorage keeps a repository as an OCI layout with tags in index.json", async () => {
+Deno.test("layoutRepositories keeps a repository as an OCI layout with tags in index.json", async () => {
   const root = await Deno.makeTempDir();
   try {
-    const registry = createRegistry({ storage: await layoutStorage(root) });
+    const registry = createRegistry({
+      repositories: await layoutRepositories(root),
+    });
     await pushBlob(registry, "team/app", EMPTY);
     const body = manifestOf([]);
     await pushManifest(registry, "team/app", "v1", body);
@@ -809,7 +826,9 @@ Deno.test("layoutStorage keeps a repository as an OCI layout with tags in index.
 Deno.test("a single POST upload whose body fails leaves no upload file behind", async () => {
   const root = await Deno.makeTempDir();
   try {
-    const registry = createRegistry({ storage: await layoutStorage(root) });
+    const registry = createRegistry({
+      repositories: await layoutRepositories(root),
+    });
     let sent = 0;
     const body = new ReadableStream<Uint8Array>({
       pull(controller) {
@@ -835,7 +854,7 @@ Deno.test("an upload session left idle past uploadTimeout is dropped with its by
   const root = await Deno.makeTempDir();
   try {
     const registry = createRegistry({
-      storage: await layoutStorage(root),
+      repositories: await layoutRepositories(root),
       uploadTimeout: 50,
     });
     const abandoned = await call(registry, "POST", "/v2/app/blobs/uploads/");
@@ -878,7 +897,7 @@ Deno.test("layout upload sessions hold no file descriptor between requests", asy
   const root = await Deno.makeTempDir();
   try {
     await using registry = createRegistry({
-      storage: await layoutStorage(root),
+      repositories: await layoutRepositories(root),
     });
     const before = await openDescriptors();
     const locations = [];
@@ -987,18 +1006,18 @@ Deno.test("upload sessions are capped per client and in total with 429 TOOMANYRE
 });
 
 Deno.test("UploadSessions drops idle sessions on its timer, and close() drops the rest", async () => {
-  const storage = memoryStorage();
+  const store = memoryStore();
   const sessions = new UploadSessions({
     idleTimeout: 20,
     maxSessions: 10,
     maxSessionsPerClient: 10,
   });
-  const idle = await sessions.open("app", "a", () => storage.startUpload());
+  const idle = await sessions.open("app", "a", () => store.startUpload());
   for (let i = 0; i < 100 && sessions.get(idle, "app"); i++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   assert.equal(sessions.get(idle, "app"), undefined, "the timer dropped it");
-  const kept = await sessions.open("app", "a", () => storage.startUpload());
+  const kept = await sessions.open("app", "a", () => store.startUpload());
   assert.equal(
     sessions.get(kept, "other"),
     undefined,
@@ -1007,24 +1026,24 @@ Deno.test("UploadSessions drops idle sessions on its timer, and close() drops th
   await sessions.close();
   assert.equal(sessions.size, 0);
   await assert.rejects(
-    sessions.open("app", "a", () => storage.startUpload()),
+    sessions.open("app", "a", () => store.startUpload()),
     /closed/,
   );
 });
 
 Deno.test("UploadSessions refuses past its limits with a typed error", async () => {
-  const storage = memoryStorage();
+  const store = memoryStore();
   await using sessions = new UploadSessions({
     idleTimeout: 60_000,
     maxSessions: 1,
     maxSessionsPerClient: 1,
   });
-  await sessions.open("app", "a", () => storage.startUpload());
-  const error = await sessions.open("app", "b", () => storage.startUpload())
+  await sessions.open("app", "a", () => store.startUpload());
+  const error = await sessions.open("app", "b", () => store.startUpload())
     .catch((e) => e);
   assert.ok(error instanceof UploadSessionLimitError);
   assert.equal(error.scope, "total");
-  // A storage that cannot start a session gives the room back.
+  // A store that cannot start an upload gives the room back.
   await using other = new UploadSessions({
     idleTimeout: 60_000,
     maxSessions: 1,
@@ -1034,12 +1053,12 @@ Deno.test("UploadSessions refuses past its limits with a typed error", async () 
     other.open("app", "a", () => Promise.reject(new Error("disk full"))),
     /disk full/,
   );
-  await other.open("app", "a", () => storage.startUpload());
+  await other.open("app", "a", () => store.startUpload());
 });
 
-Deno.test("memoryStorage caps the bytes unfinished uploads hold, and refuses a declared length at once", async () => {
+Deno.test("memoryRepositories caps the bytes unfinished uploads hold, and refuses a declared length at once", async () => {
   await using registry = createRegistry({
-    storage: memoryStorage({ maxUploadBytes: 1000 }),
+    repositories: memoryRepositories({ maxUploadBytes: 1000 }),
   });
   const open = async () =>
     (await call(registry, "POST", "/v2/app/blobs/uploads/")).headers.get(
@@ -1079,20 +1098,26 @@ Deno.test("memoryStorage caps the bytes unfinished uploads hold, and refuses a d
     (await call(registry, "PATCH", second, { body: "y".repeat(600) })).status,
     202,
   );
-  const limit = await memoryStorage({ maxUploadBytes: 1 }).startUpload();
+  const limit = await memoryStore({ maxUploadBytes: 1 }).startUpload();
   const error = await limit.append(new Response("ab").body!).catch((e) => e);
   assert.ok(error instanceof UploadLimitError);
   assert.equal(error.scope, "upload");
 });
 
 Deno.test("running out of descriptors answers 503 UNAVAILABLE with Retry-After, not 500", async () => {
-  const storage = memoryStorage();
+  const repositories = memoryRepositories();
   const exhausted = Object.assign(
     new Error("Too many open files (os error 24): open '/x'"),
     { code: "EMFILE" },
   );
   await using registry = createRegistry({
-    storage: { ...storage, startUpload: () => Promise.reject(exhausted) },
+    repositories: {
+      ...repositories,
+      get: (name) => ({
+        ...repositories.get(name),
+        startUpload: () => Promise.reject(exhausted),
+      }),
+    },
   });
   const response = await call(registry, "POST", "/v2/app/blobs/uploads/");
   assert.equal(response.status, 503);
@@ -1146,7 +1171,7 @@ Deno.test("checkRepositoryName refuses layout components, dot names and bad gram
 
 serverTest(
   "every endpoint refuses a reserved component with 400 NAME_INVALID naming it, and stores nothing",
-  async (registry, storage) => {
+  async (registry, repositories) => {
     const digest = digestOf("x");
     const requests: [string, string, RequestInit?][] = [
       ["POST", `/v2/team/blobs/blobs/uploads/?digest=${digest}`, { body: "x" }],
@@ -1171,27 +1196,17 @@ serverTest(
         );
       } else await response.body?.cancel();
     }
-    assert.equal(await storage.blobSize(undefined, digest), undefined);
-    assert.equal(await storage.listTags("team"), undefined);
+    assert.equal(await repositories.blobs.blobSize(digest), undefined);
+    assert.equal(await tagsOf(repositories, "team"), undefined);
   },
 );
 
-Deno.test("layoutStorage refuses a reserved name itself, for callers that skip the handler", async () => {
+Deno.test("layoutRepositories refuses a reserved name itself, for callers that skip the handler", async () => {
   const root = await Deno.makeTempDir();
   try {
-    const storage = await layoutStorage(root);
-    await assert.rejects(
-      storage.putManifest("team/blobs", {
-        bytes: new TextEncoder().encode("{}"),
-        mediaType: OCI_MANIFEST_MEDIA_TYPE,
-        digest: EMPTY_DIGEST,
-      }),
-      RepositoryNameError,
-    );
-    await assert.rejects(
-      storage.linkBlob("a/index.json", EMPTY_DIGEST),
-      RepositoryNameError,
-    );
+    const repositories = await layoutRepositories(root);
+    assert.throws(() => repositories.get("team/blobs"), RepositoryNameError);
+    assert.throws(() => repositories.get("a/index.json"), RepositoryNameError);
     assert.deepEqual(
       [...Deno.readDirSync(`${root}/.blobs`)].map((e) => e.name),
       ["sha256"],
@@ -1217,7 +1232,7 @@ Deno.test("nested repositories (team/app, team/app/x) keep valid layouts and the
   const root = await Deno.makeTempDir();
   try {
     await using registry = createRegistry({
-      storage: await layoutStorage(root),
+      repositories: await layoutRepositories(root),
     });
     for (const name of ["team/app/x", "team/app", "team"]) {
       await pushBlob(registry, name, EMPTY);
@@ -1270,7 +1285,7 @@ Deno.test({
     const root = await Deno.makeTempDir();
     try {
       await using registry = createRegistry({
-        storage: await layoutStorage(root),
+        repositories: await layoutRepositories(root),
       });
       const config = JSON.stringify({
         architecture: "amd64",

@@ -7,8 +7,10 @@
  */
 import { createHash } from "node:crypto";
 import { createRegistry } from "../../src/server/handler.ts";
-import { memoryStorage } from "../../src/server/memory_storage.ts";
-import type { RegistryStorage } from "../../src/server/storage.ts";
+import {
+  memoryRepositories,
+  type Repositories,
+} from "../../src/server/repositories.ts";
 import { digestOf } from "../../src/oci/digest.ts";
 import {
   OCI_CONFIG_MEDIA_TYPE,
@@ -64,25 +66,31 @@ function zeroStream(
   }, { highWaterMark: 0 });
 }
 
-/** Memory storage where repository `source` also holds the big blob, made up when read. */
+/** Repositories in memory where repository `source` also holds the big blob, made up when read. */
 function withBigBlob(
-  storage: RegistryStorage,
-  repository: string,
+  repositories: Repositories,
+  source: string,
   onChunk: (bytes: number) => void,
-): RegistryStorage {
+): Repositories {
   const digest = bigBlobDigest();
   return {
-    ...storage,
-    blobSize(repo, wanted) {
-      if (wanted === digest && (repo === undefined || repo === repository)) {
-        return Promise.resolve(BIG_SIZE);
-      }
-      return storage.blobSize(repo, wanted);
-    },
-    readBlob(wanted, range) {
-      if (wanted !== digest) return storage.readBlob(wanted, range);
-      const size = range ? range.end - range.start + 1 : BIG_SIZE;
-      return Promise.resolve(zeroStream(size, onChunk));
+    ...repositories,
+    get(name) {
+      const repository = repositories.get(name);
+      if (name !== source) return repository;
+      return {
+        ...repository,
+        blobSize(wanted, options) {
+          if (wanted === digest) return Promise.resolve(BIG_SIZE);
+          return repository.blobSize(wanted, options);
+        },
+        readBlob(wanted, options) {
+          if (wanted !== digest) return repository.readBlob(wanted, options);
+          const range = options?.range;
+          const size = range ? range.end - range.start + 1 : BIG_SIZE;
+          return Promise.resolve(zeroStream(size, onChunk));
+        },
+      };
     },
   };
 }
@@ -136,11 +144,11 @@ export async function startBigBlobRegistry(): Promise<BigBlobRegistry> {
       }
     }
   };
-  const storage = withBigBlob(memoryStorage(), source, (bytes) => {
+  const repositories = withBigBlob(memoryRepositories(), source, (bytes) => {
     sent += bytes;
     wake();
   });
-  const handler = createRegistry({ storage });
+  const handler = createRegistry({ repositories });
   const countUpload = (body: ReadableStream<Uint8Array>) =>
     body.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({

@@ -168,10 +168,21 @@ async function storedManifest(
 ): Promise<
   { bytes: Uint8Array; mediaType: string; digest: string } | undefined
 > {
-  const descriptor = await resolved(repository, reference);
-  if (descriptor === undefined) return undefined;
-  const bytes = await fetchBytes(repository, descriptor, {
-    maxSize: Math.max(context.maxManifestSize, descriptor.size),
-  });
-  return { bytes, mediaType: descriptor.mediaType, digest: descriptor.digest };
+  for (let attempt = 1;; attempt++) {
+    const descriptor = await resolved(repository, reference);
+    if (descriptor === undefined) return undefined;
+    try {
+      const bytes = await fetchBytes(repository, descriptor, {
+        maxSize: Math.max(context.maxManifestSize, descriptor.size),
+      });
+      return {
+        bytes,
+        mediaType: descriptor.mediaType,
+        digest: descriptor.digest,
+      };
+    } catch (error) {
+      // The tag moved (or the manifest went) between the two reads: look again.
+      if (!(error instanceof Deno.errors.NotFound) || attempt >= 3) throw error;
+    }
+  }
 }

@@ -322,6 +322,9 @@ export async function layoutRepositories(root: string): Promise<Repositories> {
       if (!create && !(await statOrUndefined(join(dir, "index.json")))) {
         return undefined;
       }
+      // One layout per repository, so that its index.json updates queue on one lock.
+      const opened = layouts.get(name);
+      if (opened !== undefined) return await opened;
       const opening = openLayout(dir, { blobs: shared });
       layouts.set(name, opening);
       opening.catch(() => layouts.delete(name));

@@ -67,16 +67,24 @@ export * from "./src/store/remote/blobs.ts";
 export * from "./src/store/remote/manifests.ts";
 export * from "./src/store/remote/tags.ts";
 export {
+  type BlobReader,
+  type BlobUpload,
+  type ByteRange,
   type CallOptions,
+  type Deleter,
   fetchBytes,
   type Ingester,
   isManifestOrIndex,
   isMounter,
   type Mounter,
   type PushOptions,
+  type ReferrerLister,
+  type ReferrersOptions,
   type Store,
   type StoreOptions,
   type TagLister,
+  type Uploader,
+  UploadLimitError,
 } from "./src/store/store.ts";
 export * from "./src/store/remote_store.ts";
 export * from "./src/store/layout_store.ts";

@@ -13,6 +13,7 @@
  * @module
  */
 export * from "./repositories.ts";
+export * from "./blob_links.ts";
 export * from "./repository_name.ts";
 export * from "./handler.ts";
 export * from "./serve.ts";

@@ -96,10 +96,14 @@ export function memoryUpload(
     },
     digest: () => digestOfHash(hash),
     commit(digest) {
-      const descriptor = checked(digest, hash, size, "an upload in memory");
-      store(digest, concatBytes(chunks));
-      release();
-      return Promise.resolve(descriptor);
+      try {
+        const descriptor = checked(digest, hash, size, "an upload in memory");
+        store(digest, concatBytes(chunks));
+        release();
+        return Promise.resolve(descriptor);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     },
     cancel() {
       release();

@@ -29,7 +29,7 @@ export const GLOBAL_FLAGS: Readonly<Record<string, FlagSpec>> = {
     type: "string",
     value: "NAME",
     description:
-      "with --password-stdin: credentials for the registries named on the command line (else from OCI_USERNAME/OCI_PASSWORD and Docker's config.json)",
+      "with --password-stdin: credentials for the registries named on the command line (default: OCI_USERNAME/OCI_PASSWORD, else Docker's config.json)",
   },
   "password-stdin": {
     type: "boolean",

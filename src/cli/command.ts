@@ -5,10 +5,15 @@
  *
  * @module
  */
-import { stat } from "node:fs/promises";
 import { formatReference } from "../oci/reference.ts";
 import { parsePlatform, type Platform } from "../oci/platform.ts";
-import { type CommandContext, type Target, UsageError } from "./context.ts";
+import {
+  type CommandContext,
+  requireLayout,
+  type Target,
+  UsageError,
+} from "./context.ts";
+import type { FlagSpec } from "./flags.ts";
 
 /** One command: its flags, help, positional arguments and what it does. */
 export interface Command {
@@ -16,10 +21,9 @@ export interface Command {
   readonly summary: string;
   readonly usage: string;
   readonly examples: readonly string[];
-  readonly flags: Record<
-    string,
-    { type: "string" | "boolean"; multiple?: boolean; default?: boolean }
-  >;
+  /** More about the command in its help, after the flags (a paragraph). */
+  readonly details?: string;
+  readonly flags: Readonly<Record<string, FlagSpec>>;
   readonly positionals: number;
   run(
     context: CommandContext,
@@ -56,14 +60,7 @@ export async function existingLayout(
   target: Target & { kind: "layout" },
   command: string,
 ): Promise<Target & { kind: "layout" }> {
-  try {
-    await stat(`${target.dir}/index.json`);
-  } catch {
-    throw new UsageError(
-      `"${target.dir}" is not an OCI image layout (no index.json)`,
-      command,
-    );
-  }
+  await requireLayout(target.dir, command);
   return target;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Every command of the CLI by name, in the order the help lists them; each lives in its own
- * file (push.ts, pull.ts, copy.ts, inspect.ts, tags.ts, serve.ts).
+ * file (push.ts, pull.ts, copy.ts, inspect.ts, tags.ts, serve.ts, version.ts).
  *
  * @module
  */
@@ -11,6 +11,7 @@ import { copy } from "./copy.ts";
 import { inspect } from "./inspect.ts";
 import { tags } from "./tags.ts";
 import { serve } from "./serve.ts";
+import { version } from "./version.ts";
 
 /** Every command, by name. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
@@ -20,4 +21,5 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   inspect,
   tags,
   serve,
+  version,
 };

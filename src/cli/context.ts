@@ -29,7 +29,7 @@ import {
   staticCredentials,
 } from "../transport/credentials.ts";
 import type { Transport } from "../transport/request_body.ts";
-import { layoutStore } from "../store/layout_store.ts";
+import { layoutStore, OciLayout } from "../store/layout_store.ts";
 import { remoteStore } from "../store/remote_store.ts";
 import type { Store } from "../store/store.ts";
 import { createProgressDisplay, type ProgressDisplay } from "./progress.ts";
@@ -68,22 +68,6 @@ export interface GlobalFlags {
   help: boolean;
 }
 
-/** `parseArgs` definitions of the global flags. */
-export const GLOBAL_FLAGS = {
-  "plain-http": { type: "boolean", default: false },
-  username: { type: "string" },
-  "password-stdin": { type: "boolean", default: false },
-  concurrency: { type: "string" },
-  timeout: { type: "string" },
-  retries: { type: "string" },
-  "ca-file": { type: "string" },
-  cache: { type: "string" },
-  json: { type: "boolean", default: false },
-  quiet: { type: "boolean", short: "q", default: false },
-  verbose: { type: "boolean", short: "v", default: false },
-  help: { type: "boolean", short: "h", default: false },
-} as const;
-
 /** A place images live: a repository on a registry, or an OCI layout directory. */
 export type Target =
   | { kind: "registry"; ref: ImageReference }
@@ -97,7 +81,10 @@ export interface CommandContext {
   readonly progress: ProgressDisplay;
   /** Blobs moved at once. */
   readonly concurrency: number;
-  /** The stage directory. */
+  /**
+   * The stage directory: `--cache`, else from `XDG_CACHE_HOME`/`HOME`, read only when a
+   * command asks for it (a command without a stage reads no cache variable).
+   */
   readonly cache: string;
   /**
    * Attempts in all of a whole operation (an upload, a download, a blob copy), and the line
@@ -107,10 +94,18 @@ export interface CommandContext {
     readonly attempts: number;
     readonly onRetry: (error: unknown, attempt: number) => void;
   };
-  /** Parses a target given on the command line. */
+  /**
+   * Parses a target given on the command line; an uppercase repository name is lowercased
+   * with a one-line warning naming the name used.
+   */
   target(text: string, command: string): Target;
-  /** A store for a target. */
+  /** A store to write to: a layout target is created when missing. */
   store(target: Target): Promise<Store>;
+  /**
+   * A store to read from: a layout target must exist already (a usage error of `command`
+   * otherwise), and nothing is written to it, not even a missing `blobs/` directory.
+   */
+  readStore(target: Target, command: string): Promise<Store>;
   /** A line for humans on stderr (not with `--quiet` or `--json`). */
   info(line: string): void;
   /** A warning on stderr, e.g. a retry (not with `--quiet`). */
@@ -235,24 +230,44 @@ export async function createContext(
       );
     }
   }
+  let cache: string | undefined;
+  const remote = (ref: ImageReference) =>
+    remoteStore(ref, {
+      transport,
+      signal,
+      onProgress: (p) => progress.update(p),
+    });
   return {
     flags,
     transport,
     signal,
     concurrency,
-    cache: flags.cache ?? defaultCacheDir(),
+    get cache() {
+      cache ??= flags.cache ?? defaultCacheDir();
+      return cache;
+    },
     retry,
     progress,
     target(text, command) {
-      return parseTarget(text, flags["plain-http"], command);
+      const target = parseTarget(text, flags["plain-http"], command);
+      if (target.kind === "registry") {
+        const written = writtenRepository(text, target.ref);
+        if (written !== undefined && written !== target.ref.repository) {
+          warn(
+            `repository names are lowercase: using "${target.ref.repository}" for "${written}"`,
+          );
+        }
+      }
+      return target;
     },
     async store(target) {
       if (target.kind === "layout") return await layoutStore(target.dir);
-      return remoteStore(target.ref, {
-        transport,
-        signal,
-        onProgress: (p) => progress.update(p),
-      });
+      return remote(target.ref);
+    },
+    async readStore(target, command) {
+      if (target.kind === "registry") return remote(target.ref);
+      await requireLayout(target.dir, command);
+      return new OciLayout(target.dir);
     },
     info(line) {
       if (!flags.quiet && !flags.json) writeErr(`${line}\n`);
@@ -263,6 +278,59 @@ export async function createContext(
       if (out !== "") Deno.stdout.writeSync(encoder.encode(`${out}\n`));
     },
   };
+}
+
+/**
+ * The repository of a reference as the user wrote it (case kept), or undefined when it cannot
+ * be told apart in the text.
+ */
+function writtenRepository(
+  text: string,
+  ref: ImageReference,
+): string | undefined {
+  let name = text.replace(/^oci(\+http)?:\/\//, "");
+  const at = name.indexOf("@");
+  if (at >= 0) name = name.slice(0, at);
+  const colon = name.lastIndexOf(":");
+  if (colon > name.lastIndexOf("/")) name = name.slice(0, colon);
+  const lower = name.toLowerCase();
+  for (
+    const repository of [
+      ref.repository,
+      ref.repository.replace(/^library\//, ""),
+    ]
+  ) {
+    if (lower.endsWith(repository)) {
+      const written = name.slice(name.length - repository.length);
+      return written === repository
+        ? ref.repository
+        : ref.repository.slice(0, ref.repository.length - repository.length) +
+          written;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Checks that a directory is an OCI image layout (it has an `index.json`): reading one must
+ * not create it.
+ *
+ * @param dir The directory.
+ * @param command The command, for the usage hint.
+ * @throws {UsageError} When it is not.
+ */
+export async function requireLayout(
+  dir: string,
+  command: string,
+): Promise<void> {
+  try {
+    await Deno.stat(join(dir, "index.json"));
+  } catch {
+    throw new UsageError(
+      `"${dir}" is not an OCI image layout (no index.json)`,
+      command,
+    );
+  }
 }
 
 /**

@@ -1,53 +1,125 @@
 /**
- * `oci copy`: copies an image (one platform, or every platform with `--all`) between
- * registries and OCI image layouts.
+ * `oci copy`: copies an image between registries and OCI image layouts: the whole index,
+ * keeping its digest (as crane, oras and regctl do), or one platform with `--platform`.
  *
  * @module
  */
-import { copyImage } from "../image/copy.ts";
+import { copyGraph, copyImage, resolveImage } from "../image/copy.ts";
+import type { ImageIndex } from "../oci/manifest.ts";
+import { fetchManifest } from "../store/store.ts";
+import { isIndexMediaType } from "../oci/media_types.ts";
+import { formatPlatform } from "../oci/platform.ts";
 import { referenceOf, UsageError } from "./context.ts";
-import { type Command, platformFlag } from "./command.ts";
+import { type Command, formatTarget, platformFlag } from "./command.ts";
+import {
+  describe,
+  formatPlatforms,
+  indexPlatforms,
+  platformJson,
+} from "./output.ts";
 
 /** The `copy` command. */
 export const copy: Command = {
   name: "copy",
   summary: "copy an image between registries and OCI layouts",
-  usage: "oci copy <src> <dst> [--platform P | --all]",
+  usage: "oci copy <src> <dst> [--platform P]",
   examples: [
-    "oci copy ghcr.io/org/app:v1 127.0.0.1:5000/mirror/app:v1 --all",
-    "oci copy 127.0.0.1:5000/app:v1 layout:./cache:v1",
+    "oci copy ghcr.io/org/app:v1 127.0.0.1:5000/mirror/app:v1",
+    "oci copy ghcr.io/org/app:v1 layout:./cache:v1 --platform linux/arm64",
   ],
-  flags: { platform: { type: "string" }, all: { type: "boolean" } },
+  flags: {
+    platform: {
+      type: "string",
+      value: "P",
+      description:
+        "copy only this platform's image out of an index: a new digest at the destination (default: the whole index, keeping its digest)",
+    },
+    all: {
+      type: "boolean",
+      description:
+        "copy the whole index with every platform (the default; kept for scripts)",
+    },
+  },
   positionals: 2,
   async run(context, [srcText, dstText], values) {
     if (values.all && values.platform !== undefined) {
       throw new UsageError("use --platform or --all, not both", "copy");
     }
+    const platform = platformFlag(values.platform, "copy");
     const src = context.target(srcText, "copy");
     const dst = context.target(dstText, "copy");
     const reference = referenceOf(src);
     const dstReference = dst.kind === "layout"
       ? dst.reference
       : dst.ref.tag ?? (reference.includes(":") ? undefined : reference);
-    const result = await copyImage(
-      await context.store(src),
-      await context.store(dst),
-      reference,
-      {
-        platform: values.all ? "all" : platformFlag(values.platform, "copy"),
-        concurrency: context.concurrency,
-        tag: dstReference,
-        ...context.retry,
-        log: (line) => context.info(line),
-        signal: context.signal,
-      },
-    );
+    const source = await context.readStore(src, "copy");
+    const target = await context.store(dst);
+    const options = {
+      concurrency: context.concurrency,
+      tag: dstReference,
+      ...context.retry,
+      log: (line: string) => context.info(line),
+      signal: context.signal,
+    };
+    let result;
+    let narrowed: Record<string, unknown> = {};
+    if (platform === undefined) {
+      result = await copyImage(source, target, reference, {
+        ...options,
+        platform: "all",
+      });
+      if (isIndexMediaType(result.descriptor.mediaType)) {
+        const top = await fetchManifest(source, result.descriptor.digest, {
+          signal: context.signal,
+        });
+        const platforms = indexPlatforms(
+          (top.document as ImageIndex).manifests,
+        );
+        narrowed = { platforms: platforms.map(platformJson) };
+        context.info(
+          `Copied index ${result.descriptor.digest} with ${platforms.length} platform${
+            platforms.length === 1 ? "" : "s"
+          } (${formatPlatforms(platforms)})`,
+        );
+      }
+    } else {
+      const { manifest, index } = await resolveImage(
+        source,
+        reference,
+        platform,
+        3,
+        context.signal,
+      );
+      result = await copyGraph(source, target, manifest.descriptor, options);
+      const platforms = index
+        ? indexPlatforms((index.document as ImageIndex).manifests)
+        : [];
+      const chosen = index
+        ? (index.document as ImageIndex).manifests.find((m) =>
+          m.digest === manifest.descriptor.digest
+        )?.platform
+        : undefined;
+      narrowed = {
+        ...(chosen ? { platform: platformJson(chosen) } : {}),
+        ...(index ? { sourcePlatforms: platforms.map(platformJson) } : {}),
+      };
+      if (index) {
+        context.info(
+          `Copied 1 of ${platforms.length} platforms (${
+            formatPlatform(chosen ?? platform)
+          }): ${manifest.descriptor.digest}; the index ${index.descriptor.digest} is not copied`,
+        );
+      }
+    }
     context.progress.done();
     context.result({
-      digest: result.descriptor.digest,
-      mediaType: result.descriptor.mediaType,
-      blobsCopied: result.blobsCopied,
-      blobsSkipped: result.blobsSkipped,
+      source: formatTarget(src),
+      destination: formatTarget(dst),
+      ...describe(result.descriptor),
+      ...narrowed,
+      copied: result.blobsCopied - result.blobsMounted,
+      mounted: result.blobsMounted,
+      existing: result.blobsSkipped,
     }, result.descriptor.digest);
   },
 };

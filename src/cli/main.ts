@@ -7,62 +7,39 @@ import { parseArgs } from "node:util";
 import { COMMANDS } from "./commands.ts";
 import {
   createContext,
-  GLOBAL_FLAGS,
   type GlobalFlags,
   parseTarget,
   UsageError,
 } from "./context.ts";
+import { GLOBAL_FLAGS, parseOptions, suggestFlag } from "./flags.ts";
+import { commandHelp, mainHelp } from "./help.ts";
+import { errorJson } from "./output.ts";
 import { redactSecrets } from "../transport/errors.ts";
 
-const GLOBAL_HELP = `Global flags:
-  --plain-http          reach registries over HTTP (automatic for localhost and 127.0.0.0/8)
-  --username NAME       with --password-stdin: credentials for the registries named here
-  --password-stdin      read the password from standard input
-                        (credentials also come from OCI_USERNAME/OCI_PASSWORD and Docker's config.json)
-  --concurrency N       blobs moved at once (default 4)
-  --timeout S           seconds a registry may stay silent (connecting, before answering, between
-                        bytes) before the request fails and is retried; 0 for none (default 30
-                        to connect and between bytes, 60 for an answer)
-  --retries N           times a failed request or transfer is tried again; 0 for none
-                        (default 4). Each retry prints one line on stderr (not with --quiet)
-  --ca-file PATH        also trust the PEM certificates in PATH (a private CA) for HTTPS registries,
-                        token servers and blob storage; DENO_CERT and --cert work too
-  --cache DIR           the stage, an OCI image layout (default $XDG_CACHE_HOME/oci)
-  --json                print one JSON object with the result on stdout
-  -q, --quiet           no progress, messages or retry lines; errors only
-  -v, --verbose         one line per HTTP request on stderr (secrets redacted)
-  -h, --help            help for a command
-
-A <ref> is an image reference (ghcr.io/org/app:v1, 127.0.0.1:5000/app@sha256:…), an
-oci:// or oci+http:// URL, or an OCI image layout layout:DIR[:TAG] (copy and inspect).`;
-
-function mainHelp(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
-  const lines = Object.values(COMMANDS).map((c) =>
-    `  ${c.name.padEnd(width)}  ${c.summary}`
-  );
-  return `oci: push, pull and copy images and artifacts on OCI registries
-
-Usage: oci <command> [arguments] [flags]
-
-Commands:
-${lines.join("\n")}
-
-Run 'oci <command> --help' for a command's flags and examples.
-
-${GLOBAL_HELP}`;
-}
-
-function commandHelp(name: string): string {
-  const command = COMMANDS[name];
-  return `${command.summary}
-
-Usage: ${command.usage}
-
-Examples:
-${command.examples.map((e) => `  ${e}`).join("\n")}
-
-${GLOBAL_HELP}`;
+/**
+ * A `parseArgs` error in our words: a mistyped flag gets the flag it most likely meant, or the
+ * commands that take it.
+ */
+function flagProblem(message: string, command: string): string {
+  const unknown = /^Unknown option '(-{1,2})([^']+)'/.exec(message);
+  if (unknown === null) return message;
+  const [, dashes, typed] = unknown;
+  const flag = `${dashes}${typed}`;
+  const names = [
+    ...Object.keys(GLOBAL_FLAGS),
+    ...Object.keys(COMMANDS[command].flags),
+  ];
+  const suggestion = suggestFlag(typed, names);
+  if (suggestion !== undefined) {
+    return `unknown flag ${flag}, did you mean --${suggestion}?`;
+  }
+  const others = Object.values(COMMANDS).filter((c) => typed in c.flags)
+    .map((c) => c.name);
+  return others.length > 0
+    ? `unknown flag ${flag}: ${command} has no such flag (${
+      others.join(", ")
+    } ${others.length === 1 ? "takes" : "take"} it)`
+    : `unknown flag ${flag}`;
 }
 
 /** Exit statuses: success, an operation failed, the command line is wrong, interrupted. */
@@ -134,18 +111,55 @@ export async function main(args: string[]): Promise<number> {
   const encoder = new TextEncoder();
   const fail = (text: string) =>
     Deno.stderr.writeSync(encoder.encode(`oci: ${text}\n`));
-  const [name, ...rest] = args;
-  if (
-    name === undefined || name === "--help" || name === "-h" || name === "help"
-  ) {
-    Deno.stdout.writeSync(encoder.encode(`${mainHelp()}\n`));
+  const print = (text: string) =>
+    Deno.stdout.writeSync(encoder.encode(`${text}\n`));
+  let [name, ...rest] = args;
+  if (name === "--version") name = "version";
+  if (name === undefined || name === "--help" || name === "-h") {
+    print(mainHelp());
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
-  const command = COMMANDS[name];
-  if (command === undefined) {
-    fail(`unknown command "${name}". Run 'oci --help' for the commands.`);
+  const flagArgs = rest.includes("--")
+    ? rest.slice(0, rest.indexOf("--"))
+    : rest;
+  const json = flagArgs.includes("--json");
+  /** A failure: one line on stderr, and with `--json` the error object on stdout. */
+  const failWith = (error: unknown, text: string, interrupted = false) => {
+    fail(text);
+    if (json) print(JSON.stringify(errorJson(error, interrupted)));
+  };
+  const usage = (error: UsageError, command?: string) => {
+    const hint = command === undefined
+      ? "Run 'oci --help' for the commands."
+      : `Run 'oci ${error.command ?? command} --help' for usage.`;
+    failWith(
+      error,
+      `${error.message}${/[.?]$/.test(error.message) ? "" : "."} ${hint}`,
+    );
     return EXIT.usage;
+  };
+  const unknownCommand = (typed: string) => {
+    const suggestion = suggestFlag(typed, Object.keys(COMMANDS));
+    return usage(
+      new UsageError(
+        `unknown command "${typed}"${
+          suggestion ? `, did you mean ${suggestion}?` : ""
+        }`,
+      ),
+    );
+  };
+  if (name === "help") {
+    const [topic] = rest;
+    if (topic === undefined) {
+      print(mainHelp());
+      return EXIT.ok;
+    }
+    if (COMMANDS[topic] === undefined) return unknownCommand(topic);
+    print(commandHelp(topic));
+    return EXIT.ok;
   }
+  const command = COMMANDS[name];
+  if (command === undefined) return unknownCommand(name);
 
   const controller = new AbortController();
   const stopListening = onCtrlC(controller, fail);
@@ -154,16 +168,16 @@ export async function main(args: string[]): Promise<number> {
     try {
       parsed = parseArgs({
         args: rest,
-        options: { ...GLOBAL_FLAGS, ...command.flags },
+        options: parseOptions({ ...GLOBAL_FLAGS, ...command.flags }),
         allowPositionals: true,
         strict: true,
       });
     } catch (error) {
-      throw new UsageError((error as Error).message, name);
+      throw new UsageError(flagProblem((error as Error).message, name), name);
     }
     const values = parsed.values as Record<string, unknown>;
     if (values.help) {
-      Deno.stdout.writeSync(encoder.encode(`${commandHelp(name)}\n`));
+      print(commandHelp(name));
       return EXIT.ok;
     }
     if (parsed.positionals.length !== command.positionals) {
@@ -192,20 +206,13 @@ export async function main(args: string[]): Promise<number> {
     // A server stopped by Ctrl-C has done its job.
     return EXIT.ok;
   } catch (error) {
-    if (error instanceof UsageError) {
-      fail(
-        `${error.message}. Run 'oci ${
-          error.command ?? name
-        } --help' for usage.`,
-      );
-      return EXIT.usage;
-    }
+    if (error instanceof UsageError) return usage(error, name);
     if (controller.signal.aborted) {
-      fail(INTERRUPTED);
+      failWith(error, INTERRUPTED, true);
       return EXIT.interrupted;
     }
     // Errors of the library are redacted already; anything else is, here.
-    fail(redactSecrets(String((error as Error)?.message ?? error)));
+    failWith(error, redactSecrets(String((error as Error)?.message ?? error)));
     return EXIT.failed;
   } finally {
     stopListening();

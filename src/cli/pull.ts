@@ -5,32 +5,118 @@
  * @module
  */
 import { pullImage } from "../image/pull.ts";
+import { fetchBytes, fetchManifest, type Store } from "../store/store.ts";
+import { isIndexMediaType } from "../oci/media_types.ts";
+import type { ImageConfig, ImageManifest } from "../oci/manifest.ts";
+import {
+  formatPlatform,
+  hostPlatform,
+  matchPlatform,
+  normalizePlatform,
+  type Platform,
+} from "../oci/platform.ts";
+import { referenceOf } from "./context.ts";
 import {
   type Command,
   existingLayout,
   formatTarget,
   platformFlag,
 } from "./command.ts";
+import { describe, platformJson } from "./output.ts";
+
+/** A single-platform image is not of the platform `--platform` asked for (docker refuses it too). */
+export class PlatformMismatchError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param image The image, for the message.
+   * @param wanted The platform asked for.
+   * @param actual The image's own.
+   */
+  constructor(image: string, wanted: Platform, actual: Platform) {
+    super(
+      `${image} is a single-platform image for ${formatPlatform(actual)}, not ${
+        formatPlatform(normalizePlatform(wanted))
+      } (--platform); add --force to pull it anyway`,
+    );
+    this.name = "PlatformMismatchError";
+  }
+}
+
+function platformOf(config: ImageConfig): Platform {
+  return normalizePlatform({
+    os: config.os ?? "unknown",
+    architecture: config.architecture ?? "unknown",
+    ...(config.variant ? { variant: config.variant } : {}),
+  });
+}
+
+/** The platform of the image a reference names when it is one image (not an index). */
+async function singlePlatform(
+  store: Store,
+  reference: string,
+  signal: AbortSignal,
+): Promise<Platform | undefined> {
+  const top = await fetchManifest(store, reference, { signal });
+  if (isIndexMediaType(top.descriptor.mediaType)) return undefined;
+  const config = (top.document as ImageManifest).config;
+  const bytes = await fetchBytes(store, config, { signal });
+  return platformOf(JSON.parse(new TextDecoder().decode(bytes)));
+}
 
 /** The `pull` command. */
 export const pull: Command = {
   name: "pull",
   summary: "pull an image and extract its layers into a directory",
-  usage: "oci pull <ref> <dir> [--platform P] [--cache DIR]",
+  usage: "oci pull <ref> <dir> [--platform P [--force]] [--cache DIR]",
   examples: [
     "oci pull 127.0.0.1:5000/cache/app:v1 ./rootfs",
     "oci pull ghcr.io/org/app:v2 ./rootfs --platform linux/arm64",
   ],
-  flags: { platform: { type: "string" } },
+  flags: {
+    platform: {
+      type: "string",
+      value: "P",
+      description:
+        "the platform to take out of an index (default linux/<host architecture>); a single-platform image of another platform is refused unless --force",
+    },
+    force: {
+      type: "boolean",
+      description:
+        "pull a single-platform image that is not of --platform, with a warning (default: refuse)",
+    },
+  },
   positionals: 2,
   async run(context, [refText, dir], values) {
     const parsed = context.target(refText, "pull");
+    const platform = platformFlag(values.platform, "pull");
     const source = parsed.kind === "registry" ? parsed.ref : {
-      store: await context.store(await existingLayout(parsed, "pull")),
+      store: await context.readStore(
+        await existingLayout(parsed, "pull"),
+        "pull",
+      ),
       reference: parsed.reference,
     };
+    const name = formatTarget(parsed);
+    if (platform !== undefined) {
+      // Checked before anything is written: docker refuses it too.
+      const actual = await singlePlatform(
+        await context.readStore(parsed, "pull"),
+        referenceOf(parsed),
+        context.signal,
+      );
+      if (actual !== undefined && !matchPlatform(platform, actual)) {
+        const error = new PlatformMismatchError(name, platform, actual);
+        if (!values.force) throw error;
+        context.warn(
+          `${name} is for ${formatPlatform(actual)}, not ${
+            formatPlatform(normalizePlatform(platform))
+          }: pulled anyway (--force)`,
+        );
+      }
+    }
     const result = await pullImage(source, dir, {
-      platform: platformFlag(values.platform, "pull"),
+      platform,
       cache: context.cache,
       transport: context.transport,
       signal: context.signal,
@@ -39,16 +125,23 @@ export const pull: Command = {
       onWarning: (m) => context.info(m),
     });
     context.progress.done();
+    const pulled = platformOf(result.config);
+    if (platform === undefined && !matchPlatform(hostPlatform(), pulled)) {
+      // docker's warning: the image runs only where its platform does.
+      context.warn(
+        `the image's platform (${
+          formatPlatform(pulled)
+        }) does not match the default platform (${
+          formatPlatform(hostPlatform())
+        })`,
+      );
+    }
     context.result({
-      reference: formatTarget(parsed),
-      digest: result.descriptor.digest,
-      platform: {
-        os: result.config.os,
-        architecture: result.config.architecture,
-        ...(result.config.variant ? { variant: result.config.variant } : {}),
-      },
+      source: name,
+      destination: dir,
+      ...describe(result.descriptor),
+      platform: platformJson(pulled),
       layers: result.manifest.layers.length,
-      directory: dir,
     }, `Pulled ${result.descriptor.digest} into ${dir}`);
   },
 };

@@ -8,6 +8,7 @@ import { stat } from "node:fs/promises";
 import { openLayout } from "../store/layout_store.ts";
 import { createLayer } from "../layer/create_layer.ts";
 import { checkPushAccess, pushImage } from "../image/push.ts";
+import { hostPlatform, normalizePlatform } from "../oci/platform.ts";
 import { UsageError } from "./context.ts";
 import {
   type Command,
@@ -15,21 +16,85 @@ import {
   platformFlag,
   registryTarget,
 } from "./command.ts";
+import { describe, platformJson } from "./output.ts";
+
+/**
+ * Reads `--created`: an RFC 3339 time (`2024-05-01T12:00:00Z`) or seconds since 1970, as the
+ * config's `created` (whole seconds, UTC).
+ *
+ * @param text The flag's value.
+ * @returns The time in RFC 3339, or undefined without the flag.
+ * @throws {UsageError} When it is neither.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseCreated } from "./push.ts";
+ * assert.equal(parseCreated("0"), "1970-01-01T00:00:00Z");
+ * assert.equal(parseCreated("2024-05-01T14:00:00+02:00"), "2024-05-01T12:00:00Z");
+ * assert.throws(() => parseCreated("yesterday"));
+ * ```
+ */
+export function parseCreated(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const date = /^\d+$/.test(text)
+    ? new Date(Number(text) * 1000)
+    : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(
+        text,
+      )
+    ? new Date(text)
+    : undefined;
+  if (date === undefined || Number.isNaN(date.getTime())) {
+    throw new UsageError(
+      `--created needs an RFC 3339 time (2024-05-01T12:00:00Z) or seconds since 1970, got "${text}"`,
+      "push",
+    );
+  }
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
 
 /** The `push` command. */
 export const push: Command = {
   name: "push",
   summary: "pack a directory or file as a layer and push an image",
   usage:
-    "oci push <path> <ref> [--base REF] [--platform OS/ARCH[/VARIANT]] [--annotation K=V]...",
+    "oci push <path> <ref> [--base REF] [--platform OS/ARCH[/VARIANT]] [--annotation K=V]... [--created TIME]",
   examples: [
     "oci push ./prefix 127.0.0.1:5000/cache/app:v1",
     "oci push ./prefix ghcr.io/org/app:v2 --base ubuntu:24.04 --platform linux/arm64",
+    "SOURCE_DATE_EPOCH=0 oci push ./prefix layout:./out:v1   # twice: one digest",
   ],
+  details:
+    `Timestamps: every file in the layer gets the time $SOURCE_DATE_EPOCH, else 0 (1970), and
+entries are sorted and owned by 0:0, so one tree always packs to one layer digest. The image's
+created time (config and the org.opencontainers.image.created annotation) is --created, else
+$SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give one image digest.`,
   flags: {
-    base: { type: "string" },
-    platform: { type: "string" },
-    annotation: { type: "string", multiple: true },
+    base: {
+      type: "string",
+      value: "REF",
+      description:
+        "build on this image: its layers (mounted or copied to the target registry), config and platform are kept (default: none, an image of the one layer)",
+    },
+    platform: {
+      type: "string",
+      value: "P",
+      description:
+        "os/architecture[/variant] of the image, and the platform taken out of a --base index (default: the base's, else linux/<host architecture>)",
+    },
+    annotation: {
+      type: "string",
+      value: "K=V",
+      multiple: true,
+      description:
+        "an annotation on the manifest, repeatable (default: only org.opencontainers.image.created, and the base's name and digest with --base)",
+    },
+    created: {
+      type: "string",
+      value: "TIME",
+      description:
+        "the image's created time: RFC 3339 (2024-05-01T12:00:00Z) or seconds since 1970 (default $SOURCE_DATE_EPOCH, else now)",
+    },
   },
   positionals: 2,
   async run(context, [path, refText], values) {
@@ -39,6 +104,7 @@ export const push: Command = {
       ? undefined
       : registryTarget(context.target(String(values.base), "push"), "push");
     const platform = platformFlag(values.platform, "push");
+    const created = parseCreated(values.created as string | undefined);
     const annotations: Record<string, string> = {};
     for (const pair of (values.annotation as string[] | undefined) ?? []) {
       const eq = pair.indexOf("=");
@@ -79,6 +145,7 @@ export const push: Command = {
         base,
         platform,
         annotations,
+        created,
         transport: context.transport,
         signal: context.signal,
         ...context.retry,
@@ -87,11 +154,16 @@ export const push: Command = {
       },
     );
     context.progress.done();
+    // Without a base the platform is known here; a base's comes from its config.
+    const written = platform ??
+      (base === undefined ? hostPlatform() : undefined);
     context.result({
-      reference: formatTarget(parsed),
-      digest: descriptor.digest,
-      size: descriptor.size,
-      mediaType: descriptor.mediaType,
+      source: path,
+      destination: formatTarget(parsed),
+      ...describe(descriptor),
+      ...(written
+        ? { platform: platformJson(normalizePlatform(written)) }
+        : {}),
       layer: {
         digest: layer.compressedDigest,
         diffId: layer.uncompressedDigest,

@@ -21,11 +21,33 @@ export const serve: Command = {
     "oci serve --auth users.txt --token        # users.txt: user:{PBKDF2}… lines; Bearer tokens from /token",
   ],
   flags: {
-    port: { type: "string" },
-    hostname: { type: "string" },
-    root: { type: "string" },
-    auth: { type: "string" },
-    token: { type: "boolean" },
+    port: {
+      type: "string",
+      value: "N",
+      description: "the port to listen on, 0 for any free one (default 5000)",
+    },
+    hostname: {
+      type: "string",
+      value: "H",
+      description: "the address to listen on (default 127.0.0.1)",
+    },
+    root: {
+      type: "string",
+      value: "DIR",
+      description:
+        "keep the content on disk, one OCI image layout per repository under DIR (default: in memory, gone when it stops)",
+    },
+    auth: {
+      type: "string",
+      value: "FILE",
+      description:
+        "require these users: lines of user:{PBKDF2}…, {SHA}… or {PLAIN}… (default: anyone may push and pull)",
+    },
+    token: {
+      type: "boolean",
+      description:
+        "with --auth: Bearer tokens from /token, as Docker Hub and ghcr.io do (default: Basic)",
+    },
   },
   positionals: 0,
   async run(context, _args, values) {

@@ -82,9 +82,11 @@ export interface CopyOptions {
 export interface CopyResult {
   /** The descriptor of what was tagged at the destination (a manifest or an index). */
   readonly descriptor: Descriptor;
-  /** Blobs whose bytes moved. */
+  /** Blobs the destination lacked: moved, or mounted (see `blobsMounted`). */
   readonly blobsCopied: number;
-  /** Blobs the destination already had (or mounted). */
+  /** Of `blobsCopied`, the blobs the registry mounted from another repository (no bytes sent). */
+  readonly blobsMounted: number;
+  /** Blobs the destination already had. */
   readonly blobsSkipped: number;
 }
 
@@ -150,7 +152,8 @@ function streamingSource(
  * @param target Where they go.
  * @param blobs The descriptors to copy.
  * @param options Concurrency, log, cache, attempts and an abort signal.
- * @returns How many blobs moved and how many were skipped.
+ * @returns How many blobs the target lacked (`copied`, of which `mounted` were mounted rather
+ * than sent) and how many it had (`skipped`).
  *
  * @example
  * ```ts ignore
@@ -165,8 +168,9 @@ export async function copyBlobs(
     CopyOptions,
     "concurrency" | "log" | "cache" | "attempts" | "onRetry" | "signal"
   > = {},
-): Promise<{ copied: number; skipped: number }> {
+): Promise<{ copied: number; mounted: number; skipped: number }> {
   const { signal } = options;
+  let mounted = 0;
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   const present = await Promise.all(
     unique.map((b) => target.exists(b, { signal })),
@@ -202,17 +206,22 @@ export async function copyBlobs(
         return;
       }
       if (mounter !== undefined) {
-        await mounter.mount(descriptor, source, {
+        const wasMounted = await mounter.mount(descriptor, source, {
           fallback: blobSource,
           signal,
         });
+        if (wasMounted) mounted++;
       } else {
         await target.push(descriptor, blobSource, { signal });
       }
     }, options);
     options.log?.(`Copied ${descriptor.digest} to ${target.name}`);
   }, signal);
-  return { copied: missing.length, skipped: unique.length - missing.length };
+  return {
+    copied: missing.length,
+    mounted,
+    skipped: unique.length - missing.length,
+  };
 }
 
 async function readConfig(
@@ -443,6 +452,7 @@ async function copyFetched(
   const { signal } = options;
   const maxDepth = options.maxDepth ?? 3;
   let copied = 0;
+  let mounted = 0;
   let skipped = 0;
   const visit = async (fetched: FetchedManifest, depth: number) => {
     const down = successors(fetched.document);
@@ -464,6 +474,7 @@ async function copyFetched(
         options,
       );
       copied += counts.copied;
+      mounted += counts.mounted;
       skipped += counts.skipped;
     }
     if (fetched !== top) await pushManifest(target, fetched, undefined, signal);
@@ -473,6 +484,7 @@ async function copyFetched(
   return {
     descriptor: top.descriptor,
     blobsCopied: copied,
+    blobsMounted: mounted,
     blobsSkipped: skipped,
   };
 }

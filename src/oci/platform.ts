@@ -158,20 +158,24 @@ export function matchPlatform(wanted: Platform, candidate: Platform): boolean {
 }
 
 /**
- * The platform this process runs on, normalised (`linux/amd64` on x86-64 Linux).
+ * The platform images default to on this host: `linux/<host architecture>`, normalised, on
+ * every host OS (as docker does: containers are Linux images, so a Mac on Apple silicon gets
+ * `linux/arm64/v8`, not `darwin/arm64/v8`).
  *
- * @returns The host platform.
+ * @param build The host, `Deno.build` by default (a test injects another).
+ * @returns The default platform.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { hostPlatform } from "./platform.ts";
- * assert.equal(typeof hostPlatform().architecture, "string");
+ * import { formatPlatform, hostPlatform } from "./platform.ts";
+ * assert.equal(hostPlatform().os, "linux");
+ * assert.equal(formatPlatform(hostPlatform({ os: "darwin", arch: "aarch64" })), "linux/arm64/v8");
+ * assert.equal(formatPlatform(hostPlatform({ os: "windows", arch: "x86_64" })), "linux/amd64");
  * ```
  */
-export function hostPlatform(): Platform {
-  return normalizePlatform({
-    os: Deno.build.os,
-    architecture: Deno.build.arch,
-  });
+export function hostPlatform(
+  build: { readonly os: string; readonly arch: string } = Deno.build,
+): Platform {
+  return normalizePlatform({ os: "linux", architecture: build.arch });
 }

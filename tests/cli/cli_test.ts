@@ -63,22 +63,29 @@ registryTest(
         ).stdout,
       );
       assert.match(pushed.digest, /^sha256:[0-9a-f]{64}$/);
-      assert.equal(pushed.reference, ref);
+      assert.equal(pushed.destination, ref);
+      assert.equal(pushed.source, `${work}/src`);
       assert.match(pushed.layer.diffId, /^sha256:/);
 
       const tags = JSON.parse(
         ok(await oci(["tags", `${registry.host}/cli/app`, "--json"])).stdout,
       );
-      assert.deepEqual(tags, { tags: ["v1"] });
+      assert.deepEqual(tags, {
+        source: `${registry.host}/cli/app`,
+        repository: "cli/app",
+        tags: ["v1"],
+      });
       assert.equal(
         ok(await oci(["tags", `${registry.host}/cli/app`])).stdout,
         "v1\n",
       );
 
-      const manifest = JSON.parse(
+      const inspected = JSON.parse(
         ok(await oci(["inspect", ref, "--platform", "linux/arm64", "--json"]))
           .stdout,
       );
+      assert.equal(inspected.digest, pushed.digest);
+      const manifest = inspected.manifest;
       assert.equal(manifest.layers[0].digest, pushed.layer.digest);
       assert.equal(manifest.annotations.team, "tools");
       const config = JSON.parse(
@@ -128,7 +135,11 @@ registryTest(
         ).stdout,
       );
       assert.equal(copied.digest, pushed.digest);
-      assert.equal(copied.blobsCopied, 2);
+      // Within one registry: mounted, no bytes sent.
+      assert.deepEqual(
+        [copied.copied, copied.mounted, copied.existing],
+        [0, 2, 0],
+      );
       const toLayout = JSON.parse(
         ok(
           await oci([
@@ -144,6 +155,7 @@ registryTest(
       const fromLayout = JSON.parse(
         ok(await oci(["inspect", `layout:${work}/layout:v1`, "--json"])).stdout,
       );
+      assert.equal(fromLayout.manifest.layers[0].digest, pushed.layer.digest);
       assert.equal(fromLayout.layers[0].digest, pushed.layer.digest);
     });
   },
@@ -246,7 +258,7 @@ const USAGE: [string[], RegExp][] = [
   [[], /Usage: oci <command>/],
   [["frobnicate"], /unknown command "frobnicate"/],
   [["push", "only-one"], /push takes 2 arguments, got 1/],
-  [["push", "a", "b", "--bogus"], /Unknown option '--bogus'/],
+  [["push", "a", "b", "--bogus"], /unknown flag --bogus/],
   [["pull", "Not A Ref", "dir"], /Cannot parse image reference "Not A Ref"/],
   [
     ["copy", "a:1", "b:1", "--all", "--platform", "linux/amd64"],
@@ -546,7 +558,7 @@ Deno.test("oci push DIR layout:OUT:TAG, oci tags layout:OUT and oci pull layout:
         ]),
       ).stdout,
     );
-    assert.equal(pushed.reference, `layout:${work}/out:v1`);
+    assert.equal(pushed.destination, `layout:${work}/out:v1`);
     assert.match(pushed.digest, /^sha256:[0-9a-f]{64}$/);
     ok(
       await oci([

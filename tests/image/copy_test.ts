@@ -43,6 +43,7 @@ registryTest(
     );
     assert.equal(result.descriptor.digest, manifests[1].digest);
     assert.equal(result.blobsCopied, 4);
+    assert.equal(result.blobsMounted, 0, "two registries: bytes sent");
     const puts = log.filter((l) => l.startsWith("PUT"));
     assert.equal(puts.length, 5);
     assert.match(
@@ -65,6 +66,7 @@ registryTest(
       },
     );
     assert.deepEqual([again.blobsCopied, again.blobsSkipped], [0, 4]);
+    assert.equal(again.blobsMounted, 0);
   },
 );
 
@@ -117,6 +119,7 @@ registryTest(
       },
     );
     assert.equal(result.blobsCopied, 3);
+    assert.equal(result.blobsMounted, 3, "each counted as mounted");
     const blobTraffic = log.filter((l) =>
       /blobs\/uploads\/[^?]/.test(l) || (/^GET .*\/blobs\//.test(l))
     );

@@ -91,13 +91,27 @@ Deno.test("matchPlatform() compares os, architecture, variant and a wanted os.ve
   }
 });
 
-Deno.test("hostPlatform() is this machine, normalised", () => {
+Deno.test("hostPlatform() is linux/<this machine's architecture>, normalised", () => {
   const host = hostPlatform();
-  assert.equal(host.os, Deno.build.os);
+  assert.equal(host.os, "linux");
   assert.equal(
     host.architecture,
     Deno.build.arch === "x86_64" ? "amd64" : "arm64",
   );
+});
+
+Deno.test("hostPlatform() is linux on every host OS, with the architecture normalised", () => {
+  const cases: [string, string, string][] = [
+    ["darwin", "aarch64", "linux/arm64/v8"],
+    ["darwin", "x86_64", "linux/amd64"],
+    ["windows", "x86_64", "linux/amd64"],
+    ["windows", "aarch64", "linux/arm64/v8"],
+    ["linux", "x86_64", "linux/amd64"],
+    ["freebsd", "aarch64", "linux/arm64/v8"],
+  ];
+  for (const [os, arch, expected] of cases) {
+    assert.equal(formatPlatform(hostPlatform({ os, arch })), expected, os);
+  }
 });
 
 Deno.test("media type guards tell manifests from indexes, ignoring parameters", () => {

@@ -90,6 +90,7 @@ export * from "./src/store/remote_store.ts";
 export * from "./src/store/layout_store.ts";
 export * from "./src/store/memory_store.ts";
 export * from "./src/image/copy.ts";
+export * from "./src/image/resolve.ts";
 export * from "./src/layer/create_layer.ts";
 export * from "./src/layer/extract_layer.ts";
 export * from "./src/image/push.ts";

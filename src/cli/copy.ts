@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { copyGraph, copyImage, resolveImage } from "../image/copy.ts";
+import { copyGraph, copyImage } from "../image/copy.ts";
+import { resolveImage } from "../image/resolve.ts";
 import type { ImageIndex } from "../oci/manifest.ts";
 import { fetchManifest } from "../store/store.ts";
 import { isIndexMediaType } from "../oci/media_types.ts";
@@ -83,13 +84,11 @@ export const copy: Command = {
         );
       }
     } else {
-      const { manifest, index } = await resolveImage(
-        source,
-        reference,
+      const { manifest, index } = await resolveImage(source, reference, {
+        ...context.retry,
         platform,
-        3,
-        context.signal,
-      );
+        signal: context.signal,
+      });
       result = await copyGraph(source, target, manifest.descriptor, options);
       const platforms = index
         ? indexPlatforms((index.document as ImageIndex).manifests)

@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { fetchBytes, fetchManifest } from "../store/store.ts";
+import { fetchBytes } from "../store/store.ts";
 import type { FetchedManifest, Store } from "../store/store.ts";
-import { resolveImage } from "../image/copy.ts";
+import { readManifest, resolveImage } from "../image/resolve.ts";
 import { isIndexMediaType } from "../oci/media_types.ts";
 import type {
   ImageConfig,
@@ -149,19 +149,18 @@ and media type go to stderr.`,
     const store = await context.readStore(target, "inspect");
     const reference = referenceOf(target);
     const { signal } = context;
-    let chosen: FetchedManifest = await fetchManifest(store, reference, {
+    let chosen: FetchedManifest = await readManifest(store, reference, {
+      ...context.retry,
       signal,
     });
     let index: FetchedManifest | undefined;
     const wantsImage = values.config || (platform && !values.index);
     if (wantsImage && isIndexMediaType(chosen.descriptor.mediaType)) {
-      const resolved = await resolveImage(
-        store,
-        reference,
-        platform ?? hostPlatform(),
-        3,
+      const resolved = await resolveImage(store, reference, {
+        platform: platform ?? hostPlatform(),
+        ...context.retry,
         signal,
-      );
+      });
       index = resolved.index;
       chosen = resolved.manifest;
     }

@@ -5,21 +5,14 @@
  *
  * @module
  */
-import {
-  type Descriptor,
-  type ImageConfig,
-  type ImageIndex,
-  type ImageManifest,
-  successors,
-} from "../oci/manifest.ts";
+import { type Descriptor, successors } from "../oci/manifest.ts";
 import { isIndexMediaType } from "../oci/media_types.ts";
 import {
   formatPlatform,
   hostPlatform,
   type Platform,
 } from "../oci/platform.ts";
-import { selectPlatform } from "../store/remote/manifests.ts";
-import { IndexDepthError, MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
+import { IndexDepthError } from "../oci/parse_manifest.ts";
 import {
   type BlobSource,
   bytesSource,
@@ -28,13 +21,16 @@ import {
 import type { OciLayout } from "../store/layout_store.ts";
 import {
   type FetchedManifest,
-  fetchManifest,
+  hasLocalBlobs,
   isManifestOrIndex,
   isMounter,
+  type Mounter,
   type Store,
 } from "../store/store.ts";
 import { retryTransient } from "../transport/transient.ts";
-import { openVerifiedStream } from "../oci/digest.ts";
+import { openOnRead } from "../io/bytes.ts";
+import type { ImageConfig, ImageManifest } from "../oci/manifest.ts";
+import { readConfig, readManifest, resolveImage } from "./resolve.ts";
 
 /** Options of {@linkcode copyImage}. */
 export interface CopyOptions {
@@ -121,32 +117,85 @@ async function eachLimited<T>(
   if (failure !== undefined) throw (failure as PromiseRejectedResult).reason;
 }
 
+/** Where the bytes of one blob's copy come from, and whether they check themselves. */
+interface CopySource {
+  readonly source: BlobSource;
+  /** The stream is {@linkcode Store.fetch}'s, which errors unless every byte matched. */
+  readonly verified: boolean;
+}
+
 /**
- * A source that streams a blob out of a store each time it is opened: registry to registry
- * copies pass the bytes through without a local copy, and a retry downloads again.
+ * The bytes of a blob as the copy reads them: a file the source store verified when it wrote
+ * it, sent as it is (the target checks it); else a stream out of `store.fetch` (verified while
+ * it streams), opened on the first read so that a mount that needs no bytes opens nothing, and
+ * opened again by each retry.
  */
-function streamingSource(
+async function copySource(
   store: Store,
   descriptor: Descriptor,
   signal: AbortSignal | undefined,
-): BlobSource {
+): Promise<CopySource> {
+  if (hasLocalBlobs(store)) {
+    return {
+      source: await store.blobSource(descriptor, { signal }),
+      verified: false,
+    };
+  }
   return {
-    size: descriptor.size,
-    open(): ReadableStream<Uint8Array> {
-      // Opened on the first read; a byte stream that a layout target does not hash again.
-      return openVerifiedStream(
-        () => store.fetch(descriptor, { signal }),
-        descriptor.digest,
-        { size: descriptor.size, context: store.name, signal },
-      );
+    source: {
+      size: descriptor.size,
+      open: () =>
+        openOnRead(() => store.fetch(descriptor, { signal }), { signal }),
     },
+    verified: true,
   };
+}
+
+/**
+ * Copies one blob, and starts it again from the source when it fails in a way another attempt
+ * may not (connection lost, bytes damaged or cut on the way, upload session lost): the one
+ * retry of a blob's transfer. Before starting again it asks whether the failed attempt landed
+ * after all. The target is told the bytes are verified when they come from `source.fetch`, so
+ * a layout or memory target does not hash them a second time. Answers whether a registry
+ * mounted the blob (no bytes sent).
+ */
+async function copyBlob(
+  source: Store,
+  target: Store,
+  descriptor: Descriptor,
+  from: CopySource,
+  mounter: (Store & Mounter) | undefined,
+  options: Pick<CopyOptions, "attempts" | "onRetry" | "signal">,
+): Promise<boolean> {
+  const { signal } = options;
+  return await retryTransient(async (attempt) => {
+    // A failed attempt may have landed before its answer was lost.
+    if (
+      attempt > 1 &&
+      await target.exists(descriptor, { signal }).catch(() => false)
+    ) {
+      return false;
+    }
+    if (mounter !== undefined) {
+      return await mounter.mount(descriptor, source, {
+        fallback: from.source,
+        signal,
+      });
+    }
+    await target.push(descriptor, from.source, {
+      signal,
+      verified: from.verified,
+    });
+    return false;
+  }, options);
 }
 
 /**
  * Copies the blobs of one image that the destination lacks: every blob is checked at the
  * destination in parallel, and only the missing ones move (mounted when both stores are
- * repositories of the same registry).
+ * repositories of the same registry). Each copy is verified (the source's stream checks
+ * itself and the target is told so; a file sent as it is gets checked by the target), and
+ * starts again from the source when it fails in a way another attempt may not.
  *
  * @param source Where the blobs are.
  * @param target Where they go.
@@ -156,8 +205,18 @@ function streamingSource(
  * than sent) and how many it had (`skipped`).
  *
  * @example
- * ```ts ignore
- * await copyBlobs(remoteStore(src), remoteStore(dst), manifest.layers);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyBlobs } from "./copy.ts";
+ * import { memoryStore } from "../store/memory_store.ts";
+ * import { bytesSource } from "../transport/request_body.ts";
+ * import { digestOf } from "../oci/digest.ts";
+ * const source = memoryStore();
+ * const blob = { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 };
+ * await source.push(blob, bytesSource("x"));
+ * const target = memoryStore();
+ * assert.deepEqual(await copyBlobs(source, target, [blob]), { copied: 1, mounted: 0, skipped: 0 });
+ * assert.deepEqual(await copyBlobs(source, target, [blob]), { copied: 0, mounted: 0, skipped: 1 });
  * ```
  */
 export async function copyBlobs(
@@ -169,7 +228,7 @@ export async function copyBlobs(
     "concurrency" | "log" | "cache" | "attempts" | "onRetry" | "signal"
   > = {},
 ): Promise<{ copied: number; mounted: number; skipped: number }> {
-  const { signal } = options;
+  const { signal, cache } = options;
   let mounted = 0;
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   const present = await Promise.all(
@@ -179,42 +238,36 @@ export async function copyBlobs(
   const mounter = isMounter(target) && target.canMount(source)
     ? target
     : undefined;
-  const { cache } = options;
-  const sourceOf = async (descriptor: Descriptor): Promise<BlobSource> => {
+  const sourceOf = async (descriptor: Descriptor): Promise<CopySource> => {
     if (cache === undefined || mounter !== undefined) {
-      return streamingSource(source, descriptor, signal);
+      return await copySource(source, descriptor, signal);
     }
-    if (!(await cache.hasBlob(descriptor.digest, { size: descriptor.size }))) {
-      await retryTransient(async () => {
-        await cache.writeBlob(
-          descriptor.digest,
-          await source.fetch(descriptor, { signal }),
-          { size: descriptor.size, signal },
-        );
-      }, options);
+    // Through the cache: verified into it first (reused when there), then sent from its file.
+    if (!(await cache.exists(descriptor, { signal }))) {
+      await copyBlob(
+        source,
+        cache,
+        descriptor,
+        await copySource(source, descriptor, signal),
+        undefined,
+        options,
+      );
     }
-    return await fileSource(cache.blobPath(descriptor.digest));
+    return {
+      source: await fileSource(cache.blobPath(descriptor.digest)),
+      verified: false,
+    };
   };
   await eachLimited(missing, options.concurrency ?? 4, async (descriptor) => {
-    const blobSource = await sourceOf(descriptor);
-    await retryTransient(async (attempt) => {
-      // A failed attempt may have landed before its answer was lost.
-      if (
-        attempt > 1 &&
-        await target.exists(descriptor, { signal }).catch(() => false)
-      ) {
-        return;
-      }
-      if (mounter !== undefined) {
-        const wasMounted = await mounter.mount(descriptor, source, {
-          fallback: blobSource,
-          signal,
-        });
-        if (wasMounted) mounted++;
-      } else {
-        await target.push(descriptor, blobSource, { signal });
-      }
-    }, options);
+    const wasMounted = await copyBlob(
+      source,
+      target,
+      descriptor,
+      await sourceOf(descriptor),
+      mounter,
+      options,
+    );
+    if (wasMounted) mounted++;
     options.log?.(`Copied ${descriptor.digest} to ${target.name}`);
   }, signal);
   return {
@@ -222,62 +275,6 @@ export async function copyBlobs(
     mounted,
     skipped: unique.length - missing.length,
   };
-}
-
-async function readConfig(
-  store: Store,
-  descriptor: Descriptor,
-  signal: AbortSignal | undefined,
-): Promise<ImageConfig> {
-  if (descriptor.size > MAX_MANIFEST_SIZE) {
-    throw new RangeError(
-      `Cannot read config ${descriptor.digest} of ${store.name}: ${descriptor.size} bytes is too large`,
-    );
-  }
-  return JSON.parse(
-    await new Response(await store.fetch(descriptor, { signal })).text(),
-  );
-}
-
-/**
- * Resolves a reference in a store to one image manifest for a platform, following indexes.
- *
- * @param store Where the image is.
- * @param reference A tag or digest.
- * @param platform The platform to pick from an index.
- * @param maxDepth How many index levels to follow.
- * @param signal Cancels the requests.
- * @returns The manifest as fetched, and the index above it if any.
- * @throws {PlatformNotFoundError} When an index lacks the platform.
- * @throws {IndexDepthError} When indexes nest deeper than `maxDepth`.
- *
- * @example
- * ```ts ignore
- * const { manifest } = await resolveImage(remoteStore(ref), "v1", parsePlatform("linux/amd64"));
- * ```
- */
-export async function resolveImage(
-  store: Store,
-  reference: string,
-  platform: Platform = hostPlatform(),
-  maxDepth = 3,
-  signal?: AbortSignal,
-): Promise<{ manifest: FetchedManifest; index?: FetchedManifest }> {
-  let fetched = await fetchManifest(store, reference, { signal });
-  let index: FetchedManifest | undefined;
-  for (let depth = 0; isIndexMediaType(fetched.descriptor.mediaType); depth++) {
-    if (depth >= maxDepth) {
-      throw new IndexDepthError(`${store.name}:${reference}`, maxDepth);
-    }
-    const match = selectPlatform(
-      fetched.document as ImageIndex,
-      platform,
-      `${store.name}:${reference}`,
-    );
-    index = fetched;
-    fetched = await fetchManifest(store, match.digest, { signal });
-  }
-  return { manifest: fetched, index };
 }
 
 /**
@@ -291,8 +288,25 @@ export async function resolveImage(
  * @returns The base manifest, its config, and the manifest's descriptor.
  *
  * @example
- * ```ts ignore
- * const { manifest, config } = await copyMissingLayers(remoteStore(base), remoteStore(target), "22.04");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyMissingLayers } from "./copy.ts";
+ * import { memoryStore } from "../store/memory_store.ts";
+ * import { bytesSource } from "../transport/request_body.ts";
+ * import { digestOf } from "../oci/digest.ts";
+ * const base = memoryStore();
+ * const put = async (bytes: Uint8Array, mediaType: string, tag?: string) => {
+ *   const descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
+ *   await base.push(descriptor, bytesSource(bytes), { tag });
+ *   return descriptor;
+ * };
+ * const layer = await put(new Uint8Array([1, 2, 3]), "application/vnd.oci.image.layer.v1.tar+gzip");
+ * const config = await put(new TextEncoder().encode('{"os":"linux","architecture":"amd64"}'), "application/vnd.oci.image.config.v1+json");
+ * await put(new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config, layers: [layer] })), "application/vnd.oci.image.manifest.v1+json", "22.04");
+ * const target = memoryStore();
+ * const result = await copyMissingLayers(base, target, "22.04");
+ * assert.equal(result.config.os, "linux");
+ * assert.ok(await target.exists(layer));
  * ```
  */
 export async function copyMissingLayers(
@@ -303,18 +317,12 @@ export async function copyMissingLayers(
 ): Promise<
   { manifest: ImageManifest; config: ImageConfig; descriptor: Descriptor }
 > {
-  const { manifest } = await resolveImage(
-    source,
-    reference,
-    options.platform,
-    options.maxDepth,
-    options.signal,
-  );
-  const document = manifest.document as ImageManifest;
+  const { manifest } = await resolveImage(source, reference, options);
+  const document = manifest.document;
   await copyBlobs(source, target, document.layers, options);
   return {
     manifest: document,
-    config: await readConfig(source, document.config, options.signal),
+    config: await readConfig(source, document.config, options),
     descriptor: manifest.descriptor,
   };
 }
@@ -360,22 +368,17 @@ async function copyImageOnce(
     (/^[a-z0-9]+:[0-9a-f]+$/.test(reference) ? undefined : reference);
   const label = `${source.name}:${reference}`;
   if (options.platform === "all") {
-    const top = await fetchManifest(source, reference, {
-      signal: options.signal,
-    });
+    const top = await readManifest(source, reference, options);
     return await copyFetched(source, target, top, label, {
       ...options,
       tag,
     });
   }
   const platform = options.platform ?? hostPlatform();
-  const { manifest } = await resolveImage(
-    source,
-    reference,
+  const { manifest } = await resolveImage(source, reference, {
+    ...options,
     platform,
-    options.maxDepth,
-    options.signal,
-  );
+  });
   const result = await copyFetched(source, target, manifest, label, {
     ...options,
     tag,
@@ -428,7 +431,7 @@ export async function copyGraph(
   options: Omit<CopyOptions, "platform"> = {},
 ): Promise<CopyResult> {
   try {
-    const top = await fetchManifest(source, root, { signal: options.signal });
+    const top = await readManifest(source, root, options);
     return await copyFetched(
       source,
       target,
@@ -461,7 +464,7 @@ async function copyFetched(
       for (const entry of down) {
         if (!isManifestOrIndex(entry.mediaType)) continue;
         await visit(
-          await fetchManifest(source, entry.digest, { signal }),
+          await readManifest(source, entry.digest, options),
           depth + 1,
         );
       }

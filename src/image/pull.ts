@@ -5,12 +5,8 @@
  * @module
  */
 import type { ImageReference } from "../oci/reference.ts";
-import { formatReference } from "../oci/reference.ts";
-import { getManifestAndConfig } from "../store/remote/manifests.ts";
-import type { RegistryOptions } from "../store/remote/blobs.ts";
-import type { ProgressOptions } from "../store/remote/progress.ts";
+import { remoteStore, type RemoteStoreOptions } from "../store/remote_store.ts";
 import { type OciLayout, openLayout } from "../store/layout_store.ts";
-import { stageBlob } from "../store/layout_store.ts";
 import { extractLayer } from "../layer/extract_layer.ts";
 import type {
   Descriptor,
@@ -24,12 +20,14 @@ import {
 } from "../oci/media_types.ts";
 import type { Platform } from "../oci/platform.ts";
 import { DigestMismatchError, parseDigest } from "../oci/digest.ts";
-import { hostPlatform } from "../oci/platform.ts";
-import { fetchBytes, type Store } from "../store/store.ts";
-import { copyBlobs, resolveImage } from "./copy.ts";
+import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
+import type { Store } from "../store/store.ts";
+import { bytesSource } from "../transport/request_body.ts";
+import { copyBlobs } from "./copy.ts";
+import { readConfig, resolveImage } from "./resolve.ts";
 
 /** Options of {@linkcode pullImage}. */
-export interface PullImageOptions extends RegistryOptions, ProgressOptions {
+export interface PullImageOptions extends RemoteStoreOptions {
   /** The platform to pull from an index. @default {hostPlatform()} */
   readonly platform?: Platform;
   /** The stage (an OCI layout, or its directory) that caches blobs. */
@@ -43,6 +41,11 @@ export interface PullImageOptions extends RegistryOptions, ProgressOptions {
   readonly attempts?: number;
   /** Told before a blob's download starts again. */
   readonly onRetry?: (error: unknown, attempt: number) => void;
+  /**
+   * Blobs downloaded at the same time.
+   * @default {4}
+   */
+  readonly concurrency?: number;
 }
 
 /** An image in a store (a layout, memory): the store and a tag or digest in it. */
@@ -51,37 +54,6 @@ export interface StoreImage {
   readonly store: Store;
   /** Its tag or digest there. */
   readonly reference: string;
-}
-
-/** The manifest for the platform and its config, out of any store. */
-async function manifestAndConfigOf(
-  source: StoreImage,
-  options: PullImageOptions,
-): Promise<
-  {
-    manifest: {
-      descriptor: Descriptor;
-      bytes: Uint8Array;
-      document: ImageManifest;
-    };
-    config: ImageConfig;
-  }
-> {
-  const { manifest } = await resolveImage(
-    source.store,
-    source.reference,
-    options.platform ?? hostPlatform(),
-    3,
-    options.signal,
-  );
-  const document = manifest.document as ImageManifest;
-  const bytes = await fetchBytes(source.store, document.config, {
-    signal: options.signal,
-  });
-  return {
-    manifest: { ...manifest, document },
-    config: JSON.parse(new TextDecoder().decode(bytes)),
-  };
 }
 
 function isDigest(reference: string): boolean {
@@ -113,18 +85,6 @@ function isGzip(mediaType: string): boolean | undefined {
 }
 
 /**
- * Waits for every task, then throws the first failure: a failed pull returns only once no
- * download of it is still writing into the stage (`Promise.all` would reject while the other
- * layers' temporary files are being written).
- */
-async function settleAll<T>(tasks: readonly Promise<T>[]): Promise<T[]> {
-  const results = await Promise.allSettled(tasks);
-  const failed = results.find((result) => result.status === "rejected");
-  if (failed !== undefined) throw failed.reason;
-  return results.map((result) => (result as PromiseFulfilledResult<T>).value);
-}
-
-/**
  * Pulls an image into a directory: resolves the index to the platform, fetches the config and
  * every layer through the stage (verified while they stream, reused when already cached),
  * checks each layer's uncompressed digest against the config's `rootfs.diff_ids`, and extracts
@@ -141,9 +101,20 @@ async function settleAll<T>(tasks: readonly Promise<T>[]): Promise<T[]> {
  * @returns The manifest, its descriptor and the config.
  * @throws {DigestMismatchError} When a layer does not match its `diff_id`.
  *
- * @example
- * ```ts ignore
- * await pullImage(parseReference("127.0.0.1:5000/app:v1"), "rootfs", { cache: "stage" });
+ * @example Pull an image (no layers here) from the in-process registry
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pullImage } from "./pull.ts";
+ * import { pushImage } from "./push.ts";
+ * import { createRegistry } from "../server/mod.ts";
+ * import { parseReference } from "../oci/reference.ts";
+ * const opener = createRegistry();
+ * const ref = parseReference("127.0.0.1:5000/app:v1");
+ * const pushed = await pushImage(ref, { layers: [], opener, platform: { os: "linux", architecture: "amd64" } });
+ * const dir = await Deno.makeTempDir();
+ * const result = await pullImage(ref, `${dir}/rootfs`, { cache: `${dir}/stage`, opener, platform: { os: "linux", architecture: "amd64" } });
+ * assert.equal(result.descriptor.digest, pushed.digest);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function pullImage(
@@ -166,17 +137,39 @@ async function pullImageOnce(
   const stage = typeof options.cache === "string"
     ? await openLayout(options.cache)
     : options.cache;
-  const fromStore = "store" in ref ? ref : undefined;
-  const name = fromStore
-    ? `${fromStore.store.name}:${fromStore.reference}`
-    : formatReference(ref as ImageReference);
-  const { manifest, config } = fromStore
-    ? await manifestAndConfigOf(fromStore, options)
-    : await getManifestAndConfig(ref as ImageReference, {
-      ...options,
-      stage,
-    });
-  const layers = manifest.document.layers;
+  // One path for registry and store sources: a registry's repository is a store too.
+  const source: StoreImage = "store" in ref ? ref : {
+    store: remoteStore(ref, options),
+    reference: ref.digest ?? ref.tag ?? "latest",
+  };
+  const tag = "store" in ref
+    ? (isDigest(ref.reference) ? undefined : ref.reference)
+    : ref.tag;
+  const { store } = source;
+  const name = `${store.name}${
+    isDigest(source.reference) ? "@" : ":"
+  }${source.reference}`;
+  const copyOptions = {
+    signal: options.signal,
+    attempts: options.attempts,
+    onRetry: options.onRetry,
+    concurrency: options.concurrency,
+  };
+  const { manifest } = await resolveImage(store, source.reference, {
+    ...copyOptions,
+    platform: options.platform,
+  });
+  const document = manifest.document;
+  // Pull = copy into the stage (verified, reused when there, retried from the source), then
+  // extract from it: the config first, read back from the stage.
+  if (document.config.size > MAX_MANIFEST_SIZE) {
+    throw new RangeError(
+      `Cannot pull ${name}: its config ${document.config.digest} is ${document.config.size} bytes, more than ${MAX_MANIFEST_SIZE}`,
+    );
+  }
+  await copyBlobs(store, stage, [document.config], copyOptions);
+  const config = await readConfig(stage, document.config, copyOptions);
+  const layers = document.layers;
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== layers.length) {
     throw new SyntaxError(
@@ -192,25 +185,10 @@ async function pullImageOnce(
     }
     return gzip;
   });
-  let paths: string[];
-  if (fromStore) {
-    // Pull from a store = copy the layers into the stage (verified, reused when there).
-    await copyBlobs(fromStore.store, stage, layers, {
-      signal: options.signal,
-      attempts: options.attempts,
-      onRetry: options.onRetry,
-    });
-    paths = layers.map((layer) => stage.blobPath(layer.digest));
-  } else {
-    paths = await settleAll(
-      layers.map((layer) =>
-        stageBlob(stage, ref as ImageReference, layer, options)
-      ),
-    );
-  }
+  await copyBlobs(store, stage, layers, copyOptions);
   for (const [i, layer] of layers.entries()) {
     const result = await extractLayer(
-      (await Deno.open(paths[i])).readable,
+      (await Deno.open(stage.blobPath(layer.digest))).readable,
       target,
       {
         gzip: gzipped[i],
@@ -225,20 +203,10 @@ async function pullImageOnce(
       }, { context: `the uncompressed layer ${layer.digest}` });
     }
   }
-  if (!(await stage.hasBlob(manifest.descriptor.digest))) {
-    await stage.writeBlob(
-      manifest.descriptor.digest,
-      new Response(manifest.bytes as Uint8Array<ArrayBuffer>).body!,
-      { size: manifest.descriptor.size, signal: options.signal },
-    );
-  }
-  const tag = fromStore
-    ? (isDigest(fromStore.reference) ? undefined : fromStore.reference)
-    : (ref as ImageReference).tag;
-  if (tag !== undefined) await stage.tag(manifest.descriptor, tag);
-  return {
-    manifest: manifest.document,
-    descriptor: manifest.descriptor,
-    config,
-  };
+  // The manifest, and the tag last: a pull that failed left the stage's tags as they were.
+  await stage.push(manifest.descriptor, bytesSource(manifest.bytes), {
+    tag,
+    signal: options.signal,
+  });
+  return { manifest: document, descriptor: manifest.descriptor, config };
 }

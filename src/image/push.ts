@@ -12,23 +12,18 @@ import {
 import { ensureStatus, RegistryError } from "../transport/errors.ts";
 import { defaultOpener } from "../transport/opener.ts";
 import { resolveRegistryUrl } from "../transport/redirects.ts";
-import { createRequest } from "../transport/request_body.ts";
-import { digestOf } from "../oci/digest.ts";
-import { type RegistryOptions, uploadBlob } from "../store/remote/blobs.ts";
-import { encodeManifest, uploadManifest } from "../store/remote/manifests.ts";
-import type { Store } from "../store/store.ts";
-import { bytesSource, fileSource } from "../transport/request_body.ts";
-
-/** A store to push an image into (a layout, memory), and the tag to give it there. */
-export interface StoreTarget {
-  /** Where the image goes. */
-  readonly store: Store;
-  /** The tag; without one the image is stored by digest only. */
-  readonly tag?: string;
-}
-import type { ProgressOptions } from "../store/remote/progress.ts";
-import { copyMissingLayers } from "./copy.ts";
-import { remoteStore } from "../store/remote_store.ts";
+import {
+  type BlobSource,
+  bytesSource,
+  createRequest,
+  fileSource,
+} from "../transport/request_body.ts";
+import { digestOf, verifyStream } from "../oci/digest.ts";
+import type { RegistryOptions } from "../store/remote/blobs.ts";
+import { encodeManifest } from "../store/remote/manifests.ts";
+import type { LocalBlobs, Store } from "../store/store.ts";
+import { remoteStore, type RemoteStoreOptions } from "../store/remote_store.ts";
+import { copyBlobs, copyMissingLayers } from "./copy.ts";
 import type { Layer } from "../layer/create_layer.ts";
 import type {
   Descriptor,
@@ -48,8 +43,16 @@ import {
   type Platform,
 } from "../oci/platform.ts";
 
+/** A store to push an image into (a layout, memory), and the tag to give it there. */
+export interface StoreTarget {
+  /** Where the image goes. */
+  readonly store: Store;
+  /** The tag; without one the image is stored by digest only. */
+  readonly tag?: string;
+}
+
 /** Options of {@linkcode pushImage}. */
-export interface PushImageOptions extends RegistryOptions, ProgressOptions {
+export interface PushImageOptions extends RemoteStoreOptions {
   /** The new layers, base first, as {@linkcode createLayer} made them. */
   readonly layers: readonly Layer[];
   /** The image to build on; its missing layers are copied to the target first. */
@@ -75,8 +78,19 @@ export interface PushImageOptions extends RegistryOptions, ProgressOptions {
    * @default {true}
    */
   readonly tag?: boolean;
+  /**
+   * Copies of a blob in all when one fails in a way another may not; each starts again from
+   * the source (a new upload session).
+   * @default {5}
+   */
+  readonly attempts?: number;
   /** Told before a blob's upload starts again in a new session. */
   readonly onRetry?: (error: unknown, attempt: number) => void;
+  /**
+   * Blobs uploaded at the same time.
+   * @default {4}
+   */
+  readonly concurrency?: number;
 }
 
 /**
@@ -171,102 +185,92 @@ function defaultCreated(): string {
   return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/**
- * Pushes an image: copies the base's missing layers to the target (mounting within one
- * registry), uploads the new layers, writes a config that extends the base's (`diff_ids`
- * appended with the layers' uncompressed digests, one `history` entry per layer, `created`,
- * platform), uploads it, then the manifest (OCI media types, with the
- * `org.opencontainers.image.created` annotation and, on a base, `…base.name` and
- * `…base.digest`). Without a base, the image is built from scratch. An abort of
- * `options.signal` stops the upload in progress at once, cancels its upload session, and
- * rejects with the signal's reason; no manifest is written.
- *
- * @param ref The target repository and tag.
- * @param options Layers, base, platform, annotations, config, and transport options.
- * @returns The manifest's descriptor (with its platform).
- *
- * @example
- * ```ts ignore
- * const layer = await createLayer("./prefix", await openLayout("stage"));
- * const { digest } = await pushImage(parseReference("127.0.0.1:5000/app:v1"), { layers: [layer] });
- * ```
- */
-export async function pushImage(
-  ref: ImageReference | StoreTarget,
-  options: PushImageOptions,
-): Promise<Descriptor> {
-  try {
-    return await pushImageOnce(ref, options);
-  } catch (error) {
-    throw options.signal?.aborted ? options.signal.reason : error;
-  }
+/** The base image a new one is built on, as {@linkcode copyMissingLayers} read it. */
+export interface BaseImage {
+  /** Its name for the `org.opencontainers.image.base.name` annotation, without a digest. */
+  readonly name: string;
+  /** Its manifest's descriptor (the `…base.digest` annotation). */
+  readonly descriptor: Descriptor;
+  /** Its manifest: its layers come first. */
+  readonly manifest: ImageManifest;
+  /** Its config: extended by the new one. */
+  readonly config: ImageConfig;
 }
 
-async function pushImageOnce(
-  ref: ImageReference | StoreTarget,
-  options: PushImageOptions,
-): Promise<Descriptor> {
-  const toStore = "store" in ref ? ref : undefined;
-  const target = toStore
-    ? toStore.store
-    : remoteStore(ref as ImageReference, options);
-  /** A blob into the target: uploadBlob to a registry (HEAD first, retries), else the store. */
-  const putBlob = async (
-    descriptor: Descriptor,
-    source: string | Uint8Array,
-  ) => {
-    if (toStore === undefined) {
-      await uploadBlob(
-        ref as ImageReference,
-        source,
-        descriptor.digest,
-        options,
-      );
-    } else if (!(await target.exists(descriptor, options))) {
-      await target.push(
-        descriptor,
-        typeof source === "string"
-          ? await fileSource(source)
-          : bytesSource(source),
-        { signal: options.signal },
-      );
-    }
-  };
-  const created = options.created ?? defaultCreated();
-  let baseManifest: ImageManifest | undefined;
-  let baseConfig: ImageConfig | undefined;
-  const annotations: Record<string, string> = {
-    "org.opencontainers.image.created": created,
-  };
-  if (options.base !== undefined) {
-    const reference = options.base.digest ?? options.base.tag ?? "latest";
-    const base = await copyMissingLayers(
-      remoteStore(options.base, options),
-      target,
-      reference,
-      {
-        platform: options.platform ?? hostPlatform(),
-        log: options.log,
-        signal: options.signal,
-      },
-    );
-    baseManifest = base.manifest;
-    baseConfig = base.config;
-    annotations["org.opencontainers.image.base.name"] = formatReference({
-      ...options.base,
-      digest: undefined,
-    });
-    annotations["org.opencontainers.image.base.digest"] =
-      base.descriptor.digest;
-  }
-  for (const layer of options.layers) {
-    await putBlob({
-      mediaType: OCI_LAYER_GZIP_MEDIA_TYPE,
-      digest: layer.compressedDigest,
-      size: layer.size,
-    }, layer.path);
-  }
+/** Options of {@linkcode buildImage}. */
+export interface BuildImageOptions {
+  /** The new layers, base first (what `createLayer` made: digest, diff_id and size). */
+  readonly layers: readonly Pick<
+    Layer,
+    "compressedDigest" | "uncompressedDigest" | "size"
+  >[];
+  /** The image to build on; without one the image is built from scratch. */
+  readonly base?: BaseImage;
+  /**
+   * The platform of the image.
+   * @default {the base's platform, else hostPlatform()}
+   */
+  readonly platform?: Platform;
+  /** Manifest annotations, added to the ones this function writes. */
+  readonly annotations?: Readonly<Record<string, string>>;
+  /** Runtime config (`Env`, `Entrypoint`, `Cmd`, …) merged over the base's. */
+  readonly config?: Readonly<Record<string, unknown>>;
+  /** The creation time written in the config, history and annotations (RFC 3339). */
+  readonly created: string;
+  /** Written as `created_by` in the history of each new layer. @default {"oci push"} */
+  readonly createdBy?: string;
+}
 
+/** An image as {@linkcode buildImage} made it: exact bytes and their descriptors. */
+export interface BuiltImage {
+  /** The config's bytes and descriptor. */
+  readonly config: {
+    readonly bytes: Uint8Array;
+    readonly descriptor: Descriptor;
+  };
+  /** The manifest's bytes, descriptor (its `platform` set) and document. */
+  readonly manifest: {
+    readonly bytes: Uint8Array;
+    readonly descriptor: Descriptor;
+    readonly document: ImageManifest;
+  };
+  /** The descriptors of the new layers, in order. */
+  readonly layers: readonly Descriptor[];
+}
+
+/**
+ * Builds an image's config and manifest (no I/O): the config extends the base's (`diff_ids`
+ * appended with the layers' uncompressed digests, one `history` entry per layer, `created`,
+ * platform, runtime config merged), the manifest lists the base's layers then the new ones,
+ * with OCI media types and the `org.opencontainers.image.created` annotation and, on a base,
+ * `…base.name` and `…base.digest`.
+ *
+ * @param options Layers, base, platform, annotations, runtime config and the creation time.
+ * @returns The config and manifest as bytes with their descriptors, and the new layers'
+ * descriptors.
+ *
+ * @example An image of one layer, from scratch
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildImage } from "./push.ts";
+ * const image = buildImage({
+ *   layers: [{ compressedDigest: "sha256:" + "a".repeat(64), uncompressedDigest: "sha256:" + "b".repeat(64), size: 3 }],
+ *   platform: { os: "linux", architecture: "amd64" },
+ *   created: "2024-01-01T00:00:00Z",
+ * });
+ * assert.equal(image.manifest.document.layers.length, 1);
+ * assert.deepEqual(JSON.parse(new TextDecoder().decode(image.config.bytes)).rootfs.diff_ids, ["sha256:" + "b".repeat(64)]);
+ * assert.deepEqual(image.manifest.descriptor.platform, { os: "linux", architecture: "amd64" });
+ * ```
+ */
+export function buildImage(options: BuildImageOptions): BuiltImage {
+  const { base, created } = options;
+  const baseConfig = base?.config;
+  const layers: Descriptor[] = options.layers.map((layer) => ({
+    mediaType: OCI_LAYER_GZIP_MEDIA_TYPE,
+    digest: layer.compressedDigest,
+    size: layer.size,
+  }));
   const platform = normalizePlatform(
     options.platform ??
       (baseConfig
@@ -307,64 +311,208 @@ async function pushImageOnce(
     digest: digestOf(configBytes),
     size: configBytes.byteLength,
   };
-  await putBlob(configDescriptor, configBytes);
-
+  const annotations: Record<string, string> = {
+    "org.opencontainers.image.created": created,
+  };
+  if (base !== undefined) {
+    annotations["org.opencontainers.image.base.name"] = base.name;
+    annotations["org.opencontainers.image.base.digest"] =
+      base.descriptor.digest;
+  }
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST_MEDIA_TYPE,
     config: configDescriptor,
-    layers: [
-      ...(baseManifest?.layers ?? []),
-      ...options.layers.map((layer) => ({
-        mediaType: OCI_LAYER_GZIP_MEDIA_TYPE,
-        digest: layer.compressedDigest,
-        size: layer.size,
-      })),
-    ],
+    layers: [...(base?.manifest.layers ?? []), ...layers],
     annotations: { ...annotations, ...options.annotations },
   };
-  if (toStore !== undefined) {
-    const { bytes, digest, size } = encodeManifest(manifest);
-    const descriptor = { mediaType: manifest.mediaType!, digest, size };
-    await target.push(descriptor, bytesSource(bytes), {
-      tag: options.tag === false ? undefined : toStore.tag,
-      signal: options.signal,
-    });
-    return { ...descriptor, platform };
-  }
-  const descriptor = await uploadManifest(
-    ref as ImageReference,
-    manifest,
-    options,
-  );
-  return { ...descriptor, platform };
+  const { bytes, digest, size } = encodeManifest(manifest);
+  return {
+    config: { bytes: configBytes, descriptor: configDescriptor },
+    manifest: {
+      bytes,
+      descriptor: {
+        mediaType: OCI_MANIFEST_MEDIA_TYPE,
+        digest,
+        size,
+        platform,
+      },
+      document: manifest,
+    },
+    layers,
+  };
 }
 
 /**
- * Pushes one image per platform (by digest) and an index over them (by the reference's tag).
+ * The blobs a push made (the packed layers' files, the config's bytes) as a store to copy
+ * from: verified when they were made, so sent as they are ({@linkcode LocalBlobs}); the target
+ * checks them.
+ */
+function newBlobs(
+  layers: readonly Layer[],
+  config: BuiltImage["config"],
+): Store & LocalBlobs {
+  const files = new Map(layers.map((l) => [l.compressedDigest, l.path]));
+  const name = "the image being pushed";
+  const sourceOf = async (descriptor: Descriptor): Promise<BlobSource> => {
+    if (descriptor.digest === config.descriptor.digest) {
+      return bytesSource(config.bytes);
+    }
+    const path = files.get(descriptor.digest);
+    if (path === undefined) {
+      throw new Deno.errors.NotFound(
+        `Cannot find blob ${descriptor.digest} in ${name}`,
+      );
+    }
+    return await fileSource(path);
+  };
+  return {
+    name,
+    exists: (descriptor) =>
+      Promise.resolve(
+        files.has(descriptor.digest) ||
+          descriptor.digest === config.descriptor.digest,
+      ),
+    async fetch(descriptor, call) {
+      return verifyStream(
+        (await sourceOf(descriptor)).open(),
+        descriptor.digest,
+        { size: descriptor.size, context: name, signal: call?.signal },
+      );
+    },
+    push: () =>
+      Promise.reject(new TypeError(`Cannot push into ${name}: read only`)),
+    resolve: (reference) =>
+      Promise.reject(
+        new Deno.errors.NotFound(`Cannot find "${reference}" in ${name}`),
+      ),
+    blobSource: sourceOf,
+  };
+}
+
+/**
+ * Pushes an image into a registry or any store: {@linkcode copyMissingLayers} copies the base's
+ * layers the target lacks (mounting within one registry), {@linkcode buildImage} makes the
+ * config and manifest, then the new layers and the config are copied (only the ones the target
+ * lacks; each started again from its file when its upload fails in a way another may not), and
+ * the manifest last, by tag. Without a base, the image is built from scratch. An abort of
+ * `options.signal` stops the upload in progress at once, cancels its upload session, and
+ * rejects with the signal's reason; no manifest is written.
  *
- * @param ref The target repository and tag.
+ * @param ref The target repository and tag, or a store and tag.
+ * @param options Layers, base, platform, annotations, config, and transport options.
+ * @returns The manifest's descriptor (with its platform).
+ *
+ * @example Push an image (no layers here) to the in-process registry
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pushImage } from "./push.ts";
+ * import { createRegistry } from "../server/mod.ts";
+ * import { parseReference } from "../oci/reference.ts";
+ * const descriptor = await pushImage(parseReference("127.0.0.1:5000/app:v1"), {
+ *   layers: [],
+ *   opener: createRegistry(),
+ *   platform: { os: "linux", architecture: "amd64" },
+ * });
+ * assert.equal(descriptor.platform?.architecture, "amd64");
+ * ```
+ */
+export async function pushImage(
+  ref: ImageReference | StoreTarget,
+  options: PushImageOptions,
+): Promise<Descriptor> {
+  try {
+    return await pushImageOnce(ref, options);
+  } catch (error) {
+    throw options.signal?.aborted ? options.signal.reason : error;
+  }
+}
+
+async function pushImageOnce(
+  ref: ImageReference | StoreTarget,
+  options: PushImageOptions,
+): Promise<Descriptor> {
+  const target = "store" in ref ? ref.store : remoteStore(ref, options);
+  const copyOptions = {
+    signal: options.signal,
+    attempts: options.attempts,
+    onRetry: options.onRetry,
+    concurrency: options.concurrency,
+  };
+  let base: BaseImage | undefined;
+  if (options.base !== undefined) {
+    const reference = options.base.digest ?? options.base.tag ?? "latest";
+    base = {
+      ...await copyMissingLayers(
+        remoteStore(options.base, options),
+        target,
+        reference,
+        {
+          ...copyOptions,
+          platform: options.platform ?? hostPlatform(),
+          log: options.log,
+        },
+      ),
+      name: formatReference({ ...options.base, digest: undefined }),
+    };
+  }
+  const image = buildImage({
+    layers: options.layers,
+    base,
+    platform: options.platform,
+    annotations: options.annotations,
+    config: options.config,
+    created: options.created ?? defaultCreated(),
+    createdBy: options.createdBy,
+  });
+  // The new layers, then the config, then the manifest: a reader never sees a manifest whose
+  // blobs are missing.
+  const blobs = newBlobs(options.layers, image.config);
+  await copyBlobs(blobs, target, image.layers, copyOptions);
+  await copyBlobs(blobs, target, [image.config.descriptor], copyOptions);
+  const tag = options.tag === false ? undefined : ref.tag;
+  const { platform: _, ...descriptor } = image.manifest.descriptor;
+  await target.push(descriptor, bytesSource(image.manifest.bytes), {
+    tag,
+    signal: options.signal,
+  });
+  return image.manifest.descriptor;
+}
+
+/**
+ * Pushes one image per platform (by digest) and an index over them (by the target's tag),
+ * into a registry or any store.
+ *
+ * @param ref The target repository and tag, or a store and tag.
  * @param images One set of {@linkcode PushImageOptions} per platform; each needs `platform`.
  * @param options Transport options and index annotations.
  * @returns The index's descriptor.
  *
- * @example
- * ```ts ignore
- * await pushIndex(ref, [{ layers: [amd], platform: parsePlatform("linux/amd64") }, { layers: [arm], platform: parsePlatform("linux/arm64") }]);
+ * @example Two platforms into a memory store
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pushIndex } from "./push.ts";
+ * import { memoryStore } from "../store/memory_store.ts";
+ * const store = memoryStore();
+ * const index = await pushIndex({ store, tag: "v1" }, [
+ *   { layers: [], platform: { os: "linux", architecture: "amd64" } },
+ *   { layers: [], platform: { os: "linux", architecture: "arm64" } },
+ * ]);
+ * assert.equal((await store.resolve("v1")).digest, index.digest);
  * ```
  */
 export async function pushIndex(
-  ref: ImageReference,
+  ref: ImageReference | StoreTarget,
   images: readonly PushImageOptions[],
-  options: RegistryOptions & { annotations?: Record<string, string> } = {},
+  options: RemoteStoreOptions & { annotations?: Record<string, string> } = {},
 ): Promise<Descriptor> {
+  const name = "store" in ref ? ref.store.name : formatReference(ref);
+  const target = "store" in ref ? ref.store : remoteStore(ref, options);
   const manifests: Descriptor[] = [];
   for (const image of images) {
     if (image.platform === undefined) {
       throw new TypeError(
-        `Cannot push an index to ${
-          formatReference(ref)
-        }: every image needs a platform`,
+        `Cannot push an index to ${name}: every image needs a platform`,
       );
     }
     manifests.push(
@@ -377,5 +525,11 @@ export async function pushIndex(
     manifests,
     ...(options.annotations ? { annotations: options.annotations } : {}),
   };
-  return await uploadManifest(ref, index, options);
+  const { bytes, digest, size } = encodeManifest(index);
+  const descriptor = { mediaType: OCI_INDEX_MEDIA_TYPE, digest, size };
+  await target.push(descriptor, bytesSource(bytes), {
+    tag: ref.tag,
+    signal: options.signal,
+  });
+  return descriptor;
 }

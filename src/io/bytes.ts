@@ -445,3 +445,52 @@ export function fileBytes(
     }
   }, close);
 }
+
+/**
+ * A byte stream whose source is opened only when it is first read: for an API that must hand
+ * out a stream at once (a re-openable upload source, say) while the bytes come from somewhere
+ * that takes a request to open. A BYOB reader reads into its own buffer, without copies.
+ *
+ * With a `signal`, an abort before the first read means the source is never opened; an abort
+ * later cancels it; either way the stream errors with the abort's reason.
+ *
+ * @param open Opens the bytes; called on the first read, at most once.
+ * @param options An abort signal.
+ * @returns The bytes.
+ *
+ * @example Open only when read
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openOnRead } from "./bytes.ts";
+ * let opened = 0;
+ * const stream = openOnRead(() => {
+ *   opened++;
+ *   return Promise.resolve(new Response("abc").body!);
+ * });
+ * assert.equal(opened, 0);
+ * assert.equal(await new Response(stream).text(), "abc");
+ * assert.equal(opened, 1);
+ * ```
+ */
+export function openOnRead(
+  open: () => Promise<ReadableStream<Uint8Array>>,
+  options: BufferFillerOptions = {},
+): ReadableStream<Uint8Array> {
+  let chunks: BufferFiller | undefined;
+  let cancelled = false;
+  const { signal } = options;
+  return fillingStream(async (view) => {
+    if (chunks === undefined) {
+      signal?.throwIfAborted();
+      chunks = createBufferFiller(await open(), { signal });
+      if (cancelled) {
+        await chunks.cancel();
+        return view.subarray(0, 0);
+      }
+    }
+    return await chunks.fill(view);
+  }, async (reason) => {
+    cancelled = true;
+    await chunks?.cancel(reason);
+  });
+}

@@ -3,11 +3,7 @@
  *
  * @module
  */
-import {
-  type BufferFiller,
-  createBufferFiller,
-  fillingStream,
-} from "../io/bytes.ts";
+import { createBufferFiller, fillingStream } from "../io/bytes.ts";
 import { createHash } from "node:crypto";
 
 /** The digest algorithms the OCI image spec registers and this library accepts. */
@@ -285,103 +281,6 @@ export class DigestStream extends TransformStream<Uint8Array, Uint8Array> {
   }
 }
 
-/**
- * A pass-through stream that checks the bytes against an expected digest and size. It errors the
- * stream with a {@linkcode DigestMismatchError} as soon as more bytes than expected arrive, or at
- * the end when the hash differs, so a consumer that writes the bytes somewhere can discard them.
- *
- * @param expected The digest the bytes must have.
- * @param options The expected size, when known, and a context (e.g. a URL) for the error message.
- * @returns The checking stream.
- *
- * @example Reject bytes that do not match
- * ```ts
- * import assert from "node:assert/strict";
- * import { createVerifyStream, digestOf, DigestMismatchError } from "./digest.ts";
- * const good = new Response("abc").body!.pipeThrough(createVerifyStream(digestOf("abc"), { size: 3 }));
- * assert.equal(await new Response(good).text(), "abc");
- * const bad = new Response("abd").body!.pipeThrough(createVerifyStream(digestOf("abc")));
- * await assert.rejects(new Response(bad).text(), DigestMismatchError);
- * ```
- */
-export function createVerifyStream(
-  expected: string,
-  options: { size?: number; context?: string } = {},
-): TransformStream<Uint8Array, Uint8Array> {
-  const { algorithm } = parseDigest(expected);
-  const hash = createHash(algorithm);
-  let size = 0;
-  const mismatch = (digest?: string) =>
-    new DigestMismatchError(expected, { digest, size }, {
-      expectedSize: options.size,
-      context: options.context,
-    });
-  const transform = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      size += chunk.byteLength;
-      if (options.size !== undefined && size > options.size) {
-        controller.error(mismatch());
-        return;
-      }
-      hash.update(chunk);
-      controller.enqueue(chunk);
-    },
-    flush(controller) {
-      const digest = `${algorithm}:${hash.digest("hex")}`;
-      if (digest !== expected || (options.size ?? size) !== size) {
-        controller.error(mismatch(digest));
-      }
-    },
-  });
-  VERIFIED.set(transform.readable, { digest: expected, size: options.size });
-  return transform;
-}
-
-/** What a self-checking stream checks: the digest, and the size when it was given one. */
-interface VerifiedAs {
-  readonly digest: string;
-  readonly size: number | undefined;
-}
-
-/** Streams that end only when their bytes matched a digest (and size), and what they matched. */
-const VERIFIED = new WeakMap<ReadableStream<Uint8Array>, VerifiedAs>();
-
-/**
- * Tells whether a stream checks its own bytes against a digest, i.e. it was made by
- * {@linkcode verifyStream} or is the readable side of {@linkcode createVerifyStream} with that
- * digest: such a stream closes only when every byte matched, and errors otherwise. A consumer
- * that stores the bytes under the digest need not hash them again, as long as it keeps nothing
- * from a stream that errored. With `size`, the stream must also check exactly that size: one
- * made without a size (or with another) does not count, since the right digest under a wrong
- * size is a descriptor that lies.
- *
- * @param stream The stream.
- * @param digest The digest the consumer needs, compared whole.
- * @param size The size the consumer needs, when it has one.
- * @returns True when the stream verifies exactly that digest (and size).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { digestOf, isVerifiedStream, verifyStream } from "./digest.ts";
- * const digest = digestOf("abc");
- * const stream = verifyStream(new Response("abc").body!, digest, { size: 3 });
- * assert.ok(isVerifiedStream(stream, digest));
- * assert.ok(isVerifiedStream(stream, digest, 3));
- * assert.ok(!isVerifiedStream(stream, digest, 4));
- * assert.ok(!isVerifiedStream(new Response("abc").body!, digest));
- * ```
- */
-export function isVerifiedStream(
-  stream: ReadableStream<Uint8Array>,
-  digest: string,
-  size?: number,
-): boolean {
-  const verified = VERIFIED.get(stream);
-  return verified !== undefined && verified.digest === digest &&
-    (size === undefined || verified.size === size);
-}
-
 /** Options of {@linkcode verifyStream}. */
 export interface VerifyStreamOptions {
   /** The expected size: more bytes are an error at once, fewer at the end. */
@@ -403,10 +302,10 @@ export interface VerifyStreamOptions {
  * Wraps a byte stream in one that hashes the bytes as they pass and errors with a
  * {@linkcode DigestMismatchError} when they do not match the digest (too many bytes: at once;
  * a wrong hash or too few: at the end), so a consumer writing them somewhere can discard them.
- * Unlike `pipeThrough(createVerifyStream(…))` it is a byte stream that fills whole 1 MiB
- * chunks: a BYOB reader (`getReader({ mode: "byob" })`) reads straight into its own reused
- * buffer, with no copy and no allocation per chunk, and a default reader gets 1 MiB chunks
- * instead of 64 KiB ones. {@linkcode isVerifiedStream} recognises the result. With a `signal`,
+ * It is a byte stream that fills whole 1 MiB chunks: a BYOB reader
+ * (`getReader({ mode: "byob" })`) reads straight into its own reused buffer, with no copy and
+ * no allocation per chunk, and a default reader gets 1 MiB chunks instead of 64 KiB ones. A
+ * store that writes such a stream need not hash it again (`Store.push`'s `verified`). With a `signal`,
  * an abort cancels the source at once and errors the stream with the abort's reason: nothing
  * more is read from the source.
  *
@@ -474,71 +373,5 @@ export function verifyStream(
     options.onEnd?.({ digest, size });
     return filled;
   }, (reason) => chunks.cancel(reason));
-  VERIFIED.set(stream, { digest: expected, size: options.size });
-  return stream;
-}
-
-/**
- * A verified stream that opens its source only when first read: for an API that must return a
- * stream at once (a re-openable upload source, say) while the bytes come from somewhere that
- * takes a request to open. The source is checked with {@linkcode verifyStream} unless it already
- * checks itself for the same digest and size ({@linkcode isVerifiedStream}); either way the
- * result is a byte stream that {@linkcode isVerifiedStream} recognises, read without copies by
- * a BYOB reader.
- *
- * With a `signal`, an abort before the first read means the source is never opened; an abort
- * later cancels it; either way the stream errors with the abort's reason.
- *
- * @param open Opens the bytes; called on the first read, at most once.
- * @param expected The digest the bytes must have.
- * @param options The expected size, a context for the error when the source is checked here,
- * and an abort signal.
- * @returns The checked bytes.
- * @throws {DigestError} When `expected` is not a digest.
- *
- * @example Open only when read
- * ```ts
- * import assert from "node:assert/strict";
- * import { digestOf, isVerifiedStream, openVerifiedStream } from "./digest.ts";
- * let opened = 0;
- * const stream = openVerifiedStream(() => {
- *   opened++;
- *   return Promise.resolve(new Response("abc").body!);
- * }, digestOf("abc"));
- * assert.equal(opened, 0);
- * assert.ok(isVerifiedStream(stream, digestOf("abc")));
- * assert.equal(await new Response(stream).text(), "abc");
- * assert.equal(opened, 1);
- * ```
- */
-export function openVerifiedStream(
-  open: () => Promise<ReadableStream<Uint8Array>>,
-  expected: string,
-  options: VerifyStreamOptions = {},
-): ReadableStream<Uint8Array> {
-  parseDigest(expected);
-  let chunks: BufferFiller | undefined;
-  let cancelled = false;
-  const { signal } = options;
-  const stream = fillingStream(async (view) => {
-    if (chunks === undefined) {
-      signal?.throwIfAborted();
-      const source = await open();
-      const checked = isVerifiedStream(source, expected, options.size)
-        ? source
-        : verifyStream(source, expected, options);
-      chunks = createBufferFiller(checked, { signal });
-      if (cancelled) {
-        await chunks.cancel();
-        return view.subarray(0, 0);
-      }
-    }
-    // An empty fill means the checked source ended without an error: every byte matched.
-    return await chunks.fill(view);
-  }, async (reason) => {
-    cancelled = true;
-    await chunks?.cancel(reason);
-  });
-  VERIFIED.set(stream, { digest: expected, size: options.size });
   return stream;
 }

@@ -7,7 +7,6 @@
 import {
   DigestMismatchError,
   digestOf,
-  isVerifiedStream,
   parseDigest,
   verifyStream,
 } from "../oci/digest.ts";
@@ -114,11 +113,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     },
     async push(descriptor, source, call = {}) {
       call.signal?.throwIfAborted();
-      const stream = source.open();
-      const verified = call.verified ||
-        isVerifiedStream(stream, descriptor.digest, descriptor.size);
-      const bytes = await read(stream, call.signal);
-      if (!verified) {
+      const bytes = await read(source.open(), call.signal);
+      if (!call.verified) {
         const digest = digestOf(
           bytes,
           parseDigest(descriptor.digest).algorithm,

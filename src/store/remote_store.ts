@@ -5,18 +5,14 @@
  */
 import { type ImageReference, withDigest, withTag } from "../oci/reference.ts";
 import { parseDigest } from "../oci/digest.ts";
-import {
-  blobExists,
-  fetchBlob,
-  type RegistryOptions,
-  uploadBlob,
-} from "./remote/blobs.ts";
-import { fetchManifest, putManifestBytes } from "./remote/manifests.ts";
+import { blobExists, fetchBlob, type RegistryOptions } from "./remote/blobs.ts";
+import { fetchManifest } from "./remote/manifests.ts";
+import { putManifest, uploadBlob } from "./remote/upload.ts";
 import type { FetchedManifest } from "./store.ts";
 import { listTags } from "./remote/tags.ts";
 import type { ProgressOptions } from "./remote/progress.ts";
 import { readAtMost } from "../io/bytes.ts";
-import type { Transport } from "../transport/request_body.ts";
+import { bytesSource, type Transport } from "../transport/request_body.ts";
 import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
 import {
   type CallOptions,
@@ -150,7 +146,7 @@ export function remoteStore(
             `Cannot push manifest ${descriptor.digest} to ${store.name}: larger than ${MAX_MANIFEST_SIZE} bytes`,
           );
         }
-        await putManifestBytes(
+        await putManifest(
           repository,
           bytes,
           descriptor,
@@ -159,12 +155,8 @@ export function remoteStore(
         );
         return;
       }
-      await uploadBlob(repository, source, descriptor.digest, {
-        ...withCall(call),
-        force: true,
-        // copyBlobs starts a failed copy again, source included.
-        attempts: 1,
-      });
+      // One upload session: copyBlobs starts a failed copy again, source included.
+      await uploadBlob(repository, source, descriptor.digest, withCall(call));
     },
     async resolve(reference, call) {
       return (await getManifest(reference, call)).descriptor;
@@ -180,14 +172,9 @@ export function remoteStore(
       // uploadBlob answers false when the registry mounted the blob.
       return !(await uploadBlob(
         repository,
-        call.fallback ?? new Uint8Array(),
+        call.fallback ?? bytesSource(new Uint8Array()),
         descriptor.digest,
-        {
-          ...withCall(call),
-          force: true,
-          mountFrom: other.repository,
-          attempts: 1,
-        },
+        { ...withCall(call), mountFrom: other.repository },
       ));
     },
     listTags(call = {}) {

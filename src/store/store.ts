@@ -83,6 +83,39 @@ export interface Mounter {
   ): Promise<boolean>;
 }
 
+/**
+ * A store whose blobs are local bytes it already verified when it got them (the layers a push
+ * has just packed, the config it built): a copy sends them as they are, without hashing them
+ * on the way, and leaves the check to the target (a registry checks every upload; a layout or
+ * memory store hashes whatever it is not told is verified).
+ */
+export interface LocalBlobs {
+  /** A re-openable source over the bytes of a blob the store holds. */
+  blobSource(
+    descriptor: Descriptor,
+    options?: CallOptions,
+  ): Promise<BlobSource>;
+}
+
+/**
+ * Tells whether a store has the {@linkcode LocalBlobs} capability.
+ *
+ * @param store The store.
+ * @returns True when it hands out its blobs' bytes unhashed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hasLocalBlobs } from "./store.ts";
+ * assert.ok(!hasLocalBlobs({ name: "x" } as never));
+ * ```
+ */
+export function hasLocalBlobs<S extends Store>(
+  store: S,
+): store is S & LocalBlobs {
+  return typeof (store as Partial<LocalBlobs>).blobSource === "function";
+}
+
 /** A store that lists its tags. */
 export interface TagLister {
   /** The tags, in the store's order. */

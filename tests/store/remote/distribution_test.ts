@@ -6,21 +6,25 @@ import {
   withDigest,
   withTag,
 } from "../../../src/oci/reference.ts";
+import { blobExists, fetchBlob } from "../../../src/store/remote/blobs.ts";
 import {
-  blobExists,
-  fetchBlob,
-  uploadBlob,
-} from "../../../src/store/remote/blobs.ts";
-import {
+  encodeManifest,
   fetchManifest,
-  getManifest,
-  getManifestAndConfig,
-  PlatformNotFoundError,
-  uploadManifest,
 } from "../../../src/store/remote/manifests.ts";
 import { listTags } from "../../../src/store/remote/tags.ts";
 import { openLayout } from "../../../src/store/layout_store.ts";
-import { fileSource } from "../../../src/transport/request_body.ts";
+import { memoryStore } from "../../../src/store/memory_store.ts";
+import { remoteStore } from "../../../src/store/remote_store.ts";
+import { copyBlobs } from "../../../src/image/copy.ts";
+import {
+  PlatformNotFoundError,
+  readConfig,
+  resolveImage,
+} from "../../../src/image/resolve.ts";
+import {
+  bytesSource,
+  fileSource,
+} from "../../../src/transport/request_body.ts";
 import { parsePlatform } from "../../../src/oci/platform.ts";
 import { startDistribution } from "../../../peers/distribution.ts";
 import {
@@ -40,12 +44,26 @@ function paths(log: string[]): string[] {
   return log.map((line) => line.replace(/^(\S+) [^/\s]+\//, "$1 /"));
 }
 
-/** An opener that records method, path and status of each request the registry answered. */
+/** A blob's descriptor. */
+function blob(bytes: Uint8Array) {
+  return {
+    mediaType: "application/octet-stream",
+    digest: digestOf(bytes),
+    size: bytes.byteLength,
+  };
+}
+
+/** A memory store holding the bytes, to copy from. */
+async function holding(bytes: Uint8Array) {
+  const store = memoryStore();
+  await store.push(blob(bytes), bytesSource(bytes));
+  return store;
+}
 
 for (const size of [0, 1, 5 << 20]) {
   Deno.test({
     name:
-      `uploadBlob() and fetchBlob() round-trip ${size} bytes through distribution`,
+      `remoteStore().push() and fetchBlob() round-trip ${size} bytes through distribution`,
     ...needsRegistry,
     async fn() {
       await using registry = await startDistribution();
@@ -55,12 +73,11 @@ for (const size of [0, 1, 5 << 20]) {
       const digest = digestOf(bytes);
       assert.equal(await blobExists(ref, digest, { transport }), false);
       const lines: string[] = [];
-      assert.equal(
-        await uploadBlob(ref, bytes, digest, {
-          transport,
-          log: (l) => lines.push(l),
-        }),
-        true,
+      const store = remoteStore(ref, { transport, log: (l) => lines.push(l) });
+      const source = await holding(bytes);
+      assert.deepEqual(
+        await copyBlobs(source, store, [blob(bytes)]),
+        { copied: 1, skipped: 0 },
       );
       assert.match(
         lines[0],
@@ -69,16 +86,13 @@ for (const size of [0, 1, 5 << 20]) {
         ),
       );
       assert.equal(await blobExists(ref, digest, { transport }), true);
-      assert.equal(
-        await uploadBlob(ref, bytes, digest, { transport }),
-        false,
-        "second upload skipped",
+      assert.deepEqual(
+        await copyBlobs(source, store, [blob(bytes)]),
+        { copied: 0, skipped: 1 },
+        "second copy skipped",
       );
-      assert.equal(
-        await uploadBlob(ref, bytes, digest, { transport, force: true }),
-        true,
-        "forced",
-      );
+      // The store's push uploads whatever the registry has (the copy asks first).
+      await store.push(blob(bytes), bytesSource(bytes));
       const back = new Uint8Array(
         await new Response(await fetchBlob(ref, digest, { transport, size }))
           .arrayBuffer(),
@@ -102,7 +116,7 @@ for (const size of [0, 1, 5 << 20]) {
 }
 
 registryTest(
-  "uploadBlob() streams a 300 MiB file with flat memory, and fetchBlob() verifies it",
+  "remoteStore().push() streams a 300 MiB file with flat memory, and fetchBlob() verifies it",
   async (start) => {
     await using registry = await start();
     const { transport } = recordingOpener();
@@ -121,9 +135,13 @@ registryTest(
       file.close();
       const digest = `sha256:${hash.digest("hex")}`;
       // Warm up: the first request loads node:http's internals, a one-time cost.
-      await uploadBlob(ref, new Uint8Array(1), digestOf(new Uint8Array(1)), {
+      let progressCalls = 0;
+      const store = remoteStore(ref, {
         transport,
+        onProgress: () => progressCalls++,
       });
+      await store.push(blob(new Uint8Array(1)), bytesSource(new Uint8Array(1)));
+      progressCalls = 0;
       const peakDuring = async (work: () => Promise<void>) => {
         const before = Deno.memoryUsage().rss;
         let peak = before;
@@ -138,12 +156,11 @@ registryTest(
         }
         return (peak - before) / 1024 / 1024;
       };
-      let progressCalls = 0;
       const upload = await peakDuring(async () => {
-        await uploadBlob(ref, await fileSource(path), digest, {
-          transport,
-          onProgress: () => progressCalls++,
-        });
+        await store.push(
+          { mediaType: "application/octet-stream", digest, size: 300 << 20 },
+          await fileSource(path),
+        );
       });
       const download = await peakDuring(async () => {
         await (await fetchBlob(ref, digest, { transport, size: 300 << 20 }))
@@ -167,16 +184,17 @@ registryTest(
 );
 
 registryTest(
-  "uploadBlob() single POST: one request where supported, else 202 and the PUT",
+  "remoteStore() single POST: one request where supported, else 202 and the PUT",
   async (start, backend) => {
     await using registry = await start();
     const { transport, log } = recordingOpener();
     const ref = parseReference(`${registry.host}/single/post`);
     const bytes = pseudoRandomBytes(1000, 9);
     const digest = digestOf(bytes);
-    assert.equal(
-      await uploadBlob(ref, bytes, digest, { transport, smallBlobSize: 4096 }),
-      true,
+    await copyBlobs(
+      await holding(bytes),
+      remoteStore(ref, { transport, smallBlobSize: 4096 }),
+      [blob(bytes)],
     );
     const shapes = paths(log).map((l) =>
       l.replace(/sha256(:|%3A)[0-9a-f]+/, "D").replace(
@@ -204,7 +222,7 @@ registryTest(
 );
 
 registryTest(
-  "uploadBlob() mounts a blob from another repository without sending bytes",
+  "copyBlobs() mounts a blob from another repository of the registry without sending bytes",
   async (start) => {
     await using registry = await start();
     const { transport, log } = recordingOpener();
@@ -212,14 +230,18 @@ registryTest(
     const target = parseReference(`${registry.host}/team/app`);
     const bytes = pseudoRandomBytes(2 << 20, 11);
     const digest = digestOf(bytes);
-    await uploadBlob(source, bytes, digest, { transport });
+    await remoteStore(source, { transport }).push(
+      blob(bytes),
+      bytesSource(bytes),
+    );
     log.length = 0;
-    assert.equal(
-      await uploadBlob(target, bytes, digest, {
-        transport,
-        mountFrom: "team/base",
-      }),
-      false,
+    assert.deepEqual(
+      await copyBlobs(
+        remoteStore(source, { transport }),
+        remoteStore(target, { transport }),
+        [blob(bytes)],
+      ),
+      { copied: 1, skipped: 0 },
     );
     assert.deepEqual(
       paths(log).map((l) => l.replace(/sha256:[0-9a-f]+/, "D")),
@@ -233,7 +255,7 @@ registryTest(
 );
 
 registryTest(
-  "uploadManifest() by tag and by digest; fetchManifest() verifies by digest",
+  "remoteStore().push() of a manifest by tag and by digest; fetchManifest() verifies by digest",
   async (start) => {
     await using registry = await start();
     const { transport } = recordingOpener();
@@ -251,13 +273,17 @@ registryTest(
       { transport },
     );
     assert.equal(pinned.descriptor.digest, byTag.digest);
-    const byDigest = await uploadManifest(withTag(ref, "unused"), {
+    const store = remoteStore(ref, { transport });
+    const encoded = encodeManifest({
       ...image.manifest,
       annotations: { a: "b" },
-    }, {
-      transport,
-      tag: false,
     });
+    const byDigest = {
+      mediaType: image.manifest.mediaType!,
+      digest: encoded.digest,
+      size: encoded.size,
+    };
+    await store.push(byDigest, bytesSource(encoded.bytes));
     assert.deepEqual(
       await listTags(ref, { transport }),
       ["v1"],
@@ -268,7 +294,8 @@ registryTest(
         .descriptor.digest,
       byDigest.digest,
     );
-    const { config } = await getManifestAndConfig(ref, { transport });
+    const { manifest } = await resolveImage(store, "v1");
+    const config = await readConfig(store, manifest.document.config);
     assert.deepEqual(
       config.rootfs.diff_ids,
       image.layers.map((l) => l.descriptor.digest),
@@ -277,7 +304,7 @@ registryTest(
 );
 
 registryTest(
-  "getManifest() resolves a four-platform index to each platform",
+  "resolveImage() resolves a four-platform index to each platform",
   async (start) => {
     await using registry = await start();
     const { transport } = recordingOpener();
@@ -301,20 +328,23 @@ registryTest(
       ["windows/amd64", 3],
       ["windows/amd64:10.0.20348.2113", 3],
     ];
+    const store = remoteStore(ref, { transport });
     for (const [text, i] of wanted) {
-      const resolved = await getManifest(ref, {
-        transport,
+      const resolved = await resolveImage(store, "latest", {
         platform: parsePlatform(text),
       });
-      assert.equal(resolved.descriptor.digest, manifests[i].digest, text);
-      assert.equal(resolved.ref.digest, manifests[i].digest);
+      assert.equal(
+        resolved.manifest.descriptor.digest,
+        manifests[i].digest,
+        text,
+      );
       assert.ok(resolved.index !== undefined);
     }
     for (
       const text of ["linux/s390x", "linux/arm/v6", "windows/amd64:10.0.17763"]
     ) {
       await assert.rejects(
-        getManifest(ref, { transport, platform: parsePlatform(text) }),
+        resolveImage(store, "latest", { platform: parsePlatform(text) }),
         (error: unknown) => {
           assert.ok(error instanceof PlatformNotFoundError);
           assert.match(
@@ -326,14 +356,14 @@ registryTest(
       );
     }
     await assert.rejects(
-      getManifest(ref, { transport, maxDepth: 0 }),
+      resolveImage(store, "latest", { maxDepth: 0 }),
       /maximum depth 0/,
     );
   },
 );
 
 registryTest(
-  "getManifestAndConfig() stages the config and reuses it without a request",
+  "pull's staging of the config: copied into the stage, then reused without a request",
   async (start) => {
     await using registry = await start();
     const { transport, log } = recordingOpener();
@@ -344,18 +374,18 @@ registryTest(
     try {
       const stage = await openLayout(dir);
       log.length = 0;
-      await getManifestAndConfig(ref, {
-        transport,
-        stage,
-        platform: parsePlatform("linux/amd64"),
-      });
+      const staged = async () => {
+        const store = remoteStore(ref, { transport });
+        const { manifest } = await resolveImage(store, "v1", {
+          platform: parsePlatform("linux/amd64"),
+        });
+        await copyBlobs(store, stage, [manifest.document.config]);
+        return { config: await readConfig(stage, manifest.document.config) };
+      };
+      await staged();
       assert.ok(await stage.hasBlob(image.config.descriptor.digest));
       const first = log.length;
-      const { config } = await getManifestAndConfig(ref, {
-        transport,
-        stage,
-        platform: parsePlatform("linux/amd64"),
-      });
+      const { config } = await staged();
       assert.equal(config.architecture, "amd64");
       assert.equal(log.length - first, 1, "only the manifest is fetched again");
     } finally {
@@ -393,9 +423,10 @@ registryTest(
       /GET http:\/\/127\.0\.0\.1:\d+\/v2\/missing\/manifests\/v1: 404 Not Found: expected 200: (MANIFEST_UNKNOWN|NAME_UNKNOWN)/,
     );
     await assert.rejects(
-      uploadBlob(ref, new Uint8Array([1, 2, 3]), digestOf("something else"), {
-        transport,
-      }),
+      remoteStore(ref, { transport }).push(
+        { ...blob(new Uint8Array([1, 2, 3])), digest: digestOf("other") },
+        bytesSource(new Uint8Array([1, 2, 3])),
+      ),
       /PUT .*: 400 Bad Request: expected 201: DIGEST_INVALID/,
     );
   },

@@ -2,19 +2,26 @@
 import assert from "node:assert/strict";
 import { DigestMismatchError, digestOf } from "../../../src/oci/digest.ts";
 import { parseReference, withDigest } from "../../../src/oci/reference.ts";
-import { fetchBlob, uploadBlob } from "../../../src/store/remote/blobs.ts";
+import { fetchBlob } from "../../../src/store/remote/blobs.ts";
 import {
+  encodeManifest,
   fetchManifest,
-  getManifest,
-  uploadManifest,
 } from "../../../src/store/remote/manifests.ts";
+import { remoteStore } from "../../../src/store/remote_store.ts";
+import { memoryStore } from "../../../src/store/memory_store.ts";
+import { copyBlobs } from "../../../src/image/copy.ts";
+import { resolveImage } from "../../../src/image/resolve.ts";
+import {
+  type BlobSource,
+  bytesSource,
+  fileSource,
+} from "../../../src/transport/request_body.ts";
 import {
   IndexDepthError,
   MAX_MANIFEST_SIZE,
 } from "../../../src/oci/parse_manifest.ts";
 import { listTags } from "../../../src/store/remote/tags.ts";
 import { openLayout } from "../../../src/store/layout_store.ts";
-import { stageBlob } from "../../../src/store/layout_store.ts";
 import { createOpener } from "../../../src/transport/opener.ts";
 import type { Transport } from "../../../src/transport/request_body.ts";
 import {
@@ -65,7 +72,33 @@ function uploadingRegistry(location: string) {
   });
 }
 
-Deno.test("uploadBlob() completes in one POST when the registry accepts ?digest=", async () => {
+/** A blob's descriptor. */
+function blob(bytes: Uint8Array) {
+  return {
+    mediaType: "application/octet-stream",
+    digest: digestOf(bytes),
+    size: bytes.byteLength,
+  };
+}
+
+/** Pushes bytes into REF's repository as the remote store does (one upload session). */
+function pushBlob(
+  transport: Transport,
+  bytes: Uint8Array,
+  options: { smallBlobSize?: number; source?: BlobSource; digest?: string } =
+    {},
+) {
+  const store = remoteStore(REF, {
+    transport,
+    smallBlobSize: options.smallBlobSize,
+  });
+  return store.push(
+    { ...blob(bytes), digest: options.digest ?? digestOf(bytes) },
+    options.source ?? bytesSource(bytes),
+  );
+}
+
+Deno.test("remoteStore().push() completes in one POST when the registry accepts ?digest=", async () => {
   const bytes = new TextEncoder().encode("small");
   const digest = digestOf(bytes);
   const { log, transport } = scripted((request) =>
@@ -76,9 +109,13 @@ Deno.test("uploadBlob() completes in one POST when the registry accepts ?digest=
         headers: { "docker-content-digest": digest },
       })
   );
-  assert.equal(
-    await uploadBlob(REF, bytes, digest, { transport, smallBlobSize: 100 }),
-    true,
+  // Through the copy: HEAD first (the copy's question), then the store's one POST.
+  const source = memoryStore();
+  await source.push(blob(bytes), bytesSource(bytes));
+  await copyBlobs(
+    source,
+    remoteStore(REF, { transport, smallBlobSize: 100 }),
+    [blob(bytes)],
   );
   assert.deepEqual(
     log.map((l) =>
@@ -100,11 +137,11 @@ for (
     ["absolute", "http://127.0.0.1:5000/v2/app/blobs/uploads/abc?_state=s%2Bt"],
   ]
 ) {
-  Deno.test(`uploadBlob() PUTs to a ${kind} Location, keeping its query and adding digest=`, async () => {
+  Deno.test(`remoteStore().push() PUTs to a ${kind} Location, keeping its query and adding digest=`, async () => {
     const bytes = new TextEncoder().encode("payload");
     const digest = digestOf(bytes);
     const { log, transport } = uploadingRegistry(location);
-    await uploadBlob(REF, bytes, digest, { transport });
+    await pushBlob(transport, bytes);
     const put = log.find((l) => l.method === "PUT")!;
     const base = kind === "relative"
       ? "http://127.0.0.1:5000/v2/uploads/abc"
@@ -117,37 +154,35 @@ for (
   });
 }
 
-Deno.test("uploadBlob() falls back to POST+PUT when a single POST answers 202", async () => {
+Deno.test("remoteStore().push() falls back to POST+PUT when a single POST answers 202", async () => {
   const bytes = new TextEncoder().encode("tiny");
-  const digest = digestOf(bytes);
   const { log, transport } = uploadingRegistry("/v2/app/blobs/uploads/u1");
-  assert.equal(
-    await uploadBlob(REF, bytes, digest, { transport, smallBlobSize: 1024 }),
-    true,
-  );
-  assert.deepEqual(log.map((l) => l.method), ["HEAD", "POST", "PUT"]);
-  assert.equal(new TextDecoder().decode(log[2].body), "tiny");
+  await pushBlob(transport, bytes, { smallBlobSize: 1024 });
+  assert.deepEqual(log.map((l) => l.method), ["POST", "PUT"]);
+  assert.equal(new TextDecoder().decode(log[1].body), "tiny");
 });
 
-Deno.test("uploadBlob() falls back to the upload when a mount answers 202", async () => {
+Deno.test("remoteStore().mount() falls back to the upload when a mount answers 202", async () => {
   const bytes = new TextEncoder().encode("layer");
   const digest = digestOf(bytes);
   const { log, transport } = uploadingRegistry("/v2/app/blobs/uploads/m1");
+  const from = remoteStore(parseReference("127.0.0.1:5000/other/repo"), {
+    transport,
+  });
   assert.equal(
-    await uploadBlob(REF, bytes, digest, {
-      transport,
-      mountFrom: "other/repo",
+    await remoteStore(REF, { transport }).mount(blob(bytes), from, {
+      fallback: bytesSource(bytes),
     }),
-    true,
+    false,
+    "uploaded, not mounted",
   );
   assert.deepEqual(log.map((l) => `${l.method} ${new URL(l.url).search}`), [
-    "HEAD ",
     `POST ?mount=${digest}&from=other%2Frepo`,
     `PUT ?digest=${encodeURIComponent(digest)}`,
   ]);
 });
 
-Deno.test("uploadBlob() refuses a Docker-Content-Digest that differs from what was sent", async () => {
+Deno.test("remoteStore().push() refuses a Docker-Content-Digest that differs from what was sent", async () => {
   const bytes = new TextEncoder().encode("x");
   const { transport } = scripted((request) =>
     request.method === "HEAD"
@@ -163,26 +198,24 @@ Deno.test("uploadBlob() refuses a Docker-Content-Digest that differs from what w
       })
   );
   await assert.rejects(
-    uploadBlob(REF, bytes, digestOf(bytes), { transport }),
+    pushBlob(transport, bytes),
     /stored the blob as sha256:/,
   );
 });
 
-Deno.test("uploadBlob() reports a missing Location clearly", async () => {
+Deno.test("remoteStore().push() reports a missing Location clearly", async () => {
   const { transport } = scripted((request) =>
     request.method === "HEAD"
       ? new Response(null, { status: 404 })
       : new Response(null, { status: 202 })
   );
   await assert.rejects(
-    uploadBlob(REF, new Uint8Array([1]), digestOf(new Uint8Array([1])), {
-      transport,
-    }),
+    pushBlob(transport, new Uint8Array([1])),
     /sent no Location header/,
   );
 });
 
-Deno.test("uploadBlob() carries Content-Length and no chunked encoding on a socket", async () => {
+Deno.test("remoteStore().push() carries Content-Length and no chunked encoding on a socket", async () => {
   const seen: Headers[] = [];
   await using server = Deno.serve({
     hostname: "127.0.0.1",
@@ -208,15 +241,18 @@ Deno.test("uploadBlob() carries Content-Length and no chunked encoding on a sock
     const transport = createOpener({
       credentials: () => Promise.resolve(undefined),
     });
-    await uploadBlob(ref, path, digestOf(bytes), { transport });
+    await remoteStore(ref, { transport }).push(
+      blob(bytes),
+      await fileSource(path),
+    );
   } finally {
     await Deno.remove(path);
   }
-  const put = seen[2];
+  const put = seen[1];
   assert.equal(put.get("content-length"), String(3 << 20));
   assert.equal(put.get("transfer-encoding"), null);
   assert.equal(
-    seen[1].get("content-length"),
+    seen[0].get("content-length"),
     "0",
     "the POST that opens the upload says 0",
   );
@@ -237,7 +273,7 @@ Deno.test("fetchBlob() errors on a digest or size mismatch", async () => {
   );
 });
 
-Deno.test("stageBlob() keeps nothing, not even a temporary file, when the download is wrong", async () => {
+Deno.test("copyBlobs() into a layout keeps nothing, not even a temporary file, when the download is wrong", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const layout = await openLayout(dir);
@@ -248,7 +284,7 @@ Deno.test("stageBlob() keeps nothing, not even a temporary file, when the downlo
       size: 14,
     };
     await assert.rejects(
-      stageBlob(layout, REF, descriptor, { transport }),
+      copyBlobs(remoteStore(REF, { transport }), layout, [descriptor]),
       DigestMismatchError,
     );
     const left: string[] = [];
@@ -261,7 +297,7 @@ Deno.test("stageBlob() keeps nothing, not even a temporary file, when the downlo
   }
 });
 
-Deno.test("stageBlob() reuses a good copy with no request and replaces a damaged one", async () => {
+Deno.test("copyBlobs() into a layout reuses a good copy with no request and replaces a damaged one", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const layout = await openLayout(dir);
@@ -271,18 +307,26 @@ Deno.test("stageBlob() reuses a good copy with no request and replaces a damaged
       digest: digestOf("good bytes"),
       size: 10,
     };
-    const path = await stageBlob(layout, REF, descriptor, { transport });
-    await stageBlob(layout, REF, descriptor, { transport });
+    const source = remoteStore(REF, { transport });
+    const stage = () => copyBlobs(source, layout, [descriptor]);
+    const path = layout.blobPath(descriptor.digest);
+    await stage();
+    await stage();
     assert.equal(log.length, 1, "the second call made no request");
     await Deno.writeTextFile(path, "truncated");
-    await stageBlob(layout, REF, descriptor, { transport });
+    await stage();
     assert.equal(log.length, 2, "a wrong-sized copy is fetched again");
     assert.equal(await Deno.readTextFile(path), "good bytes");
     await Deno.writeTextFile(path, "bad  bytes");
-    await stageBlob(layout, REF, descriptor, { transport });
+    await stage();
     assert.equal(log.length, 2, "same size: not re-hashed unless asked");
-    await stageBlob(layout, REF, descriptor, { transport, verify: true });
-    assert.equal(log.length, 3, "verify re-hashes and refetches");
+    assert.equal(
+      await layout.hasBlob(descriptor.digest, { size: 10, verify: true }),
+      false,
+      "verify re-hashes and drops the damaged copy",
+    );
+    await stage();
+    assert.equal(log.length, 3, "then it is fetched again");
     assert.equal(await Deno.readTextFile(path), "good bytes");
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -352,25 +396,27 @@ function nestedIndexes(levels: number) {
   });
 }
 
-Deno.test("getManifest() follows nested indexes up to maxDepth, then stops with a depth error", async () => {
+Deno.test("resolveImage() follows nested indexes up to maxDepth, then stops with a depth error", async () => {
   const platform = { os: "linux", architecture: "amd64" };
   const deep = nestedIndexes(4);
   await assert.rejects(
-    getManifest(REF, { transport: deep.transport, platform }),
+    resolveImage(remoteStore(REF, { transport: deep.transport }), "v1", {
+      platform,
+    }),
     (error: unknown) =>
       error instanceof IndexDepthError &&
       /maximum depth 3 of nested indexes/.test(error.message),
   );
   assert.equal(deep.log.length, 4, "the tag and three levels, no more");
-  const resolved = await getManifest(REF, {
-    transport: nestedIndexes(4).transport,
-    platform,
-    maxDepth: 4,
-  });
-  assert.equal(resolved.descriptor.mediaType, OCI_MANIFEST_MEDIA_TYPE);
+  const resolved = await resolveImage(
+    remoteStore(REF, { transport: nestedIndexes(4).transport }),
+    "v1",
+    { platform, maxDepth: 4 },
+  );
+  assert.equal(resolved.manifest.descriptor.mediaType, OCI_MANIFEST_MEDIA_TYPE);
 });
 
-Deno.test("getManifest() cannot loop on an index that points to itself: the digest check stops it", async () => {
+Deno.test("resolveImage() cannot loop on an index that points to itself: the digest check stops it", async () => {
   // A registry that answers every request with the same index, whose entry names some digest:
   // following the entry gets bytes that do not hash to it.
   const index = JSON.stringify({
@@ -387,13 +433,24 @@ Deno.test("getManifest() cannot loop on an index that points to itself: the dige
     new Response(index, { headers: { "content-type": OCI_INDEX_MEDIA_TYPE } })
   );
   await assert.rejects(
-    getManifest(REF, {
-      transport,
+    resolveImage(remoteStore(REF, { transport }), "v1", {
       platform: { os: "linux", architecture: "amd64" },
+      attempts: 1,
     }),
     DigestMismatchError,
   );
   assert.equal(log.length, 2);
+  // Bytes that do not match are read again (they may have been damaged on the way), a bounded
+  // number of times.
+  log.length = 0;
+  await assert.rejects(
+    resolveImage(remoteStore(REF, { transport }), "v1", {
+      platform: { os: "linux", architecture: "amd64" },
+      attempts: 3,
+    }),
+    DigestMismatchError,
+  );
+  assert.equal(log.length, 4);
 });
 
 Deno.test("fetchManifest() refuses unknown content types, non-JSON and a wrong digest", async () => {
@@ -461,7 +518,7 @@ Deno.test("fetchManifest() refuses unknown content types, non-JSON and a wrong d
   );
 });
 
-Deno.test("uploadManifest() sends compact JSON with its media type and returns digest and size", async () => {
+Deno.test("remoteStore().push() of a manifest sends its exact bytes with its media type, by tag or by digest", async () => {
   const { log, transport } = scripted(() =>
     new Response(null, { status: 201 })
   );
@@ -475,21 +532,18 @@ Deno.test("uploadManifest() sends compact JSON with its media type and returns d
     },
     layers: [],
   };
-  const descriptor = await uploadManifest(REF, manifest, { transport });
+  const { bytes, digest, size } = encodeManifest(manifest);
+  const descriptor = { mediaType: OCI_MANIFEST_MEDIA_TYPE, digest, size };
+  const store = remoteStore(REF, { transport });
+  await store.push(descriptor, bytesSource(bytes), { tag: "v1" });
   const sent = new TextDecoder().decode(log[0].body);
   assert.equal(sent, JSON.stringify(manifest));
   assert.equal(descriptor.digest, digestOf(sent));
   assert.equal(descriptor.size, log[0].body.byteLength);
   assert.equal(log[0].headers.get("content-type"), OCI_MANIFEST_MEDIA_TYPE);
   assert.ok(log[0].url.endsWith("/manifests/v1"));
-  await uploadManifest(REF, manifest, { transport, tag: false });
+  await store.push(descriptor, bytesSource(bytes));
   assert.ok(log[1].url.endsWith(`/manifests/${descriptor.digest}`));
-  await assert.rejects(
-    uploadManifest(REF, { ...manifest, mediaType: "application/json" }, {
-      transport,
-    }),
-    /not a manifest or index type/,
-  );
 });
 
 Deno.test("listTags() follows Link pagination with n=2 to the end", async () => {

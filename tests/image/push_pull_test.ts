@@ -12,10 +12,11 @@ import { layoutStore } from "../../src/store/layout_store.ts";
 import { pushImage, pushIndex } from "../../src/image/push.ts";
 import { pullImage } from "../../src/image/pull.ts";
 import {
+  encodeManifest,
   fetchManifest,
-  getManifestAndConfig,
 } from "../../src/store/remote/manifests.ts";
-import { encodeManifest } from "../../src/store/remote/manifests.ts";
+import { remoteStore } from "../../src/store/remote_store.ts";
+import { readConfig, resolveImage } from "../../src/image/resolve.ts";
 import {
   OCI_CONFIG_MEDIA_TYPE,
   OCI_LAYER_GZIP_MEDIA_TYPE,
@@ -25,11 +26,10 @@ import { parsePlatform } from "../../src/oci/platform.ts";
 import type { Descriptor, ImageManifest } from "../../src/oci/manifest.ts";
 import {
   bytesSource,
+  fileSource,
   type Transport,
 } from "../../src/transport/request_body.ts";
 import { DigestMismatchError, DigestStream } from "../../src/oci/digest.ts";
-import { uploadBlob } from "../../src/store/remote/blobs.ts";
-import { uploadManifest } from "../../src/store/remote/manifests.ts";
 import { createRegistry } from "../../src/server/handler.ts";
 import { createOpener } from "../../src/transport/opener.ts";
 import { registryTest } from "../support/registries.ts";
@@ -160,10 +160,11 @@ registryTest(
         },
         created: "2026-01-01T00:00:00Z",
       });
-      const { manifest, config } = await getManifestAndConfig(target, {
-        transport,
+      const targetStore = remoteStore(target, { transport });
+      const { manifest } = await resolveImage(targetStore, "v1", {
         platform: parsePlatform("linux/amd64"),
       });
+      const config = await readConfig(targetStore, manifest.document.config);
       const baseManifest = await fetchManifest(base, { transport });
       assert.equal(manifest.descriptor.digest, pushed.digest);
       assert.deepEqual(manifest.document.layers.map((l) => l.digest), [
@@ -384,14 +385,18 @@ async function pushTestImage(
     os: "linux",
     rootfs: { type: "layers", diff_ids: diffIds },
   }));
-  await uploadBlob(ref, config, digestOf(config), { transport: registry });
+  const store = remoteStore(ref, { transport: registry });
+  await store.push({
+    mediaType: OCI_CONFIG_MEDIA_TYPE,
+    digest: digestOf(config),
+    size: config.byteLength,
+  }, bytesSource(config));
   for (const layer of layers) {
-    await uploadBlob(
-      ref,
-      await Deno.readFile(layer.path),
-      layer.compressedDigest,
-      { transport: registry },
-    );
+    await store.push({
+      mediaType: OCI_LAYER_GZIP_MEDIA_TYPE,
+      digest: layer.compressedDigest,
+      size: layer.size,
+    }, await fileSource(layer.path));
   }
   const manifest: ImageManifest = {
     schemaVersion: 2,
@@ -407,9 +412,13 @@ async function pushTestImage(
       size: layer.size,
     })),
   };
-  const descriptor = await uploadManifest(ref, manifest, {
-    transport: registry,
-  });
+  const encoded = encodeManifest(manifest);
+  const descriptor = {
+    mediaType: OCI_MANIFEST_MEDIA_TYPE,
+    digest: encoded.digest,
+    size: encoded.size,
+  };
+  await store.push(descriptor, bytesSource(encoded.bytes), { tag: ref.tag });
   return {
     manifest: descriptor.digest,
     layers: layers.map((layer) => layer.compressedDigest),

@@ -1,6 +1,6 @@
 // AbortSignal in the library, with a 300 MiB blob on the embedded registry over a real socket:
-// an abort in the middle of a download (fetchBlob, stageBlob, pullImage, copyImage) or an upload
-// (uploadBlob, pushImage, copyImage between registries) rejects with the abort's reason at once,
+// an abort in the middle of a download (fetchBlob, copyBlobs into a stage, pullImage, copyImage)
+// or an upload (remoteStore().push, pushImage, copyImage between registries) rejects with the abort's reason at once,
 // the server hands out (or reads) only a few more MiB, nothing partial is left in the stage or
 // the target, and the upload session is DELETEd.
 import assert from "node:assert/strict";
@@ -12,12 +12,12 @@ import {
   temporariesUnder,
 } from "../support/big_blob.ts";
 import { listFilesIfAny } from "../support/files.ts";
-import { fetchBlob, uploadBlob } from "../../src/store/remote/blobs.ts";
-import { stageBlob } from "../../src/store/layout_store.ts";
+import { fetchBlob } from "../../src/store/remote/blobs.ts";
 import { openLayout } from "../../src/store/layout_store.ts";
 import { pullImage } from "../../src/image/pull.ts";
 import { pushImage } from "../../src/image/push.ts";
-import { copyImage } from "../../src/image/copy.ts";
+import { copyBlobs, copyImage } from "../../src/image/copy.ts";
+import { bytesSource, fileSource } from "../../src/transport/request_body.ts";
 import { remoteStore } from "../../src/store/remote_store.ts";
 import { layoutStore } from "../../src/store/layout_store.ts";
 import { parseReference } from "../../src/oci/reference.ts";
@@ -152,7 +152,7 @@ Deno.test("fetchBlob: an abort without a reason rejects with an AbortError", asy
   assert.ok(registry.sent < BIG_SIZE);
 });
 
-Deno.test("fetchBlob and uploadBlob with a signal aborted already send nothing", async () => {
+Deno.test("fetchBlob and remoteStore().push with a signal aborted already send nothing", async () => {
   await using registry = await startBigBlobRegistry();
   const ref = parseReference(`${registry.host}/${registry.source}`);
   const reason = new Error("aborted before");
@@ -162,17 +162,17 @@ Deno.test("fetchBlob and uploadBlob with a signal aborted already send nothing",
     (error) => error === reason,
   );
   await assert.rejects(
-    uploadBlob(ref, new Uint8Array(8), registry.blob.digest, {
-      transport,
-      signal,
-      force: true,
-    }),
+    remoteStore(ref, { transport }).push(
+      registry.blob,
+      bytesSource(new Uint8Array(8)),
+      { signal },
+    ),
     (error) => error === reason,
   );
   assert.deepEqual(registry.requests, []);
 });
 
-Deno.test("stageBlob: an abort mid-download leaves neither the blob nor a temporary file in the stage", async () => {
+Deno.test("copyBlobs into a stage: an abort mid-download leaves neither the blob nor a temporary file in the stage", async () => {
   await using registry = await startBigBlobRegistry();
   const dir = await Deno.makeTempDir({ prefix: "oci-cancel-" });
   try {
@@ -181,9 +181,12 @@ Deno.test("stageBlob: an abort mid-download leaves neither the blob nor a tempor
     const { sentAtAbort, ms } = await abortMidway(
       registry,
       downloading,
-      (signal) => stageBlob(stage, ref, registry.blob, { transport, signal }),
+      (signal) =>
+        copyBlobs(remoteStore(ref, { transport }), stage, [registry.blob], {
+          signal,
+        }),
     );
-    latencies["stageBlob (download)"] = ms;
+    latencies["copyBlobs → stage (download)"] = ms;
     assertSentBounded(registry, sentAtAbort);
     await assertNoTemporaries(dir);
     assert.equal(await stage.hasBlob(registry.blob.digest), false);
@@ -278,7 +281,7 @@ Deno.test("copyImage registry → registry: an abort mid-blob stops download and
   );
 });
 
-Deno.test("uploadBlob: an abort mid-upload stops reading the file and DELETEs the upload session", async () => {
+Deno.test("remoteStore().push: an abort mid-upload stops reading the file and DELETEs the upload session", async () => {
   await using registry = await startBigBlobRegistry();
   const dir = await Deno.makeTempDir({ prefix: "oci-cancel-" });
   try {
@@ -287,10 +290,14 @@ Deno.test("uploadBlob: an abort mid-upload stops reading the file and DELETEs th
     const { receivedAtAbort, ms } = await abortMidway(
       registry,
       uploading,
-      (signal) =>
-        uploadBlob(ref, path, registry.blob.digest, { transport, signal }),
+      async (signal) =>
+        remoteStore(ref, { transport }).push(
+          registry.blob,
+          await fileSource(path),
+          { signal },
+        ),
     );
-    latencies["uploadBlob (upload)"] = ms;
+    latencies["remoteStore().push (upload)"] = ms;
     assertReceivedBounded(registry, receivedAtAbort);
     assertSessionsDeleted(registry);
   } finally {

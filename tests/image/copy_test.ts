@@ -4,10 +4,8 @@ import { parseReference, withTag } from "../../src/oci/reference.ts";
 import { copyImage, copyMissingLayers } from "../../src/image/copy.ts";
 import { remoteStore } from "../../src/store/remote_store.ts";
 import { layoutStore } from "../../src/store/layout_store.ts";
-import {
-  fetchManifest,
-  getManifest,
-} from "../../src/store/remote/manifests.ts";
+import { fetchManifest } from "../../src/store/remote/manifests.ts";
+import { resolveImage } from "../../src/image/resolve.ts";
 import { blobExists } from "../../src/store/remote/blobs.ts";
 import { parsePlatform } from "../../src/oci/platform.ts";
 import { openLayout } from "../../src/store/layout_store.ts";
@@ -51,11 +49,10 @@ registryTest(
       /\/manifests\/v1 201$/,
       "the manifest goes last",
     );
-    const copied = await getManifest(withTag(dst, "v1"), {
-      transport,
+    const copied = await resolveImage(remoteStore(dst, { transport }), "v1", {
       platform: parsePlatform("linux/arm64"),
     });
-    assert.equal(copied.descriptor.digest, manifests[1].digest);
+    assert.equal(copied.manifest.descriptor.digest, manifests[1].digest);
     // Again: nothing moves.
     const again = await copyImage(
       remoteStore(src, { transport }),
@@ -94,7 +91,9 @@ registryTest(
     const top = await fetchManifest(withTag(dst, "v2"), { transport });
     assert.equal(top.descriptor.digest, descriptor.digest);
     for (const p of PLATFORMS) {
-      await getManifest(withTag(dst, "v2"), { transport, platform: p });
+      await resolveImage(remoteStore(dst, { transport }), "v2", {
+        platform: p,
+      });
     }
   },
 );

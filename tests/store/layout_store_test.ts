@@ -7,12 +7,13 @@ import {
   DigestError,
   DigestMismatchError,
   digestOf,
-  openVerifiedStream,
   verifyStream,
 } from "../../src/oci/digest.ts";
+import { openOnRead } from "../../src/io/bytes.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { ManifestError } from "../../src/oci/parse_manifest.ts";
-import { stageBlob } from "../../src/store/layout_store.ts";
+import { remoteStore } from "../../src/store/remote_store.ts";
+import { copyBlobs } from "../../src/image/copy.ts";
 import { layoutStore } from "../../src/store/layout_store.ts";
 import {
   bytesSource,
@@ -301,11 +302,13 @@ const WRITERS: [
     () => verifyStream(chunked(CONTENT), RIGHT),
   ],
   [
-    "an openVerifiedStream() of the real digest",
+    "a stream opened on read (as a copy's) over one verified for the real digest",
     () =>
-      openVerifiedStream(() => Promise.resolve(chunked(CONTENT)), RIGHT, {
-        size: CONTENT.byteLength,
-      }),
+      openOnRead(() =>
+        Promise.resolve(
+          verifyStream(chunked(CONTENT), RIGHT, { size: CONTENT.byteLength }),
+        )
+      ),
   ],
 ];
 
@@ -456,7 +459,7 @@ function servingContent(requests: string[]): Transport {
   };
 }
 
-Deno.test("stageBlob() refuses a registry's bytes under a digest that is not exactly theirs, keeping nothing", async () => {
+Deno.test("copyBlobs() into a layout refuses a registry's bytes under a digest that is not exactly theirs, keeping nothing", async () => {
   await withLayout(async (dir) => {
     const layout = await openLayout(dir);
     const before = await listAll(dir);
@@ -464,11 +467,16 @@ Deno.test("stageBlob() refuses a registry's bytes under a digest that is not exa
     for (const digest of NEAR_DIGESTS) {
       const requests: string[] = [];
       await assert.rejects(
-        stageBlob(layout, ref, {
-          mediaType: "application/octet-stream",
-          digest,
-          size: CONTENT.byteLength,
-        }, { transport: servingContent(requests), attempts: 2 }),
+        copyBlobs(
+          remoteStore(ref, { transport: servingContent(requests) }),
+          layout,
+          [{
+            mediaType: "application/octet-stream",
+            digest,
+            size: CONTENT.byteLength,
+          }],
+          { attempts: 2 },
+        ),
         DigestMismatchError,
         `staged as ${digest}`,
       );
@@ -476,23 +484,53 @@ Deno.test("stageBlob() refuses a registry's bytes under a digest that is not exa
     }
     for (const size of WRONG_SIZES) {
       await assert.rejects(
-        stageBlob(layout, ref, {
-          mediaType: "application/octet-stream",
-          digest: RIGHT,
-          size,
-        }, { transport: servingContent([]), attempts: 1 }),
+        copyBlobs(
+          remoteStore(ref, { transport: servingContent([]) }),
+          layout,
+          [{ mediaType: "application/octet-stream", digest: RIGHT, size }],
+          { attempts: 1 },
+        ),
         (e: unknown) =>
           e instanceof DigestMismatchError && e.expectedSize === size,
         `${CONTENT.byteLength} bytes staged as ${size}`,
       );
     }
     await assertNothingWritten(dir, before);
-    const path = await stageBlob(layout, ref, {
-      mediaType: "application/octet-stream",
-      digest: RIGHT,
-      size: CONTENT.byteLength,
-    }, { transport: servingContent([]) });
-    assert.deepEqual(await Deno.readFile(path), CONTENT);
+    await copyBlobs(
+      remoteStore(ref, { transport: servingContent([]) }),
+      layout,
+      [{
+        mediaType: "application/octet-stream",
+        digest: RIGHT,
+        size: CONTENT.byteLength,
+      }],
+    );
+    assert.deepEqual(await Deno.readFile(layout.blobPath(RIGHT)), CONTENT);
+  });
+});
+
+Deno.test("writeBlob({ verified }) trusts a stream that checks itself, and keeps nothing when it errors", async () => {
+  await withLayout(async (dir) => {
+    const layout = await openLayout(dir);
+    const before = await listAll(dir);
+    // Told it is verified, the layout does not hash: the stream's own check is what refuses.
+    await assert.rejects(
+      layout.writeBlob(
+        NEAR_DIGESTS[0],
+        verifyStream(chunked(CONTENT), NEAR_DIGESTS[0], {
+          size: CONTENT.byteLength,
+        }),
+        { size: CONTENT.byteLength, verified: true },
+      ),
+      DigestMismatchError,
+    );
+    await assertNothingWritten(dir, before);
+    await layout.writeBlob(
+      RIGHT,
+      verifyStream(chunked(CONTENT), RIGHT, { size: CONTENT.byteLength }),
+      { size: CONTENT.byteLength, verified: true },
+    );
+    assert.deepEqual(await Deno.readFile(layout.blobPath(RIGHT)), CONTENT);
   });
 });
 

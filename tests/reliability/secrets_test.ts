@@ -10,7 +10,8 @@ import { staticCredentials } from "../../src/transport/credentials.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { listTags } from "../../src/store/remote/tags.ts";
 import { fetchManifest } from "../../src/store/remote/manifests.ts";
-import { uploadBlob } from "../../src/store/remote/blobs.ts";
+import { remoteStore } from "../../src/store/remote_store.ts";
+import { bytesSource } from "../../src/transport/request_body.ts";
 import { digestOf } from "../../src/oci/digest.ts";
 import { reportSummary } from "./summary.ts";
 import { runCli } from "../support/cli.ts";
@@ -223,15 +224,12 @@ Deno.test("no password, token or Authorization header reaches output or errors",
       [
         "echo upload",
         () =>
-          uploadBlob(
-            parseReference(`${echo.host}/a`),
-            new Uint8Array([1]),
-            digestOf(new Uint8Array([1])),
-            {
-              transport: open,
-              force: true,
-            },
-          ),
+          remoteStore(parseReference(`${echo.host}/a`), { transport: open })
+            .push({
+              mediaType: "application/octet-stream",
+              digest: digestOf(new Uint8Array([1])),
+              size: 1,
+            }, bytesSource(new Uint8Array([1]))),
       ],
       [
         "bearer unknown tag",
@@ -341,7 +339,11 @@ Deno.test("credentials go only to the registry that asked and its token realm, n
       },
     });
     const ref = parseReference(`${registry.host}/team/app`);
-    await uploadBlob(ref, bytes, digest, { transport: open });
+    await remoteStore(ref, { transport: open }).push({
+      mediaType: "application/octet-stream",
+      digest,
+      size: bytes.byteLength,
+    }, bytesSource(bytes));
     const text = await new Response(
       await fetchBlob(ref, digest, { transport: open }),
     ).text();

@@ -28,17 +28,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { blobOf, pseudoRandomBytes, type TestBlob } from "../support/images.ts";
-import {
-  blobExists,
-  fetchBlob,
-  uploadBlob,
-} from "../../src/store/remote/blobs.ts";
+import { blobExists, fetchBlob } from "../../src/store/remote/blobs.ts";
 import {
   encodeManifest,
   type FetchedManifest,
   fetchManifest,
-  uploadManifest,
 } from "../../src/store/remote/manifests.ts";
+import { memoryStore } from "../../src/store/memory_store.ts";
+import { copyBlobs } from "../../src/image/copy.ts";
+import { bytesSource } from "../../src/transport/request_body.ts";
 import { listTags } from "../../src/store/remote/tags.ts";
 import {
   blobUrl,
@@ -383,32 +381,46 @@ class Client {
   /** Uploads a blob by one of the upload paths, at random. */
   async upload(repository: string, blob: TestBlob): Promise<void> {
     const ref = this.ref(repository);
-    const { digest } = blob.descriptor;
-    const options = { transport: this.transport };
+    const store = remoteStore(ref, { transport: this.transport });
+    const source = bytesSource(blob.bytes);
     const mode = this.random();
     let sent = true;
     if (mode < 0.3) {
-      sent = await uploadBlob(ref, blob.bytes, digest, options);
+      // As a push does: HEAD first, and no upload when the registry has it.
+      const from = memoryStore();
+      await from.push(blob.descriptor, source);
+      sent = (await copyBlobs(from, store, [blob.descriptor])).copied > 0;
     } else if (mode < 0.55) {
-      await uploadBlob(ref, blob.bytes, digest, { ...options, force: true });
+      await store.push(blob.descriptor, source);
     } else if (mode < 0.75) {
-      await uploadBlob(ref, blob.bytes, digest, {
-        ...options,
-        force: true,
+      await remoteStore(ref, {
+        transport: this.transport,
         smallBlobSize: 4 * MiB,
-      });
+      })
+        .push(blob.descriptor, source);
     } else if (mode < 0.9) {
       await this.chunkedUpload(ref, blob);
     } else {
-      const from = pick(this.random, APPS);
-      // 201 when `from` has it (no bytes move), else the upload goes on with the bytes.
-      sent = await uploadBlob(ref, blob.bytes, digest, {
-        ...options,
-        force: true,
-        mountFrom: from,
+      const from = remoteStore(this.ref(pick(this.random, APPS)), {
+        transport: this.transport,
       });
+      // 201 when `from` has it (no bytes move), else the upload goes on with the bytes.
+      sent = !(await store.mount(blob.descriptor, from, { fallback: source }));
     }
     if (sent) this.ledger.bytesPushed += blob.bytes.byteLength;
+  }
+
+  /** Pushes a manifest or index by tag, or by digest without one. */
+  async putManifest(
+    repository: string,
+    document: ImageManifest | ImageIndex,
+    tag?: string,
+  ): Promise<Descriptor> {
+    const { bytes, digest, size } = encodeManifest(document);
+    const descriptor = { mediaType: document.mediaType!, digest, size };
+    await remoteStore(this.ref(repository), { transport: this.transport })
+      .push(descriptor, bytesSource(bytes), { tag });
+    return descriptor;
   }
 
   /** POST, two PATCH chunks with Content-Range, then the PUT with the digest. */
@@ -467,10 +479,10 @@ class Client {
       await this.upload(repository, blob);
     }
     this.ledger.pushStarting(repository, tag, variant.digest);
-    const descriptor = await uploadManifest(
-      withTag(this.ref(repository), tag),
+    const descriptor = await this.putManifest(
+      repository,
       variant.manifest,
-      { transport: this.transport },
+      tag,
     );
     assert.equal(descriptor.digest, variant.digest);
     this.ledger.pushDone(repository, tag);
@@ -483,15 +495,10 @@ class Client {
       for (const blob of [variant.config, ...variant.layers]) {
         await this.upload(MULTI, blob);
       }
-      await uploadManifest(this.ref(MULTI), variant.manifest, {
-        transport: this.transport,
-        tag: false,
-      });
+      await this.putManifest(MULTI, variant.manifest);
     }
     this.ledger.pushStarting(MULTI, tag, digest);
-    await uploadManifest(withTag(this.ref(MULTI), tag), index, {
-      transport: this.transport,
-    });
+    await this.putManifest(MULTI, index, tag);
     this.ledger.pushDone(MULTI, tag);
   }
 
@@ -599,11 +606,11 @@ class Client {
     const layer = pick(this.random, LAYERS);
     const from = pick(this.random, APPS);
     const to = pick(this.random, APPS.filter((r) => r !== from));
-    await uploadBlob(this.ref(to), layer.bytes, layer.descriptor.digest, {
-      transport: this.transport,
-      force: true,
-      mountFrom: from,
-    });
+    await remoteStore(this.ref(to), { transport: this.transport }).mount(
+      layer.descriptor,
+      remoteStore(this.ref(from), { transport: this.transport }),
+      { fallback: bytesSource(layer.bytes) },
+    );
     assert.ok(
       await blobExists(this.ref(to), layer.descriptor.digest, {
         transport: this.transport,

@@ -13,7 +13,13 @@ import { createOpener } from "../../src/transport/opener.ts";
 import type { Transport } from "../../src/transport/request_body.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { fetchManifest } from "../../src/store/remote/manifests.ts";
-import { blobExists, uploadBlob } from "../../src/store/remote/blobs.ts";
+import { blobExists } from "../../src/store/remote/blobs.ts";
+import { remoteStore } from "../../src/store/remote_store.ts";
+import { memoryStore } from "../../src/store/memory_store.ts";
+import { copyBlobs } from "../../src/image/copy.ts";
+import { resolveImage } from "../../src/image/resolve.ts";
+import { bytesSource } from "../../src/transport/request_body.ts";
+import { digestOf } from "../../src/oci/digest.ts";
 import { pullImage } from "../../src/image/pull.ts";
 import { OCI_MANIFEST_MEDIA_TYPE } from "../../src/oci/media_types.ts";
 import { makeImage } from "../support/images.ts";
@@ -98,20 +104,23 @@ async function headersAndOneByte(exchange: RawExchange): Promise<void> {
   );
 }
 
-/** The issue's attack: `inspect` (fetchManifest) kept waiting by a body that stops at byte 1. */
+/** The issue's attack: `inspect` (resolveImage) kept waiting by a body that stops at byte 1. */
 async function manifestBodyStalls(): Promise<void> {
   await using server = stallingServer(headersAndOneByte);
   const ref = parseReference(`${server.host}/app:v1`);
   const transport = stallOpener();
   const error = await settle((signal) =>
-    fetchManifest(ref, { transport, signal })
+    resolveImage(remoteStore(ref, { transport }), "v1", {
+      signal,
+      attempts: 3,
+    })
   );
   assertTimedOut(error, {
     phase: "body",
     method: "GET",
     url: `http://${server.host}/v2/app/manifests/v1`,
   });
-  // fetchManifest reads a body cut off in transit again, three times in all.
+  // The resolver reads a body cut off in transit again, three times in all here.
   assertCount("manifest GETs", server.count(/\/manifests\/v1$/, "GET"), 3);
 }
 
@@ -233,10 +242,16 @@ async function pushAgainst(
   await using server = stallingServer(uploadRegistry(put));
   const ref = parseReference(`${server.host}/app`);
   const bytes = new Uint8Array(size).fill(7);
-  const digest = `sha256:${"cd".repeat(32)}`;
+  const digest = digestOf(bytes);
+  const blob = { mediaType: "application/octet-stream", digest, size };
+  const source = memoryStore();
+  await source.push(blob, bytesSource(bytes));
   const transport = stallOpener();
   const error = await settle((signal) =>
-    uploadBlob(ref, bytes, digest, { transport, signal, attempts: 2 })
+    copyBlobs(source, remoteStore(ref, { transport }), [blob], {
+      signal,
+      attempts: 2,
+    })
   );
   assertTimedOut(error, {
     phase,
@@ -350,7 +365,10 @@ async function slowLorisThenSilence(): Promise<void> {
     options as Parameters<typeof createOpener>[0],
   );
   const error = await settle((signal) =>
-    fetchManifest(ref, { transport, signal })
+    resolveImage(remoteStore(ref, { transport }), "v1", {
+      signal,
+      attempts: 3,
+    })
   );
   assertTimedOut(error, {
     phase: "body",
@@ -391,7 +409,7 @@ export const attacks: Attack[] = [
   {
     class: 7,
     name:
-      "headers and 1 byte of a 1,000-byte manifest, then silence (fetchManifest, as inspect)",
+      "headers and 1 byte of a 1,000-byte manifest, then silence (resolveImage, as inspect)",
     attempt: manifestBodyStalls,
   },
   {

@@ -5,10 +5,8 @@ import { parseReference, withTag } from "../../src/oci/reference.ts";
 import { copyImage } from "../../src/image/copy.ts";
 import { remoteStore } from "../../src/store/remote_store.ts";
 import { layoutStore } from "../../src/store/layout_store.ts";
-import {
-  fetchManifest,
-  getManifest,
-} from "../../src/store/remote/manifests.ts";
+import { fetchManifest } from "../../src/store/remote/manifests.ts";
+import { resolveImage } from "../../src/image/resolve.ts";
 import { fetchBlob } from "../../src/store/remote/blobs.ts";
 import { digestOf } from "../../src/oci/digest.ts";
 import { createOpener } from "../../src/transport/opener.ts";
@@ -131,8 +129,12 @@ registryTest(
       const index = JSON.parse(await Deno.readTextFile(`${dir}/index.json`));
       assert.equal(top.descriptor.digest, index.manifests[0].digest);
       for (const platform of PLATFORMS) {
-        const resolved = await getManifest(ref, { transport, platform });
-        for (const layer of resolved.document.layers) {
+        const { manifest } = await resolveImage(
+          remoteStore(ref, { transport }),
+          "v1",
+          { platform },
+        );
+        for (const layer of manifest.document.layers) {
           const bytes = await new Response(
             await fetchBlob(ref, layer.digest, { transport, size: layer.size }),
           ).arrayBuffer();

@@ -15,12 +15,12 @@ import { storeIndex } from "./images.ts";
 import {
   type BlobSource,
   bytesSource,
+  copyBlobs,
   copyGraph,
   createOpener,
   digestOf,
   encodeManifest,
   fileSource,
-  getManifestAndConfig,
   httpTransport,
   type ImageReference,
   layoutStore,
@@ -33,8 +33,8 @@ import {
   parseReference,
   type Platform,
   remoteStore,
+  resolveImage,
   serveRegistry,
-  stageBlob,
   staticCredentials,
   type Transport,
 } from "../mod.ts";
@@ -287,16 +287,12 @@ async function stageImage(
   platform: Platform,
   transport: Transport,
 ): Promise<void> {
-  const { manifest } = await getManifestAndConfig(ref, {
+  const source = remoteStore(ref, { transport });
+  const { manifest } = await resolveImage(source, ref.tag ?? "latest", {
     platform,
-    stage,
-    transport,
   });
-  await Promise.all(
-    manifest.document.layers.map((layer) =>
-      stageBlob(stage, ref, layer, { transport })
-    ),
-  );
+  await copyBlobs(source, stage, [manifest.document.config]);
+  await copyBlobs(source, stage, manifest.document.layers);
 }
 function row(
   name: string,

@@ -5,13 +5,14 @@
  * @module
  */
 import {
+  copyBlobs,
   createLayer,
   createOpener,
   digestOfFile,
   extractLayer,
   openLayout,
   parseReference,
-  stageBlob,
+  remoteStore,
 } from "../mod.ts";
 
 const [command, ...args] = Deno.args;
@@ -23,22 +24,18 @@ switch (command) {
   }
   case "fetch-blob": {
     // A verified download into a layout (temporary file, hashed while it arrives, synced,
-    // renamed): what the stage does for every blob.
+    // renamed): what pull's copy into the stage does for every blob.
     const [ref, digest, size, out] = args;
     const transport = createOpener({
       credentials: () => Promise.resolve(undefined),
     });
-    const path = await stageBlob(
-      await openLayout(out),
-      parseReference(ref),
-      {
-        mediaType: "application/octet-stream",
-        digest,
-        size: Number(size),
-      },
-      { transport },
-    );
-    console.log(`${digest} ${path}`);
+    const layout = await openLayout(out);
+    await copyBlobs(remoteStore(parseReference(ref), { transport }), layout, [{
+      mediaType: "application/octet-stream",
+      digest,
+      size: Number(size),
+    }]);
+    console.log(`${digest} ${layout.blobPath(digest)}`);
     break;
   }
   case "create-layer": {

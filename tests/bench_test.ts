@@ -15,7 +15,8 @@ import { storeIndex } from "../bench/images.ts";
 import { digestOf } from "../src/oci/digest.ts";
 import type { ImageManifest } from "../src/oci/manifest.ts";
 import { parseReference } from "../src/oci/reference.ts";
-import { copyGraph, resolveImage } from "../src/image/copy.ts";
+import { copyGraph } from "../src/image/copy.ts";
+import { resolveImage } from "../src/image/resolve.ts";
 import { fetchBytes } from "../src/store/store.ts";
 import { memoryStore } from "../src/store/memory_store.ts";
 import { remoteStore } from "../src/store/remote_store.ts";
@@ -145,7 +146,9 @@ Deno.test("bench image: an index of one image per platform, copied to a registry
     opener: createRegistry(),
   });
   await copyGraph(built, registry, image.index, { tag: "v1" });
-  const { manifest } = await resolveImage(registry, "v1", platforms[1]);
+  const { manifest } = await resolveImage(registry, "v1", {
+    platform: platforms[1],
+  });
   const document = manifest.document as ImageManifest;
   assert.deepEqual(document.layers, image.layers[1]);
   assert.notDeepEqual(image.layers[0], image.layers[1]);

@@ -3,10 +3,14 @@
 import assert from "node:assert/strict";
 import { DigestMismatchError, digestOf } from "../../src/oci/digest.ts";
 import {
-  getManifest,
   PlatformNotFoundError,
+  readConfig,
+  resolveImage,
+  type ResolveOptions,
   selectPlatform,
-} from "../../src/store/remote/manifests.ts";
+} from "../../src/image/resolve.ts";
+import { remoteStore } from "../../src/store/remote_store.ts";
+import type { Transport } from "../../src/transport/request_body.ts";
 import {
   OCI_INDEX_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
@@ -14,17 +18,24 @@ import {
 import type { ImageIndex } from "../../src/oci/manifest.ts";
 import { IndexDepthError } from "../../src/oci/parse_manifest.ts";
 import { layoutStore, openLayout } from "../../src/store/layout_store.ts";
-import { copyImage, resolveImage } from "../../src/image/copy.ts";
+import { copyImage } from "../../src/image/copy.ts";
 import {
   assertTyped,
+  CONFIG,
   encoder,
   GOOD_MANIFEST,
   json,
+  MiB,
   openerOver,
   REF,
   serving,
   withLayoutDir,
 } from "../support/bad_input.ts";
+
+/** Resolves REF's tag on a registry behind `transport`. */
+function resolveOn(transport: Transport, options: ResolveOptions) {
+  return resolveImage(remoteStore(REF, { transport }), REF.tag!, options);
+}
 
 /** An index listing `entries`, as bytes. */
 function indexOf(...entries: object[]): string {
@@ -49,9 +60,10 @@ Deno.test("bad input: an index whose child points back to the index stops with a
     new Response(index, { headers: { "content-type": OCI_INDEX_MEDIA_TYPE } })
   );
   await assert.rejects(
-    getManifest(REF, {
-      transport,
+    // One read of each: a mismatch is read again otherwise (bytes damaged on the way).
+    resolveOn(transport, {
       platform: { os: "linux", architecture: "amd64" },
+      attempts: 1,
     }),
     (error: unknown) => {
       assertTyped(error, DigestMismatchError, new RegExp(child), /manifests/);
@@ -93,8 +105,7 @@ Deno.test("bad input: indexes nested beyond maxDepth stop with an IndexDepthErro
   for (const maxDepth of [0, 2, 5]) {
     requests.length = 0;
     await assert.rejects(
-      getManifest(REF, {
-        transport,
+      resolveOn(transport, {
         maxDepth,
         platform: { os: "linux", architecture: "amd64" },
       }),
@@ -131,7 +142,7 @@ Deno.test("bad input: indexes nested beyond maxDepth in an OCI layout stop with 
     const platform = { os: "linux", architecture: "amd64" };
     for (const maxDepth of [0, 2, 5]) {
       await assert.rejects(
-        resolveImage(store, "v1", platform, maxDepth),
+        resolveImage(store, "v1", { platform, maxDepth }),
         (error) => {
           assertTyped(
             error,
@@ -177,10 +188,7 @@ Deno.test("bad input: an index without the platform gives a PlatformNotFoundErro
   );
   const { transport } = serving(index, OCI_INDEX_MEDIA_TYPE);
   await assert.rejects(
-    getManifest(REF, {
-      transport,
-      platform: { os: "linux", architecture: "s390x" },
-    }),
+    resolveOn(transport, { platform: { os: "linux", architecture: "s390x" } }),
     (error: unknown) => {
       assertTyped(
         error,
@@ -193,8 +201,7 @@ Deno.test("bad input: an index without the platform gives a PlatformNotFoundErro
   );
   const empty = serving(indexOf(), OCI_INDEX_MEDIA_TYPE);
   await assert.rejects(
-    getManifest(REF, {
-      transport: empty.transport,
+    resolveOn(empty.transport, {
       platform: { os: "linux", architecture: "amd64" },
     }),
     (error) => assertTyped(error, PlatformNotFoundError, /available: none$/),
@@ -223,4 +230,32 @@ Deno.test("bad input: selectPlatform() skips index entries that are not usable i
       }, "app"),
     (error) => assertTyped(error, PlatformNotFoundError, /available: none/),
   );
+});
+
+Deno.test("bad input: a config blob that is not JSON or too large is refused, naming the blob and the store", async () => {
+  const garbage = "not { json";
+  const { transport, requests } = openerOver(() => new Response(garbage));
+  const store = remoteStore(REF, { transport });
+  const descriptor = {
+    mediaType: CONFIG.mediaType,
+    digest: digestOf(garbage),
+    size: garbage.length,
+  };
+  await assert.rejects(
+    readConfig(store, descriptor),
+    (error) =>
+      assertTyped(
+        error,
+        SyntaxError,
+        new RegExp(
+          `Cannot read config ${descriptor.digest} of 127\\.0\\.0\\.1:5000/app: it is not valid JSON`,
+        ),
+      ),
+  );
+  requests.length = 0;
+  await assert.rejects(
+    readConfig(store, { ...descriptor, size: 5 * MiB }),
+    (error) => assertTyped(error, RangeError, /5242880 bytes is too large/),
+  );
+  assert.equal(requests.length, 0, "refused before any request");
 });

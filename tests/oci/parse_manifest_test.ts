@@ -4,10 +4,9 @@
 import assert from "node:assert/strict";
 import { fetchManifest as fetchStoreManifest } from "../../src/store/store.ts";
 import { digestOf } from "../../src/oci/digest.ts";
-import {
-  fetchManifest,
-  getManifest,
-} from "../../src/store/remote/manifests.ts";
+import { fetchManifest } from "../../src/store/remote/manifests.ts";
+import { remoteStore } from "../../src/store/remote_store.ts";
+import { resolveImage } from "../../src/image/resolve.ts";
 import {
   DOCKER_MANIFEST_LIST_MEDIA_TYPE,
   DOCKER_MANIFEST_MEDIA_TYPE,
@@ -378,10 +377,11 @@ Deno.test("bad input: unknown fields in manifests, descriptors and platforms are
     (top.document as unknown as Record<string, unknown>)["x-vendor"],
     { anything: [1, 2, 3] },
   );
-  const resolved = await getManifest(REF, {
-    transport,
-    platform: { os: "linux", architecture: "amd64" },
-  });
+  const { manifest: resolved } = await resolveImage(
+    remoteStore(REF, { transport }),
+    "v1",
+    { platform: { os: "linux", architecture: "amd64" } },
+  );
   assert.equal(resolved.descriptor.mediaType, OCI_MANIFEST_MEDIA_TYPE);
   assert.equal(
     resolved.document.layers[0].mediaType,

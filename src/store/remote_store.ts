@@ -113,7 +113,7 @@ export function remoteStore(
     }
     return fetched;
   };
-  const getManifest = async (reference: string, call?: CallOptions) => {
+  const manifestOf = async (reference: string, call?: CallOptions) => {
     if (isDigest(reference)) {
       const cached = manifests.get(reference);
       if (cached !== undefined) return cached;
@@ -130,7 +130,7 @@ export function remoteStore(
     },
     async fetch(descriptor, call) {
       if (isManifestOrIndex(descriptor.mediaType)) {
-        const { bytes } = await getManifest(descriptor.digest, call);
+        const { bytes } = await manifestOf(descriptor.digest, call);
         return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
       }
       return fetchBlob(repository, descriptor.digest, {
@@ -159,7 +159,7 @@ export function remoteStore(
       await uploadBlob(repository, source, descriptor.digest, withCall(call));
     },
     async resolve(reference, call) {
-      return (await getManifest(reference, call)).descriptor;
+      return (await manifestOf(reference, call)).descriptor;
     },
     canMount(from) {
       const other = REPOSITORIES.get(from);

@@ -30,6 +30,9 @@ import {
   retryTransient,
   type RetryTransientOptions,
 } from "../transport/transient.ts";
+import { DigestMismatchError } from "../oci/digest.ts";
+import { TimeoutError } from "../transport/errors.ts";
+import { NetworkError } from "../transport/network_errors.ts";
 
 /**
  * Thrown when an index has no image for the platform asked for; lists the ones it has.
@@ -112,11 +115,24 @@ export function selectPlatform(
   return match;
 }
 
+/**
+ * Whether a read failed on its bytes (cut off, stalled or damaged after the answer began):
+ * what a manifest or config read starts again for. A request that got no answer (refused, no
+ * headers, a status) is the opener's to retry, and was.
+ */
+function isCutOrDamaged(error: unknown): boolean {
+  return error instanceof DigestMismatchError ||
+    (error instanceof TimeoutError && error.phase === "body") ||
+    (error instanceof NetworkError && error.kind === "reset") ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.ConnectionReset;
+}
+
 /** How a read of a manifest or config starts again when its bytes arrive cut or damaged. */
 export interface ReadRetryOptions extends CallOptions {
   /**
-   * Reads in all of one manifest (or config) when its body is cut off or damaged on the way,
-   * or a transient status outlasts the opener's retries.
+   * Reads in all of one manifest (or config) when its body is cut off, stalls or arrives
+   * damaged (the opener retries requests that got no answer).
    * @default {5}
    */
   readonly attempts?: number;
@@ -153,7 +169,8 @@ function imageName(store: Store, reference: string): string {
 /**
  * Reads a manifest or index out of a store ({@linkcode fetchManifest}: verified, checked by
  * `parseManifest`), reading it again when its bytes arrive cut off or damaged: the one retry of
- * a manifest read (a blob's is the copy's).
+ * a manifest read (a blob's is the copy's). A request that got no answer is not made again
+ * here: the opener already retried it.
  *
  * @param store The store.
  * @param reference A tag, a digest or a descriptor.
@@ -181,7 +198,7 @@ export async function readManifest(
 ): Promise<FetchedManifest> {
   return await retryTransient(
     () => fetchManifest(store, reference, { signal: options.signal }),
-    options,
+    { ...options, retryOn: isCutOrDamaged },
   );
 }
 
@@ -278,7 +295,7 @@ export async function readConfig(
 ): Promise<ImageConfig> {
   const bytes = await retryTransient(
     () => fetchBytes(store, descriptor, { signal: options.signal }),
-    options,
+    { ...options, retryOn: isCutOrDamaged },
   );
   try {
     return JSON.parse(new TextDecoder().decode(bytes)) as ImageConfig;

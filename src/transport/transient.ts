@@ -123,6 +123,12 @@ export interface RetryTransientOptions {
   /** Stops retrying once aborted. */
   readonly signal?: AbortSignal;
   /**
+   * Narrows the transient errors that start the task again, e.g. to bytes cut off or damaged
+   * on the way (what the opener, which retries whole responses, cannot retry).
+   * @default {every transient error}
+   */
+  readonly retryOn?: (error: unknown) => boolean;
+  /**
    * Told before each new attempt (which starts at once), with the error that ended the previous
    * one, that attempt's number (from 1) and the attempts in all.
    */
@@ -168,7 +174,8 @@ export async function retryTransient<T>(
       const refused = error instanceof RegistryError && ++refusals > 1;
       if (
         attempt >= attempts || refused ||
-        !isTransientError(error, options.signal)
+        !isTransientError(error, options.signal) ||
+        (options.retryOn !== undefined && !options.retryOn(error))
       ) {
         throw error;
       }

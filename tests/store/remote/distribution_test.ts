@@ -77,7 +77,7 @@ for (const size of [0, 1, 5 << 20]) {
       const source = await holding(bytes);
       assert.deepEqual(
         await copyBlobs(source, store, [blob(bytes)]),
-        { copied: 1, skipped: 0 },
+        { copied: 1, mounted: 0, skipped: 0 },
       );
       assert.match(
         lines[0],
@@ -88,7 +88,7 @@ for (const size of [0, 1, 5 << 20]) {
       assert.equal(await blobExists(ref, digest, { transport }), true);
       assert.deepEqual(
         await copyBlobs(source, store, [blob(bytes)]),
-        { copied: 0, skipped: 1 },
+        { copied: 0, mounted: 0, skipped: 1 },
         "second copy skipped",
       );
       // The store's push uploads whatever the registry has (the copy asks first).
@@ -241,7 +241,7 @@ registryTest(
         remoteStore(target, { transport }),
         [blob(bytes)],
       ),
-      { copied: 1, skipped: 0 },
+      { copied: 1, mounted: 1, skipped: 0 },
     );
     assert.deepEqual(
       paths(log).map((l) => l.replace(/sha256:[0-9a-f]+/, "D")),

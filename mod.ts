@@ -1,71 +1,185 @@
 /**
  * **oci**: a client for OCI registries (ghcr.io, Docker Hub, Harbor, the CNCF distribution
- * registry, zot…) built on web standards: `fetch`, web streams, and SHA-256 computed while the
- * bytes flow. The TypeScript successor of spack's `spack.oci`.
+ * registry, zot…) built on web standards: `Request`/`Response`, web streams, and SHA-256
+ * computed while the bytes flow. The TypeScript successor of spack's `spack.oci`.
  *
- * The pieces are small functions that compose: references and digests name content; the opener
- * (`createOpener`: fetch + redirects + retry + auth) talks to registries; blob and manifest
- * operations take the opener as an option, so tests and users can swap any part.
+ * One model: every place content lives is a {@linkcode Store} — a registry repository
+ * ({@linkcode remoteStore}), an OCI image layout on disk ({@linkcode layoutStore}) or memory
+ * ({@linkcode memoryStore}) — and every transfer is one copy between stores
+ * ({@linkcode copyImage}, {@linkcode copyGraph}): pull is a copy into the stage and an extract,
+ * push builds a config and manifest and copies. Requests go through an opener
+ * ({@linkcode createOpener}: transport + redirects + retry + auth), any function with the shape
+ * of `fetch`, so the embedded registry (`createRegistry()` from the `./server` entry) can stand in
+ * for the network. Everything not listed here stays importable from its `src/` path, with no
+ * promise of stability.
  *
- * @example Parse a reference and build its URLs
+ * @example Build an image in memory, copy it to the in-process registry, pull it back
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatReference, manifestUrl, parseReference } from "./mod.ts";
+ * import {
+ *   copyImage,
+ *   createLayer,
+ *   memoryStore,
+ *   openLayout,
+ *   parseReference,
+ *   pullImage,
+ *   pushImage,
+ *   remoteStore,
+ * } from "./mod.ts";
+ * import { createRegistry } from "./src/server/mod.ts";
+ *
+ * const work = await Deno.makeTempDir();
+ * await Deno.mkdir(`${work}/tree`);
+ * await Deno.writeTextFile(`${work}/tree/hello.txt`, "hello\n");
+ * const stage = await openLayout(`${work}/stage`);
+ *
+ * // Build: pack the tree as a layer, write config + manifest into a memory store.
+ * const images = memoryStore();
+ * const layer = await createLayer(`${work}/tree`, stage);
+ * const image = await pushImage({ store: images, tag: "v1" }, { layers: [layer] });
+ *
+ * // Copy to a registry: the embedded one, in-process (no socket).
+ * const registry = createRegistry();
+ * const ref = parseReference("127.0.0.1:5000/demo/app:v1");
+ * await copyImage(images, remoteStore(ref, { opener: registry }), "v1");
+ *
+ * // Pull it back through the stage into a directory.
+ * const pulled = await pullImage(ref, `${work}/out`, { cache: stage, transport: registry });
+ * assert.equal(pulled.descriptor.digest, image.digest);
+ * assert.equal(await Deno.readTextFile(`${work}/out/hello.txt`), "hello\n");
+ * await Deno.remove(work, { recursive: true });
+ * ```
+ *
+ * @example Parse a reference
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatReference, parseReference } from "./mod.ts";
  *
  * const ref = parseReference("ubuntu:22.04");
  * assert.equal(formatReference(ref), "docker.io/library/ubuntu:22.04");
- * assert.equal(manifestUrl(ref), "https://registry-1.docker.io/v2/library/ubuntu/manifests/22.04");
- * ```
- *
- * @example Hash a stream while it flows
- * ```ts
- * import assert from "node:assert/strict";
- * import { DigestStream } from "./mod.ts";
- *
- * const hasher = new DigestStream();
- * await new Response("hello").body!.pipeThrough(hasher).pipeTo(new WritableStream());
- * assert.equal((await hasher.result).size, 5);
- * ```
- *
- * @example Talk to a registry through the opener
- * ```ts
- * import assert from "node:assert/strict";
- * import { createOpener, ensureStatus } from "./mod.ts";
- *
- * // Any `(Request) => Promise<Response>` can be the bottom transport, e.g. an in-process handler.
- * const registry = (request: Request) =>
- *   Promise.resolve(new URL(request.url).pathname === "/v2/" ? new Response("{}") : new Response(null, { status: 404 }));
- * const open = createOpener({ transport: registry, credentials: () => Promise.resolve(undefined) });
- * const request = new Request("http://127.0.0.1:5000/v2/");
- * await ensureStatus(request, await open(request), 200);
  * ```
  *
  * @module
  */
 
-export * from "./src/oci/digest.ts";
-export * from "./src/oci/reference.ts";
-export * from "./src/transport/request_body.ts";
-export * from "./src/transport/errors.ts";
-export * from "./src/transport/challenge.ts";
-export * from "./src/transport/credentials.ts";
-export * from "./src/transport/auth.ts";
-export * from "./src/transport/retry.ts";
-export * from "./src/transport/network_errors.ts";
-export * from "./src/transport/transient.ts";
-export * from "./src/transport/redirects.ts";
-export * from "./src/transport/timeouts.ts";
-export * from "./src/transport/http_transport.ts";
-export * from "./src/transport/proxy.ts";
-export * from "./src/transport/opener.ts";
-export * from "./src/oci/media_types.ts";
-export * from "./src/oci/platform.ts";
-export * from "./src/oci/manifest.ts";
-export * from "./src/oci/parse_manifest.ts";
-export * from "./src/store/remote/progress.ts";
-export * from "./src/store/remote/blobs.ts";
-export * from "./src/store/remote/manifests.ts";
-export * from "./src/store/remote/tags.ts";
+// Names and content: references, digests, platforms, manifests and media types (no I/O).
+export {
+  formatReference,
+  type ImageReference,
+  parseMirrorUrl,
+  parseReference,
+  type ParseReferenceOptions,
+  ReferenceSyntaxError,
+  sanitizeTag,
+  withDigest,
+  withTag,
+} from "./src/oci/reference.ts";
+export {
+  type Digest,
+  type DigestAlgorithm,
+  DigestError,
+  DigestMismatchError,
+  digestOf,
+  digestOfFile,
+  type DigestResult,
+  DigestStream,
+  parseDigest,
+  verifyStream,
+  type VerifyStreamOptions,
+} from "./src/oci/digest.ts";
+export {
+  formatPlatform,
+  hostPlatform,
+  matchPlatform,
+  normalizePlatform,
+  parsePlatform,
+  type Platform,
+} from "./src/oci/platform.ts";
+export {
+  type Descriptor,
+  type ImageConfig,
+  type ImageIndex,
+  type ImageManifest,
+  successors,
+} from "./src/oci/manifest.ts";
+export {
+  IndexDepthError,
+  type Manifest,
+  ManifestError,
+  type ParsedManifest,
+  parseManifest,
+  type ParseManifestOptions,
+} from "./src/oci/parse_manifest.ts";
+export {
+  DOCKER_MANIFEST_LIST_MEDIA_TYPE,
+  DOCKER_MANIFEST_MEDIA_TYPE,
+  isIndexMediaType,
+  isManifestMediaType,
+  OCI_CONFIG_MEDIA_TYPE,
+  OCI_EMPTY_MEDIA_TYPE,
+  OCI_INDEX_MEDIA_TYPE,
+  OCI_LAYER_GZIP_MEDIA_TYPE,
+  OCI_LAYER_TAR_MEDIA_TYPE,
+  OCI_LAYER_ZSTD_MEDIA_TYPE,
+  OCI_MANIFEST_MEDIA_TYPE,
+} from "./src/oci/media_types.ts";
+
+// Talking to registries: the opener (transport + redirects + retry + auth) and its parts.
+export { createOpener, type OpenerOptions } from "./src/transport/opener.ts";
+export {
+  createHttpTransport,
+  httpTransport,
+  type HttpTransportOptions,
+} from "./src/transport/http_transport.ts";
+export {
+  type BlobSource,
+  bytesSource,
+  fileSource,
+  type Transport,
+} from "./src/transport/request_body.ts";
+export {
+  AuthenticationError,
+  type AuthEvent,
+  type AuthOptions,
+  withAuth,
+} from "./src/transport/auth.ts";
+export {
+  RegistryError,
+  type RegistryErrorCode,
+  RetryAfterError,
+  TimeoutError,
+  type TimeoutPhase,
+  UnsafeUrlError,
+  type UrlRule,
+} from "./src/transport/errors.ts";
+export {
+  NetworkError,
+  type NetworkErrorKind,
+  withNetworkErrors,
+} from "./src/transport/network_errors.ts";
+export { type ProxySettings } from "./src/transport/proxy.ts";
+export { withRedirects } from "./src/transport/redirects.ts";
+export {
+  type RetryEvent,
+  type RetryPolicy,
+  withRetry,
+} from "./src/transport/retry.ts";
+export { type Timeouts } from "./src/transport/timeouts.ts";
+export {
+  chainCredentials,
+  type CredentialHelperRunner,
+  type CredentialProvider,
+  type Credentials,
+  defaultCredentials,
+  dockerConfigCredentials,
+  type DockerConfigOptions,
+  environmentCredentials,
+  type EnvironmentCredentialsOptions,
+  type EnvironmentReader,
+  staticCredentials,
+} from "./src/transport/credentials.ts";
+
+// Where content lives: one Store interface, three implementations.
 export {
   type BlobReader,
   type BlobUpload,
@@ -73,26 +187,81 @@ export {
   type CallOptions,
   type Deleter,
   fetchBytes,
+  type FetchedManifest,
+  fetchManifest,
   type Ingester,
-  isManifestOrIndex,
-  isMounter,
   type Mounter,
   type PushOptions,
   type ReferrerLister,
   type ReferrersOptions,
   type Store,
-  type StoreOptions,
   type TagLister,
   type Uploader,
-  UploadLimitError,
 } from "./src/store/store.ts";
-export * from "./src/store/remote_store.ts";
-export * from "./src/store/layout_store.ts";
-export * from "./src/store/memory_store.ts";
-export * from "./src/image/copy.ts";
-export * from "./src/image/resolve.ts";
-export * from "./src/layer/create_layer.ts";
-export * from "./src/layer/extract_layer.ts";
-export * from "./src/image/push.ts";
-export * from "./src/image/pull.ts";
-export * from "./src/server/mod.ts";
+export {
+  remoteStore,
+  type RemoteStoreOptions,
+} from "./src/store/remote_store.ts";
+export {
+  type LayoutOptions,
+  layoutStore,
+  OciLayout,
+  openLayout,
+} from "./src/store/layout_store.ts";
+export {
+  type MemoryStore,
+  memoryStore,
+  type MemoryStoreOptions,
+} from "./src/store/memory_store.ts";
+export { encodeManifest } from "./src/store/remote/manifests.ts";
+export { listTags, type ListTagsOptions } from "./src/store/remote/tags.ts";
+export {
+  type ProgressOptions,
+  type TransferProgress,
+} from "./src/store/remote/progress.ts";
+export { type RegistryOptions } from "./src/store/remote/blobs.ts";
+
+// What you do with images: resolve, copy, push, pull; layers.
+export {
+  PlatformNotFoundError,
+  readConfig,
+  type ReadRetryOptions,
+  type ResolvedImage,
+  resolveImage,
+  type ResolveOptions,
+} from "./src/image/resolve.ts";
+export {
+  copyGraph,
+  copyImage,
+  type CopyOptions,
+  type CopyResult,
+} from "./src/image/copy.ts";
+export {
+  type BaseImage,
+  buildImage,
+  type BuildImageOptions,
+  type BuiltImage,
+  checkPushAccess,
+  pushImage,
+  type PushImageOptions,
+  pushIndex,
+  type StoreTarget,
+} from "./src/image/push.ts";
+export {
+  pullImage,
+  type PullImageOptions,
+  type PullResult,
+  type StoreImage,
+} from "./src/image/pull.ts";
+export {
+  createLayer,
+  type CreateLayerOptions,
+  type Layer,
+} from "./src/layer/create_layer.ts";
+export {
+  extractLayer,
+  type ExtractLayerOptions,
+  type ExtractResult,
+  LayerFormatError,
+  UnsafeEntryError,
+} from "./src/layer/extract_layer.ts";

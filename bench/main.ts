@@ -15,7 +15,6 @@ import { storeIndex } from "./images.ts";
 import {
   type BlobSource,
   bytesSource,
-  copyBlobs,
   copyGraph,
   createOpener,
   digestOf,
@@ -34,10 +33,11 @@ import {
   type Platform,
   remoteStore,
   resolveImage,
-  serveRegistry,
   staticCredentials,
   type Transport,
 } from "../mod.ts";
+import { copyBlobs } from "../src/image/copy.ts";
+import { serveRegistry } from "../src/server/mod.ts";
 import {
   formatTable,
   measure,

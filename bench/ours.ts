@@ -5,7 +5,6 @@
  * @module
  */
 import {
-  copyBlobs,
   createLayer,
   createOpener,
   digestOfFile,
@@ -14,6 +13,7 @@ import {
   parseReference,
   remoteStore,
 } from "../mod.ts";
+import { copyBlobs } from "../src/image/copy.ts";
 
 const [command, ...args] = Deno.args;
 switch (command) {

@@ -27,10 +27,10 @@ import {
   pullImage,
   pushIndex,
   remoteStore,
-  serveRegistry,
   type Transport,
   withTag,
 } from "../mod.ts";
+import { serveRegistry } from "../src/server/mod.ts";
 
 const TREE = fileURLToPath(new URL("./tree", import.meta.url));
 const started = performance.now();

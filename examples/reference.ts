@@ -1,6 +1,7 @@
 /**
  * The main job for now: parse image references given on the command line and print what the
- * client would do with them (canonical name, scheme, manifest and blob URLs).
+ * client makes of them (canonical name, registry, repository, tag or digest, and the scheme
+ * it would talk).
  *
  * @example
  * ```sh
@@ -9,12 +10,7 @@
  *
  * @module
  */
-import {
-  formatReference,
-  manifestUrl,
-  parseReference,
-  tagsUrl,
-} from "../mod.ts";
+import { formatReference, parseReference } from "../mod.ts";
 
 const inputs = Deno.args.length > 0 ? Deno.args : [
   "ubuntu:22.04",
@@ -27,8 +23,13 @@ for (const input of inputs) {
     const ref = parseReference(input);
     console.log(`${input}
   canonical  ${formatReference(ref)}
-  manifest   ${manifestUrl(ref)}
-  tags       ${tagsUrl(ref)}`);
+  registry   ${ref.registry} (${ref.scheme})
+  repository ${ref.repository}
+  ${
+      ref.digest
+        ? `digest     ${ref.digest}`
+        : `tag        ${ref.tag ?? "latest"}`
+    }`);
   } catch (error) {
     console.log(`${input}\n  error      ${(error as Error).message}`);
     Deno.exitCode = 1;

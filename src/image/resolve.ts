@@ -26,10 +26,7 @@ import {
   fetchManifest,
   type Store,
 } from "../store/store.ts";
-import {
-  retryTransient,
-  type RetryTransientOptions,
-} from "../transport/transient.ts";
+import { retryTransient } from "../transport/transient.ts";
 import { DigestMismatchError } from "../oci/digest.ts";
 import { TimeoutError } from "../transport/errors.ts";
 import { NetworkError } from "../transport/network_errors.ts";
@@ -136,8 +133,15 @@ export interface ReadRetryOptions extends CallOptions {
    * @default {5}
    */
   readonly attempts?: number;
-  /** Told before a read starts again. */
-  readonly onRetry?: RetryTransientOptions["onRetry"];
+  /**
+   * Told before a read starts again, with the error that ended the previous attempt, that
+   * attempt's number (from 1) and the attempts in all.
+   */
+  readonly onRetry?: (
+    error: unknown,
+    attempt: number,
+    attempts: number,
+  ) => void;
 }
 
 /** Options of {@linkcode resolveImage}. */

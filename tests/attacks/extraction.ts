@@ -17,7 +17,7 @@ import {
   OCI_CONFIG_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
 } from "../../src/oci/media_types.ts";
-import { blobOf, pseudoRandomBytes, pushImage } from "../support/images.ts";
+import { blobOf, pseudoRandomBytes, pushTestImage } from "../support/images.ts";
 import {
   gzip,
   layerStream,
@@ -81,7 +81,7 @@ async function pullHostileImage(entries: RawEntry[]): Promise<void> {
     credentials: () => Promise.resolve(undefined),
   });
   const ref = parseReference(`${registry.host}/hostile/whiteout:v1`);
-  await pushImage(ref, {
+  await pushTestImage(ref, {
     platform: { os: "linux", architecture: "amd64" },
     config,
     layers: [layer],

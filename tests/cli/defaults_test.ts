@@ -8,7 +8,7 @@ import { serveRegistry } from "../../src/server/serve.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { digestOf } from "../../src/oci/digest.ts";
 import { formatPlatform, hostPlatform } from "../../src/oci/platform.ts";
-import { makeImage, pushIndex } from "../support/images.ts";
+import { makeImage, pushTestIndex } from "../support/images.ts";
 import { CLI, type CliRun, runCli } from "../support/cli.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -49,7 +49,7 @@ Deno.test("oci copy of an index copies the whole index and keeps its digest; --p
   await using registry = await serveRegistry({});
   await withWork(async (work) => {
     const ref = `${registry.host}/def/multi:v1`;
-    const { descriptor, manifests } = await pushIndex(parseReference(ref), [
+    const { descriptor, manifests } = await pushTestIndex(parseReference(ref), [
       makeImage(AMD64, [1000, 2000], 1),
       makeImage(ARM64, [3000], 2),
     ]);
@@ -108,7 +108,7 @@ Deno.test("oci inspect --raw prints the exact bytes served: they hash to the dig
   await using registry = await serveRegistry({});
   await withWork(async (work) => {
     const ref = `${registry.host}/def/raw:v1`;
-    const { descriptor, manifests } = await pushIndex(parseReference(ref), [
+    const { descriptor, manifests } = await pushTestIndex(parseReference(ref), [
       makeImage(AMD64, [100], 1),
       makeImage(ARM64, [200], 2),
     ]);
@@ -166,7 +166,7 @@ Deno.test("oci inspect prints a summary: reference, digest, media type, platform
   await using registry = await serveRegistry({});
   await withWork(async (work) => {
     const ref = `${registry.host}/def/summary:v1`;
-    const { descriptor, manifests } = await pushIndex(parseReference(ref), [
+    const { descriptor, manifests } = await pushTestIndex(parseReference(ref), [
       makeImage(AMD64, [100], 1),
       makeImage(ARM64, [2048, 300], 2),
     ]);
@@ -238,7 +238,7 @@ Deno.test("read-only commands write nothing: a missing layout is not created, an
     }
     // A layout with content: reading it changes no file, adds none.
     const ref = `${registry.host}/def/ro:v1`;
-    await pushIndex(parseReference(ref), [makeImage(AMD64, [100], 1)]);
+    await pushTestIndex(parseReference(ref), [makeImage(AMD64, [100], 1)]);
     ok(await runCli(["copy", ref, `layout:${work}/ro:v1`, "-q"]));
     const before = await snapshot(`${work}/ro`);
     for (
@@ -391,7 +391,7 @@ Deno.test({
   async fn() {
     await using registry = await serveRegistry({});
     const ref = `${registry.host}/def/env:v1`;
-    await pushIndex(parseReference(ref), [makeImage(AMD64, [100], 1)]);
+    await pushTestIndex(parseReference(ref), [makeImage(AMD64, [100], 1)]);
     const env = (await taskEnv()).filter((name) => name !== "XDG_CACHE_HOME");
     assert.ok(env.includes("HOME"), "the other variables stay granted");
     for (

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { serveRegistry } from "../../src/server/serve.ts";
 import { parseReference } from "../../src/oci/reference.ts";
-import { makeImage, pushIndex } from "../support/images.ts";
+import { makeImage, pushTestIndex } from "../support/images.ts";
 import { type CliRun, runCli } from "../support/cli.ts";
 
 type Kind =
@@ -257,7 +257,7 @@ Deno.test("--json: push, pull, copy, inspect, tags and version print one object 
 Deno.test("--json of an index: copy and inspect list the platforms", async () => {
   await using registry = await serveRegistry({});
   const ref = `${registry.host}/json/multi:v1`;
-  const { descriptor } = await pushIndex(parseReference(ref), [
+  const { descriptor } = await pushTestIndex(parseReference(ref), [
     makeImage({ os: "linux", architecture: "amd64" }, [100], 1),
     makeImage({ os: "linux", architecture: "arm64", variant: "v8" }, [200], 2),
   ]);

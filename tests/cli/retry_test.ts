@@ -9,7 +9,7 @@ import { hashPassword } from "../../src/server/auth.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { checkPushAccess } from "../../src/image/push.ts";
 import { RegistryError } from "../../src/transport/errors.ts";
-import { makeImage, pushImage } from "../support/images.ts";
+import { makeImage, pushTestImage } from "../support/images.ts";
 import { runCli } from "../support/cli.ts";
 import { listFilesIfAny } from "../support/files.ts";
 import { freePort } from "../../peers/available.ts";
@@ -31,7 +31,7 @@ async function flakyRegistry(
 ) {
   const registry = createRegistry();
   const ref = parseReference("127.0.0.1:5000/app:v1");
-  await pushImage(
+  await pushTestImage(
     ref,
     makeImage({ os: "linux", architecture: "amd64" }, [64]),
     {

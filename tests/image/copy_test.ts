@@ -9,7 +9,7 @@ import { resolveImage } from "../../src/image/resolve.ts";
 import { blobExists } from "../../src/store/remote/blobs.ts";
 import { parsePlatform } from "../../src/oci/platform.ts";
 import { openLayout } from "../../src/store/layout_store.ts";
-import { makeImage, pushImage, pushIndex } from "../support/images.ts";
+import { makeImage, pushTestImage, pushTestIndex } from "../support/images.ts";
 import { registryTest } from "../support/registries.ts";
 import { recordingOpener } from "../support/recording.ts";
 
@@ -29,7 +29,7 @@ registryTest(
     const images = PLATFORMS.map((p, i) =>
       makeImage(p, [3000, 4000, 5000], i + 1)
     );
-    const { manifests } = await pushIndex(src, images, { transport });
+    const { manifests } = await pushTestIndex(src, images, { transport });
     log.length = 0;
     const result = await copyImage(
       remoteStore(src, { transport }),
@@ -76,7 +76,7 @@ registryTest(
     const src = parseReference(`${a.host}/app:v2`);
     const dst = parseReference(`${b.host}/app`);
     const images = PLATFORMS.map((p, i) => makeImage(p, [1000, 2000], i + 10));
-    const { descriptor } = await pushIndex(src, images, { transport });
+    const { descriptor } = await pushTestIndex(src, images, { transport });
     const result = await copyImage(
       remoteStore(src, { transport }),
       remoteStore(dst, { transport }),
@@ -105,7 +105,7 @@ registryTest(
     const { transport, log } = recordingOpener();
     const src = parseReference(`${a.host}/base/image:v1`);
     const dst = parseReference(`${a.host}/other/image`);
-    await pushImage(src, makeImage(PLATFORMS[0], [100_000, 200_000], 3), {
+    await pushTestImage(src, makeImage(PLATFORMS[0], [100_000, 200_000], 3), {
       transport,
     });
     log.length = 0;
@@ -142,7 +142,7 @@ registryTest(
     const { transport, log } = recordingOpener();
     const src = parseReference(`${a.host}/app:v1`);
     const images = PLATFORMS.map((p, i) => makeImage(p, [7000], i + 20));
-    const { descriptor } = await pushIndex(src, images, { transport });
+    const { descriptor } = await pushTestIndex(src, images, { transport });
     const dir = await Deno.makeTempDir();
     try {
       const layout = await layoutStore(dir);
@@ -191,7 +191,7 @@ registryTest(
     const base = parseReference(`${a.host}/base:22.04`);
     const target = parseReference(`${b.host}/built`);
     const image = makeImage(PLATFORMS[0], [1000, 2000, 3000], 30);
-    await pushImage(base, image, { transport });
+    await pushTestImage(base, image, { transport });
     log.length = 0;
     const { manifest, config } = await copyMissingLayers(
       remoteStore(base, { transport }),
@@ -239,7 +239,7 @@ registryTest(
     const { transport, log } = recordingOpener();
     const src = parseReference(`${a.host}/app:v1`);
     const image = makeImage(PLATFORMS[0], [6000, 7000], 70);
-    await pushImage(src, image, { transport });
+    await pushTestImage(src, image, { transport });
     const dir = await Deno.makeTempDir();
     try {
       const cache = await openLayout(dir);

@@ -10,7 +10,7 @@ import { resolveImage } from "../../src/image/resolve.ts";
 import { fetchBlob } from "../../src/store/remote/blobs.ts";
 import { digestOf } from "../../src/oci/digest.ts";
 import { createOpener } from "../../src/transport/opener.ts";
-import { makeImage, pushImage, pushIndex } from "../support/images.ts";
+import { makeImage, pushTestImage, pushTestIndex } from "../support/images.ts";
 import { registryTest } from "../support/registries.ts";
 
 const transport = createOpener({
@@ -39,7 +39,7 @@ registryTest(
     await using registry = await start();
     const ref = parseReference(`${registry.host}/ours/app:v1`);
     const images = PLATFORMS.map((p, i) => makeImage(p, [4096, 8192], i + 40));
-    const { descriptor } = await pushIndex(ref, images, { transport });
+    const { descriptor } = await pushTestIndex(ref, images, { transport });
     const raw = await skopeo(
       "inspect",
       "--raw",
@@ -107,7 +107,7 @@ registryTest(
         const images = PLATFORMS.map((p, i) =>
           makeImage(p, [2048, 1024], i + 50)
         );
-        await pushIndex(stagingRef, images, { transport });
+        await pushTestIndex(stagingRef, images, { transport });
         await copyImage(
           remoteStore(stagingRef, { transport }),
           await layoutStore(dir),
@@ -154,7 +154,7 @@ registryTest(
     await using registry = await start();
     const src = parseReference(`${registry.host}/cache/app:v3`);
     const image = makeImage(PLATFORMS[0], [5000], 60);
-    const pushed = await pushImage(src, image, { transport });
+    const pushed = await pushTestImage(src, image, { transport });
     const dir = await Deno.makeTempDir();
     const out = await Deno.makeTempDir();
     try {

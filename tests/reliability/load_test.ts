@@ -488,7 +488,7 @@ class Client {
     this.ledger.pushDone(repository, tag);
   }
 
-  async pushIndex(): Promise<void> {
+  async pushTestIndex(): Promise<void> {
     const { index, digest, parts } = pick(this.random, INDEXES);
     const tag = pick(this.random, TAGS);
     for (const variant of parts) {
@@ -745,7 +745,7 @@ class Client {
   async run(deadline: number): Promise<void> {
     const operations: [number, string, () => Promise<unknown>][] = [
       [30, "push", () => this.pushVariant()],
-      [5, "push-index", () => this.pushIndex()],
+      [5, "push-index", () => this.pushTestIndex()],
       [
         35,
         "pull",

@@ -15,7 +15,7 @@ import { copyBlobs, copyImage } from "../../src/image/copy.ts";
 import { remoteStore } from "../../src/store/remote_store.ts";
 import { memoryStore } from "../../src/store/memory_store.ts";
 import { bytesSource } from "../../src/transport/request_body.ts";
-import { makeImage, pushImage } from "../support/images.ts";
+import { makeImage, pushTestImage } from "../support/images.ts";
 
 /** Pushes a blob as a push does: HEAD first, then an upload unless the registry has it. */
 async function pushBlob(
@@ -503,7 +503,7 @@ Deno.test("copyImage() within one Bearer-auth registry still mounts: no blob byt
     1000,
     2000,
   ], 7);
-  await pushImage(src, image, { transport: open });
+  await pushTestImage(src, image, { transport: open });
   // A token for other/image alone is cached first, as after an earlier push there.
   const before = new TextEncoder().encode("pushed to other/image before");
   await pushBlob(dst, before, open);

@@ -147,7 +147,7 @@ async function storeManifest(
 }
 
 /** Pushes an image to a registry repository; by the reference's tag unless `byDigest`. */
-export function pushImage(
+export function pushTestImage(
   ref: ImageReference,
   image: TestImage,
   options: { transport?: Transport; byDigest?: boolean } = {},
@@ -162,7 +162,7 @@ export function pushImage(
 }
 
 /** Pushes several platform images by digest and an index over them by the reference's tag. */
-export function pushIndex(
+export function pushTestIndex(
   ref: ImageReference,
   images: TestImage[],
   options: { transport?: Transport } = {},

@@ -30,8 +30,8 @@ import { startDistribution } from "../../../peers/distribution.ts";
 import {
   makeImage,
   pseudoRandomBytes,
-  pushImage,
-  pushIndex,
+  pushTestImage,
+  pushTestIndex,
 } from "../../support/images.ts";
 import { requirePeer } from "../../../peers/available.ts";
 import { registryTest, SOCKET_BACKENDS } from "../../support/registries.ts";
@@ -264,7 +264,7 @@ registryTest(
       1000,
       2000,
     ]);
-    const byTag = await pushImage(ref, image, { transport });
+    const byTag = await pushTestImage(ref, image, { transport });
     const fetched = await fetchManifest(ref, { transport });
     assert.deepEqual(fetched.descriptor, byTag);
     assert.deepEqual(fetched.document, image.manifest);
@@ -316,7 +316,7 @@ registryTest(
       { os: "windows", architecture: "amd64", "os.version": "10.0.20348.2113" },
     ];
     const images = platforms.map((p, i) => makeImage(p, [500 + i], i + 1));
-    const { manifests } = await pushIndex(ref, images, { transport });
+    const { manifests } = await pushTestIndex(ref, images, { transport });
     const wanted: [string, number][] = [
       ["linux/amd64", 0],
       ["linux/x86_64", 0],
@@ -369,7 +369,7 @@ registryTest(
     const { transport, log } = recordingOpener();
     const ref = parseReference(`${registry.host}/staged:v1`);
     const image = makeImage({ os: "linux", architecture: "amd64" }, [100]);
-    await pushImage(ref, image, { transport });
+    await pushTestImage(ref, image, { transport });
     const dir = await Deno.makeTempDir();
     try {
       const stage = await openLayout(dir);
@@ -403,7 +403,7 @@ registryTest(
     const image = makeImage({ os: "linux", architecture: "amd64" }, [10]);
     const tags = ["a", "b", "c", "d", "e"];
     for (const tag of tags) {
-      await pushImage(withTag(ref, tag), image, { transport });
+      await pushTestImage(withTag(ref, tag), image, { transport });
     }
     assert.deepEqual(
       (await listTags(ref, { transport, pageSize: 2 })).sort(),

@@ -120,6 +120,7 @@ export const pull: Command = {
       cache: context.cache,
       transport: context.transport,
       signal: context.signal,
+      concurrency: context.concurrency,
       ...context.retry,
       onProgress: (p) => context.progress.update(p),
       onWarning: (m) => context.info(m),

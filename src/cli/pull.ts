@@ -122,7 +122,7 @@ export const pull: Command = {
       signal: context.signal,
       concurrency: context.concurrency,
       ...context.retry,
-      onProgress: (p) => context.progress.update(p),
+      onBlob: (d, state, p) => context.progress.blob(d, state, p),
       onWarning: (m) => context.info(m),
     });
     context.progress.done();

@@ -1,4 +1,5 @@
 // The progress display's rendering, on an injected clock.
+// deno-lint-ignore-file no-control-regex
 import assert from "node:assert/strict";
 import { createProgressDisplay, rateOf } from "../../src/cli/progress.ts";
 

@@ -202,11 +202,6 @@ async function copySource(
   };
 }
 
-/** Whether a store keeps its blobs in this process (nothing is uploaded to it). */
-function isMemory(store: Store): boolean {
-  return store.name.startsWith("memory");
-}
-
 /**
  * A copy source whose every opening (each attempt) reports `state` from 0 bytes, then each
  * chunk read; without `onBlob`, the source as it is.
@@ -369,9 +364,8 @@ export async function copyBlobs(
       verified: false,
     };
   };
-  const moving = hasLocalBlobs(target) || isMemory(target)
-    ? "downloading"
-    : "uploading";
+  // A registry (the stores that mount) is uploaded to; a layout or memory, downloaded into.
+  const moving = isMounter(target) ? "uploading" : "downloading";
   await eachLimited(missing, options.concurrency ?? 4, async (descriptor) => {
     const wasMounted = await copyBlob(
       source,

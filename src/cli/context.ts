@@ -232,11 +232,7 @@ export async function createContext(
   }
   let cache: string | undefined;
   const remote = (ref: ImageReference) =>
-    remoteStore(ref, {
-      transport,
-      signal,
-      onProgress: (p) => progress.update(p),
-    });
+    remoteStore(ref, { transport, signal });
   return {
     flags,
     transport,
@@ -270,7 +266,8 @@ export async function createContext(
       return new OciLayout(target.dir);
     },
     info(line) {
-      if (!flags.quiet && !flags.json) writeErr(`${line}\n`);
+      // Through the display, so that it never runs into a progress line.
+      if (!flags.quiet && !flags.json) progress.message(line);
     },
     warn,
     result(json, text) {

@@ -60,6 +60,7 @@ export const copy: Command = {
       tag: dstReference,
       ...context.retry,
       log: (line: string) => context.info(line),
+      onBlob: context.progress.blob,
       signal: context.signal,
     };
     let result;

@@ -1,46 +1,170 @@
 /**
- * Transfer progress for the CLI: a line per blob redrawn in place on a terminal, periodic plain
- * lines otherwise, nothing when quiet.
+ * What the CLI shows while blobs move. On a terminal: a line per blob (short digest, state,
+ * bytes, rate, ETA) and a total line, redrawn in place at most every 100 ms, finished lines
+ * kept; messages clear the block first and it is drawn again under them. Otherwise: one line
+ * per blob when it finishes, nothing redrawn. Quiet: nothing. Blobs under 1 MiB get no line
+ * (they count in the total). Rates are over a moving window of the current attempt, and shown
+ * only after 0.5 s of it.
  *
  * @module
  */
-import type { TransferProgress } from "../store/remote/progress.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import type { BlobProgress, BlobState } from "../image/copy.ts";
+import { formatSize } from "./output.ts";
 
-/** Transfers smaller than this get no progress display. */
-const MIN_SIZE = 4 * 1024 * 1024;
-/** Plain (non-terminal) lines at most this often per blob. */
-const PLAIN_INTERVAL = 5000;
-/** Terminal redraws at most this often. */
+/** Blobs smaller than this get no line of their own. */
+export const MIN_LINE_SIZE = 1024 * 1024;
+/** Terminal redraws at most this often (ms). */
 const TTY_INTERVAL = 100;
+/** The rate is over the last this many ms. */
+const WINDOW = 3000;
+/** No rate before this many ms of an attempt's data. */
+const MIN_RATE_SPAN = 500;
 
-function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
+/** What the display knows of one blob. */
+export interface BlobLine {
+  /** The blob's digest. */
+  readonly digest: string;
+  /** Where it stands. */
+  state: BlobState;
+  /** Bytes moved in this attempt. */
+  done: number;
+  /** Its size. */
+  readonly total: number;
+  /** The attempt its bytes belong to. */
+  attempt: number;
+  /** `[ms, done]` samples of this attempt, the oldest within the window first. */
+  samples: [number, number][];
+  /** When its first bytes moved, for the plain line. */
+  started?: number;
+}
+
+/** Whether a state is the end of a blob's story. */
+export function isFinished(state: BlobState): boolean {
+  return state === "done" || state === "exists" || state === "mounted";
+}
+
+/**
+ * Bytes per second over the samples, or undefined until they span {@linkcode MIN_RATE_SPAN}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rateOf } from "./progress.ts";
+ * assert.equal(rateOf([[0, 0], [400, 400]]), undefined);
+ * assert.equal(rateOf([[0, 0], [1000, 2048]]), 2048);
+ * ```
+ */
+export function rateOf(
+  samples: readonly (readonly [number, number])[],
+): number | undefined {
+  if (samples.length < 2) return undefined;
+  const [t0, b0] = samples[0];
+  const [t1, b1] = samples[samples.length - 1];
+  if (t1 - t0 < MIN_RATE_SPAN) return undefined;
+  return (b1 - b0) / ((t1 - t0) / 1000);
+}
+
+/** Seconds as `7s` or `2m05s`. */
+function formatEta(seconds: number): string {
+  const s = Math.ceil(seconds);
+  return s < 60
+    ? `${s}s`
+    : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+}
+
+/** `done / total  rate  ETA`, the rate and ETA only once known. */
+function amounts(
+  done: number,
+  total: number,
+  rate: number | undefined,
+  moving: boolean,
+): string {
+  let text = `${formatSize(done)} / ${formatSize(total)}`;
+  if (moving && rate !== undefined) {
+    text += `  ${formatSize(rate)}/s`;
+    if (rate > 0) text += `  ETA ${formatEta((total - done) / rate)}`;
   }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+  return text;
+}
+
+/**
+ * One blob's line: short digest, state, bytes, and (while it moves) rate and ETA.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { renderBlobLine } from "./progress.ts";
+ * const line = { digest: "sha256:0123456789abcdef", state: "downloading" as const, done: 1 << 20, total: 4 << 20, attempt: 1, samples: [[0, 0], [1000, 1 << 20]] as [number, number][] };
+ * assert.equal(renderBlobLine(line), "0123456789ab downloading 1.0 MiB / 4.0 MiB  1.0 MiB/s  ETA 3s");
+ * ```
+ */
+export function renderBlobLine(line: BlobLine): string {
+  const short = line.digest.slice(
+    line.digest.indexOf(":") + 1,
+    12 +
+      line.digest.indexOf(":") + 1,
+  );
+  const moving = line.state === "downloading" || line.state === "uploading";
+  return `${short} ${line.state.padEnd(11)} ${
+    amounts(line.done, line.total, rateOf(line.samples), moving)
+  }`;
+}
+
+/**
+ * The total line: every blob's bytes, the overall rate and ETA, `done` once all are.
+ *
+ * @param lines Every blob the display was told of.
+ * @param samples `[ms, bytes]` of all blobs together, within the window.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { renderTotalLine } from "./progress.ts";
+ * const line = { digest: "sha256:0123456789abcdef", state: "done" as const, done: 2 << 20, total: 2 << 20, attempt: 1, samples: [] };
+ * assert.equal(renderTotalLine([line], []), "total        done        2.0 MiB / 2.0 MiB");
+ * ```
+ */
+export function renderTotalLine(
+  lines: readonly BlobLine[],
+  samples: readonly (readonly [number, number])[],
+): string {
+  let done = 0;
+  let total = 0;
+  let finished = 0;
+  for (const line of lines) {
+    done += isFinished(line.state) || line.state === "extracting" ||
+        line.state === "waiting" && line.done > 0
+      ? line.total
+      : line.done;
+    total += line.total;
+    if (isFinished(line.state)) finished++;
+  }
+  const all = finished === lines.length;
+  const state = all ? "done" : `${finished}/${lines.length}`;
+  return `total        ${state.padEnd(11)} ${
+    amounts(done, total, rateOf(samples), !all)
+  }`;
 }
 
 /** Where progress goes and how. */
 export interface ProgressDisplay {
-  /** Reports bytes moved for one blob. */
-  update(progress: TransferProgress): void;
+  /** Told of a blob's state and bytes (a copy's `onBlob`). */
+  blob(descriptor: Descriptor, state: BlobState, progress: BlobProgress): void;
   /**
    * Writes a line of its own (a warning such as a retry) whatever the mode: on a terminal, the
-   * progress line is cleared first and drawn again at the next update.
+   * progress block is cleared first and drawn again under it.
    */
   message(line: string): void;
-  /** Ends the display (clears a terminal line). */
+  /** Ends the display: a terminal's block is drawn a last time and left in place. */
   done(): void;
 }
 
 /**
- * Makes a progress display writing to standard error.
+ * Makes a progress display.
  *
- * @param mode `tty` to redraw one line, `plain` for periodic lines, `quiet` for nothing.
+ * @param mode `tty` to redraw a block of lines, `plain` for a line per finished blob, `quiet`
+ * for nothing but messages.
  * @param write Where text goes.
  * @param now The clock in milliseconds.
  * @returns The display.
@@ -49,15 +173,15 @@ export interface ProgressDisplay {
  * ```ts
  * import assert from "node:assert/strict";
  * import { createProgressDisplay } from "./progress.ts";
- * const lines: string[] = [];
+ * const out: string[] = [];
  * let clock = 0;
- * const display = createProgressDisplay("plain", (text) => lines.push(text), () => clock);
- * display.update({ digest: "sha256:abcdef0123456789", done: 8 << 20, total: 16 << 20 });
- * clock = 6000;
- * display.update({ digest: "sha256:abcdef0123456789", done: 16 << 20, total: 16 << 20 });
- * assert.equal(lines.length, 2);
- * display.message("oci: retrying");
- * assert.equal(lines[2], "oci: retrying\n");
+ * const display = createProgressDisplay("plain", (text) => out.push(text), () => clock);
+ * const blob = { mediaType: "application/octet-stream", digest: "sha256:0123456789abcdef", size: 2 << 20 };
+ * display.blob(blob, "downloading", { done: 0, total: 2 << 20, attempt: 1 });
+ * clock = 2000;
+ * display.blob(blob, "downloading", { done: 2 << 20, total: 2 << 20, attempt: 1 });
+ * display.blob(blob, "done", { done: 2 << 20, total: 2 << 20, attempt: 1 });
+ * assert.deepEqual(out, ["0123456789ab done 2.0 MiB in 2.0s (1.0 MiB/s)\n"]);
  * ```
  */
 export function createProgressDisplay(
@@ -65,53 +189,94 @@ export function createProgressDisplay(
   write: (text: string) => void,
   now: () => number = Date.now,
 ): ProgressDisplay {
-  const started = new Map<string, number>();
-  const shown = new Map<string, number>();
-  let lastDraw = 0;
-  let drawn = false;
+  const blobs = new Map<string, BlobLine>();
+  const totalSamples: [number, number][] = [];
+  let moved = 0;
+  let drawnLines = 0;
+  let lastDraw = -Infinity;
+  const trim = (samples: [number, number][], t: number) => {
+    while (samples.length > 2 && t - samples[1][0] >= WINDOW) samples.shift();
+  };
+  const shown = () =>
+    [...blobs.values()].filter((b) => b.total >= MIN_LINE_SIZE);
+  const clear = () => {
+    if (drawnLines > 0) write(`\r\x1b[${drawnLines}A\x1b[J`);
+    drawnLines = 0;
+  };
+  const draw = () => {
+    const lines = shown();
+    const all = [...blobs.values()];
+    const total = all.reduce((sum, b) => sum + b.total, 0);
+    const text = lines.map(renderBlobLine);
+    if (total >= MIN_LINE_SIZE) text.push(renderTotalLine(all, totalSamples));
+    clear();
+    if (text.length > 0) write(text.map((l) => `\x1b[2K${l}\n`).join(""));
+    drawnLines = text.length;
+    lastDraw = now();
+  };
   return {
-    update(progress) {
+    blob(descriptor, state, progress) {
       if (mode === "quiet") return;
-      if ((progress.total ?? progress.done) < MIN_SIZE) return;
       const t = now();
-      if (!started.has(progress.digest)) started.set(progress.digest, t);
-      const elapsed = Math.max(
-        (t - started.get(progress.digest)!) / 1000,
-        0.001,
-      );
-      const rate = progress.done / elapsed;
-      const total = progress.total;
-      const eta = total !== undefined && rate > 0
-        ? Math.max(0, (total - progress.done) / rate)
-        : undefined;
-      const finished = total !== undefined && progress.done >= total;
-      const text = `${progress.digest.slice(0, 19)} ${
-        formatBytes(progress.done)
-      }${total !== undefined ? ` / ${formatBytes(total)}` : ""} ${
-        formatBytes(rate)
-      }/s${eta !== undefined ? ` ETA ${eta.toFixed(0)}s` : ""}`;
-      if (mode === "tty") {
-        if (!finished && t - lastDraw < TTY_INTERVAL) return;
-        lastDraw = t;
-        drawn = true;
-        write(`\r\x1b[2K${text}`);
+      let line = blobs.get(descriptor.digest);
+      const fresh = line === undefined;
+      if (line === undefined) {
+        line = {
+          digest: descriptor.digest,
+          state,
+          done: 0,
+          total: progress.total,
+          attempt: progress.attempt,
+          samples: [],
+        };
+        blobs.set(descriptor.digest, line);
+      }
+      const changed = fresh || line.state !== state;
+      const moving = state === "downloading" || state === "uploading";
+      if (moving) {
+        if (line.attempt !== progress.attempt || changed) {
+          // A new attempt (or the next leg through a stage): its rate starts afresh.
+          line.samples = [];
+          totalSamples.length = 0;
+        }
+        moved += Math.max(0, progress.done - line.done);
+        line.started ??= t;
+        line.samples.push([t, progress.done]);
+        trim(line.samples, t);
+        totalSamples.push([t, moved]);
+        trim(totalSamples, t);
+      }
+      line.state = state;
+      line.attempt = progress.attempt;
+      line.done = progress.done;
+      if (mode === "plain") {
+        if (changed && isFinished(state) && line.total >= MIN_LINE_SIZE) {
+          const seconds = (t - (line.started ?? t)) / 1000;
+          const rate = seconds >= MIN_RATE_SPAN / 1000
+            ? ` (${formatSize(line.total / seconds)}/s)`
+            : "";
+          write(
+            `${renderBlobLine(line).split(/ +/, 2).join(" ")} ${
+              formatSize(line.total)
+            }${
+              state === "done" && line.started !== undefined
+                ? ` in ${seconds.toFixed(1)}s${rate}`
+                : ""
+            }\n`,
+          );
+        }
         return;
       }
-      const last = shown.get(progress.digest);
-      if (!finished && last !== undefined && t - last < PLAIN_INTERVAL) return;
-      shown.set(progress.digest, t);
-      write(`${text}\n`);
+      if (t - lastDraw >= TTY_INTERVAL) draw();
     },
     message(line) {
-      if (mode === "tty" && drawn) {
-        write("\r\x1b[2K");
-        drawn = false;
-        lastDraw = 0;
-      }
+      if (mode === "tty") clear();
       write(`${line}\n`);
+      if (mode === "tty" && blobs.size > 0) draw();
     },
     done() {
-      if (mode === "tty" && drawn) write("\r\x1b[2K");
+      if (mode === "tty" && blobs.size > 0) draw();
+      drawnLines = 0;
     },
   };
 }

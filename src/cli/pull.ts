@@ -120,8 +120,9 @@ export const pull: Command = {
       cache: context.cache,
       transport: context.transport,
       signal: context.signal,
+      concurrency: context.concurrency,
       ...context.retry,
-      onProgress: (p) => context.progress.update(p),
+      onBlob: (d, state, p) => context.progress.blob(d, state, p),
       onWarning: (m) => context.info(m),
     });
     context.progress.done();

@@ -148,8 +148,9 @@ $SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give on
         created,
         transport: context.transport,
         signal: context.signal,
+        concurrency: context.concurrency,
         ...context.retry,
-        onProgress: (p) => context.progress.update(p),
+        onBlob: (d, state, p) => context.progress.blob(d, state, p),
         log: (line) => context.info(line),
       },
     );

@@ -32,6 +32,55 @@ import { openOnRead } from "../io/bytes.ts";
 import type { ImageConfig, ImageManifest } from "../oci/manifest.ts";
 import { readConfig, readManifest, resolveImage } from "./resolve.ts";
 
+/**
+ * Where one blob of a copy stands: `waiting` for its turn, `exists` (the target had it),
+ * `mounted` (a registry took it from another repository, no bytes sent), `downloading` (into a
+ * layout or memory) or `uploading` (to a registry) with bytes counted, `extracting` (a pull
+ * unpacking a layer), `done`. A retry reports the moving state again from 0 bytes.
+ */
+export type BlobState =
+  | "waiting"
+  | "exists"
+  | "mounted"
+  | "downloading"
+  | "uploading"
+  | "extracting"
+  | "done";
+
+/** How far one blob has come, with its state. */
+export interface BlobProgress {
+  /** Bytes moved so far in this attempt (the size once `done` or `exists`). */
+  readonly done: number;
+  /** The blob's size. */
+  readonly total: number;
+  /** The attempt, from 1: a new one restarts `done` at 0. */
+  readonly attempt: number;
+}
+
+/**
+ * Told when a blob's state changes and as its bytes move (at most once per chunk).
+ *
+ * @example Count the blobs a copy sent
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type BlobState, copyBlobs } from "./copy.ts";
+ * import { memoryStore } from "../store/memory_store.ts";
+ * import { bytesSource } from "../transport/request_body.ts";
+ * import { digestOf } from "../oci/digest.ts";
+ * const source = memoryStore();
+ * const blob = { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 };
+ * await source.push(blob, bytesSource("x"));
+ * const states: BlobState[] = [];
+ * await copyBlobs(source, memoryStore(), [blob], { onBlob: (_, state) => states.push(state) });
+ * assert.deepEqual(states, ["waiting", "downloading", "downloading", "done"]);
+ * ```
+ */
+export type OnBlob = (
+  descriptor: Descriptor,
+  state: BlobState,
+  progress: BlobProgress,
+) => void;
+
 /** Options of {@linkcode copyImage}. */
 export interface CopyOptions {
   /**
@@ -66,6 +115,8 @@ export interface CopyOptions {
   readonly attempts?: number;
   /** Told before a blob's copy starts again. */
   readonly onRetry?: (error: unknown, attempt: number) => void;
+  /** Told of each blob's state and bytes, for a progress display. */
+  readonly onBlob?: OnBlob;
   /**
    * Cancels the copy: every transfer in progress stops at once (downloads close their
    * connection, upload sessions are cancelled), nothing partial is kept in a layout target or
@@ -152,6 +203,41 @@ async function copySource(
 }
 
 /**
+ * A copy source whose every opening (each attempt) reports `state` from 0 bytes, then each
+ * chunk read; without `onBlob`, the source as it is.
+ */
+function counted(
+  from: CopySource,
+  descriptor: Descriptor,
+  state: BlobState,
+  onBlob: OnBlob | undefined,
+): CopySource {
+  if (onBlob === undefined) return from;
+  let attempt = 0;
+  const total = descriptor.size;
+  return {
+    verified: from.verified,
+    source: {
+      size: from.source.size,
+      open() {
+        const current = ++attempt;
+        let done = 0;
+        onBlob(descriptor, state, { done, total, attempt: current });
+        return from.source.open().pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, controller) {
+              done += chunk.byteLength;
+              onBlob(descriptor, state, { done, total, attempt: current });
+              controller.enqueue(chunk);
+            },
+          }),
+        );
+      },
+    },
+  };
+}
+
+/**
  * Copies one blob, and starts it again from the source when it fails in a way another attempt
  * may not (connection lost, bytes damaged or cut on the way, upload session lost): the one
  * retry of a blob's transfer. Before starting again it asks whether the failed attempt landed
@@ -225,16 +311,31 @@ export async function copyBlobs(
   blobs: readonly Descriptor[],
   options: Pick<
     CopyOptions,
-    "concurrency" | "log" | "cache" | "attempts" | "onRetry" | "signal"
+    | "concurrency"
+    | "log"
+    | "cache"
+    | "attempts"
+    | "onRetry"
+    | "onBlob"
+    | "signal"
   > = {},
 ): Promise<{ copied: number; mounted: number; skipped: number }> {
-  const { signal, cache } = options;
+  const { signal, cache, onBlob } = options;
   let mounted = 0;
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   const present = await Promise.all(
     unique.map((b) => target.exists(b, { signal })),
   );
   const missing = unique.filter((_, i) => !present[i]);
+  if (onBlob !== undefined) {
+    for (const [i, blob] of unique.entries()) {
+      onBlob(blob, present[i] ? "exists" : "waiting", {
+        done: present[i] ? blob.size : 0,
+        total: blob.size,
+        attempt: 1,
+      });
+    }
+  }
   const mounter = isMounter(target) && target.canMount(source)
     ? target
     : undefined;
@@ -248,7 +349,12 @@ export async function copyBlobs(
         source,
         cache,
         descriptor,
-        await copySource(source, descriptor, signal),
+        counted(
+          await copySource(source, descriptor, signal),
+          descriptor,
+          "downloading",
+          onBlob,
+        ),
         undefined,
         options,
       );
@@ -258,16 +364,23 @@ export async function copyBlobs(
       verified: false,
     };
   };
+  // A registry (the stores that mount) is uploaded to; a layout or memory, downloaded into.
+  const moving = isMounter(target) ? "uploading" : "downloading";
   await eachLimited(missing, options.concurrency ?? 4, async (descriptor) => {
     const wasMounted = await copyBlob(
       source,
       target,
       descriptor,
-      await sourceOf(descriptor),
+      counted(await sourceOf(descriptor), descriptor, moving, onBlob),
       mounter,
       options,
     );
     if (wasMounted) mounted++;
+    onBlob?.(descriptor, wasMounted ? "mounted" : "done", {
+      done: descriptor.size,
+      total: descriptor.size,
+      attempt: 1,
+    });
     options.log?.(`Copied ${descriptor.digest} to ${target.name}`);
   }, signal);
   return {

@@ -23,7 +23,7 @@ import { DigestMismatchError, parseDigest } from "../oci/digest.ts";
 import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
 import type { Store } from "../store/store.ts";
 import { bytesSource } from "../transport/request_body.ts";
-import { copyBlobs } from "./copy.ts";
+import { copyBlobs, type OnBlob } from "./copy.ts";
 import { readConfig, resolveImage } from "./resolve.ts";
 
 /** Options of {@linkcode pullImage}. */
@@ -46,6 +46,12 @@ export interface PullImageOptions extends RemoteStoreOptions {
    * @default {4}
    */
   readonly concurrency?: number;
+  /**
+   * Told of each blob's state and bytes: the config's and each layer's download (`waiting`,
+   * `exists` when the stage had it, `downloading`), then for a layer `waiting` again until its
+   * turn, `extracting`, and `done` once its `diff_id` matched.
+   */
+  readonly onBlob?: OnBlob;
 }
 
 /** An image in a store (a layout, memory): the store and a tag or digest in it. */
@@ -167,7 +173,8 @@ async function pullImageOnce(
       `Cannot pull ${name}: its config ${document.config.digest} is ${document.config.size} bytes, more than ${MAX_MANIFEST_SIZE}`,
     );
   }
-  await copyBlobs(store, stage, [document.config], copyOptions);
+  const { onBlob } = options;
+  await copyBlobs(store, stage, [document.config], { ...copyOptions, onBlob });
   const config = await readConfig(stage, document.config, copyOptions);
   const layers = document.layers;
   const diffIds = config.rootfs?.diff_ids ?? [];
@@ -185,8 +192,15 @@ async function pullImageOnce(
     }
     return gzip;
   });
-  await copyBlobs(store, stage, layers, copyOptions);
+  await copyBlobs(store, stage, layers, {
+    ...copyOptions,
+    // A layer is done once extracted: downloaded, it waits for its turn.
+    onBlob: onBlob &&
+      ((d, state, p) => onBlob(d, state === "done" ? "waiting" : state, p)),
+  });
   for (const [i, layer] of layers.entries()) {
+    const whole = { done: layer.size, total: layer.size, attempt: 1 };
+    onBlob?.(layer, "extracting", whole);
     const result = await extractLayer(
       (await Deno.open(stage.blobPath(layer.digest))).readable,
       target,
@@ -202,6 +216,7 @@ async function pullImageOnce(
         size: layer.size,
       }, { context: `the uncompressed layer ${layer.digest}` });
     }
+    onBlob?.(layer, "done", whole);
   }
   // The manifest, and the tag last: a pull that failed left the stage's tags as they were.
   await stage.push(manifest.descriptor, bytesSource(manifest.bytes), {

@@ -23,7 +23,7 @@ import type { RegistryOptions } from "../store/remote/blobs.ts";
 import { encodeManifest } from "../store/remote/manifests.ts";
 import type { LocalBlobs, Store } from "../store/store.ts";
 import { remoteStore, type RemoteStoreOptions } from "../store/remote_store.ts";
-import { copyBlobs, copyMissingLayers } from "./copy.ts";
+import { copyBlobs, copyMissingLayers, type OnBlob } from "./copy.ts";
 import type { Layer } from "../layer/create_layer.ts";
 import type {
   Descriptor,
@@ -91,6 +91,8 @@ export interface PushImageOptions extends RemoteStoreOptions {
    * @default {4}
    */
   readonly concurrency?: number;
+  /** Told of each blob's state and bytes (the base's layers, the new layers, the config). */
+  readonly onBlob?: OnBlob;
 }
 
 /**
@@ -438,6 +440,7 @@ async function pushImageOnce(
     attempts: options.attempts,
     onRetry: options.onRetry,
     concurrency: options.concurrency,
+    onBlob: options.onBlob,
   };
   let base: BaseImage | undefined;
   if (options.base !== undefined) {

@@ -231,10 +231,13 @@ export {
   type ResolveOptions,
 } from "./src/image/resolve.ts";
 export {
+  type BlobProgress,
+  type BlobState,
   copyGraph,
   copyImage,
   type CopyOptions,
   type CopyResult,
+  type OnBlob,
 } from "./src/image/copy.ts";
 export {
   type BaseImage,

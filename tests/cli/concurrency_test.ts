@@ -3,14 +3,14 @@ import assert from "node:assert/strict";
 import { createRegistry } from "../../src/server/handler.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { hostPlatform } from "../../src/oci/platform.ts";
-import { pushImage } from "../support/images.ts";
+import { pushTestImage } from "../support/images.ts";
 import { pullableImage } from "../support/pullable.ts";
 import { runCli } from "../support/cli.ts";
 
 /** The embedded registry holding a 6-layer `app:v1`, counting blob GETs in flight. */
 async function countingRegistry() {
   const registry = createRegistry();
-  await pushImage(
+  await pushTestImage(
     parseReference("127.0.0.1:5000/app:v1"),
     pullableImage(hostPlatform(), [1000, 2000, 3000, 4000, 5000, 6000]),
     { transport: (request) => registry(request) },

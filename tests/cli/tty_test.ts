@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createRegistry } from "../../src/server/handler.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { hostPlatform } from "../../src/oci/platform.ts";
-import { pushImage } from "../support/images.ts";
+import { pushTestImage } from "../support/images.ts";
 import { pullableImage } from "../support/pullable.ts";
 import { ALL_PERMISSIONS, CLI, runCli } from "../support/cli.ts";
 import { throttledRegistry } from "../support/throttle.ts";
@@ -15,7 +15,7 @@ const MiB = 1024 * 1024;
 async function slowImage() {
   const registry = createRegistry();
   const image = pullableImage(hostPlatform(), [MiB + 1, MiB + 2, MiB + 3]);
-  await pushImage(parseReference("127.0.0.1:5000/app:v1"), image, {
+  await pushTestImage(parseReference("127.0.0.1:5000/app:v1"), image, {
     transport: (request) => registry(request),
   });
   return { image, server: throttledRegistry(registry, 2 * MiB) };

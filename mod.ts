@@ -91,6 +91,8 @@ export * from "./src/store/layout_store.ts";
 export * from "./src/store/memory_store.ts";
 export * from "./src/image/copy.ts";
 export * from "./src/image/resolve.ts";
+export * from "./src/layer/compression.ts";
+export { MAX_ZSTD_WINDOW_LOG, ZstdFormatError } from "./src/layer/zstd.ts";
 export * from "./src/layer/create_layer.ts";
 export * from "./src/layer/extract_layer.ts";
 export * from "./src/image/push.ts";

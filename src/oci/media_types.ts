@@ -34,6 +34,12 @@ export const OCI_LAYER_ZSTD_MEDIA_TYPE =
 /** Docker's gzip-compressed tar layer. */
 export const DOCKER_LAYER_GZIP_MEDIA_TYPE =
   "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/** Docker's zstd-compressed tar layer (containerd and buildkit write it). */
+export const DOCKER_LAYER_ZSTD_MEDIA_TYPE =
+  "application/vnd.docker.image.rootfs.diff.tar.zstd";
+/** Docker's uncompressed tar layer. */
+export const DOCKER_LAYER_TAR_MEDIA_TYPE =
+  "application/vnd.docker.image.rootfs.diff.tar";
 
 /** Media types of single-image manifests, OCI first. */
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [

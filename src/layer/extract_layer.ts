@@ -102,11 +102,6 @@ export interface ExtractLayerOptions {
    * @default {"gzip"}
    */
   readonly compression?: Compression;
-  /**
-   * Whether the stream is gzip-compressed: `false` is `compression: "none"`.
-   * @deprecated Use `compression`.
-   */
-  readonly gzip?: boolean;
   /** Told about entries that are skipped (devices, fifos). */
   readonly onWarning?: (message: string) => void;
   /** Stops extraction; the file being written is removed. */
@@ -576,8 +571,7 @@ export async function extractLayer(
   await Deno.mkdir(target, { recursive: true });
   const writer = await LayerWriter.open(await Deno.realPath(target));
   const hash = createHash("sha256");
-  const compression = options.compression ??
-    (options.gzip === false ? "none" : "gzip");
+  const compression = options.compression ?? "gzip";
   const entries = readTar(decompress(stream, compression), {
     onChunk: (chunk) => hash.update(chunk),
     // Decompressed output is ours alone; a caller's chunks ("none") are left alone.

@@ -1240,9 +1240,7 @@ for (const [what, bytes, type, patterns, gzipped] of BAD_LAYERS) {
         extractLayer(
           new Response(await bytes() as Uint8Array<ArrayBuffer>).body!,
           target,
-          {
-            gzip: gzipped ?? false,
-          },
+          { compression: gzipped ? "gzip" : "none" },
         ),
         (error: unknown) => {
           assertTyped(error, type, ...patterns);

@@ -257,6 +257,13 @@ export {
   type StoreImage,
 } from "./src/image/pull.ts";
 export {
+  type Compression,
+  compressionOfLayer,
+  layerMediaType,
+  type ManifestFormat,
+} from "./src/layer/compression.ts";
+export { ZstdFormatError } from "./src/layer/zstd.ts";
+export {
   createLayer,
   type CreateLayerOptions,
   type Layer,

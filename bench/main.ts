@@ -4,8 +4,8 @@
  * table and writes `bench/results.json`. `--quick` uses small inputs (under 2 minutes).
  * `--only=zeros-rss` runs only the row of peak RSS for a layer of zeros (and writes nothing).
  *
- * Needs `docker-registry`, `skopeo`, `curl`, `openssl`, GNU `tar`, `gzip` and `/usr/bin/time`
- * (Debian: `apt-get install -y docker-registry skopeo curl time`).
+ * Needs `docker-registry`, `skopeo`, `curl`, `openssl`, GNU `tar`, `gzip`, `zstd` and
+ * `/usr/bin/time` (Debian: `apt-get install -y docker-registry skopeo curl time zstd`).
  *
  * @module
  */
@@ -659,6 +659,50 @@ try {
       ),
   });
   row(`extract that layer`, extract, "tar -xzf", 1.0);
+
+  // The same tree as tar+zstd (level 3 on both sides).
+  const buildZstd = await compare("build zstd layer", {
+    after: () =>
+      Deno.remove(`${work}/stage`, { recursive: true }).catch(() => {}),
+    ours: () =>
+      Promise.resolve(
+        ours("create-layer", `${work}/tree`, `${work}/stage`, "zstd"),
+      ),
+    peer: () =>
+      Promise.resolve(
+        sh(
+          `tar -C ${work}/tree -c --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner . | zstd -3 -q > ${work}/tree.tar.zst`,
+        ),
+      ),
+  });
+  row(
+    `build a layer from the ${
+      TREE_SIZE / MiB
+    } MiB tree (tar + zstd, both digests)`,
+    buildZstd,
+    "tar | zstd -3",
+    1.0,
+  );
+  const builtZstd = JSON.parse(buildZstd.ours[0].stdout);
+  await Deno.mkdir(`${work}/stage`, { recursive: true });
+  const ourZstdLayer = `${work}/our-layer.tar.zst`;
+  await measure(
+    ...ours("create-layer", `${work}/tree`, `${work}/stage`, "zstd"),
+  );
+  await Deno.copyFile(builtZstd.path, ourZstdLayer);
+  const extractZstd = await compare("extract zstd", {
+    after: () => Deno.remove(`${work}/x`, { recursive: true }).catch(() => {}),
+    ours: () =>
+      Promise.resolve(ours("extract", ourZstdLayer, `${work}/x`, "zstd")),
+    peer: () =>
+      Deno.mkdir(`${work}/x`, { recursive: true }).then(() =>
+        ["tar", ["--zstd", "-xf", ourZstdLayer, "-C", `${work}/x`]] as [
+          string,
+          string[],
+        ]
+      ),
+  });
+  row(`extract that zstd layer`, extractZstd, "tar --zstd -xf", 1.5);
   rows.push(await zerosRssRow());
 
   rows.push(await countPullRequests());

@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  type Compression,
   createLayer,
   createOpener,
   digestOfFile,
@@ -39,14 +40,19 @@ switch (command) {
     break;
   }
   case "create-layer": {
-    const layer = await createLayer(args[0], await openLayout(args[1]));
+    // create-layer TREE STAGE [gzip|zstd|none]
+    const layer = await createLayer(args[0], await openLayout(args[1]), {
+      compression: (args[2] ?? "gzip") as Compression,
+    });
     console.log(JSON.stringify(layer));
     break;
   }
   case "extract": {
+    // extract LAYER TARGET [gzip|zstd|none]
     const result = await extractLayer(
       (await Deno.open(args[0])).readable,
       args[1],
+      { compression: (args[2] ?? "gzip") as Compression },
     );
     console.log(result.uncompressedDigest);
     break;

@@ -18,6 +18,7 @@ const INSTALL_HINTS: Record<string, string> = {
   htpasswd: "apt-get install apache2-utils",
   openssl: "apt-get install openssl",
   strace: "apt-get install strace",
+  zstd: "apt-get install zstd",
 };
 
 function installHint(tool: string): string {

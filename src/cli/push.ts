@@ -7,6 +7,7 @@
 import { stat } from "node:fs/promises";
 import { openLayout } from "../store/layout_store.ts";
 import { createLayer } from "../layer/create_layer.ts";
+import { type Compression, COMPRESSIONS } from "../layer/compression.ts";
 import { checkPushAccess, pushImage } from "../image/push.ts";
 import { hostPlatform, normalizePlatform } from "../oci/platform.ts";
 import { UsageError } from "./context.ts";
@@ -53,15 +54,44 @@ export function parseCreated(text: string | undefined): string | undefined {
   return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+/**
+ * Reads `--compression`: gzip, zstd or none (gzip without the flag).
+ *
+ * @param value The flag's value.
+ * @returns The compression.
+ * @throws {UsageError} For anything else.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compressionFlag } from "./push.ts";
+ * assert.equal(compressionFlag(undefined), "gzip");
+ * assert.equal(compressionFlag("zstd"), "zstd");
+ * assert.throws(() => compressionFlag("xz"), /gzip, zstd or none/);
+ * ```
+ */
+export function compressionFlag(value: unknown): Compression {
+  if (value === undefined) return "gzip";
+  const found = COMPRESSIONS.find((c) => c === value);
+  if (found === undefined) {
+    throw new UsageError(
+      `--compression is gzip, zstd or none, got "${value}"`,
+      "push",
+    );
+  }
+  return found;
+}
+
 /** The `push` command. */
 export const push: Command = {
   name: "push",
   summary: "pack a directory or file as a layer and push an image",
   usage:
-    "oci push <path> <ref> [--base REF] [--platform OS/ARCH[/VARIANT]] [--annotation K=V]... [--created TIME]",
+    "oci push <path> <ref> [--base REF] [--platform OS/ARCH[/VARIANT]] [--compression gzip|zstd|none] [--annotation K=V]... [--created TIME]",
   examples: [
     "oci push ./prefix 127.0.0.1:5000/cache/app:v1",
     "oci push ./prefix ghcr.io/org/app:v2 --base ubuntu:24.04 --platform linux/arm64",
+    "oci push ./prefix layout:./out:v1 --compression zstd",
     "SOURCE_DATE_EPOCH=0 oci push ./prefix layout:./out:v1   # twice: one digest",
   ],
   details:
@@ -81,6 +111,12 @@ $SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give on
       value: "P",
       description:
         "os/architecture[/variant] of the image, and the platform taken out of a --base index (default: the base's, else linux/<host architecture>)",
+    },
+    compression: {
+      type: "string",
+      value: "C",
+      description:
+        "how the layer is compressed: gzip (level 6), zstd (level 3, as zstd -3) or none; the manifest lists the matching layer media type (default gzip)",
     },
     annotation: {
       type: "string",
@@ -105,6 +141,7 @@ $SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give on
       : registryTarget(context.target(String(values.base), "push"), "push");
     const platform = platformFlag(values.platform, "push");
     const created = parseCreated(values.created as string | undefined);
+    const compression = compressionFlag(values.compression);
     const annotations: Record<string, string> = {};
     for (const pair of (values.annotation as string[] | undefined) ?? []) {
       const eq = pair.indexOf("=");
@@ -130,6 +167,7 @@ $SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give on
     }
     const stage = await openLayout(context.cache);
     const layer = await createLayer(path, stage, {
+      compression,
       onWarning: (m) => context.info(m),
       signal: context.signal,
     });
@@ -169,6 +207,7 @@ $SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give on
         digest: layer.compressedDigest,
         diffId: layer.uncompressedDigest,
         size: layer.size,
+        mediaType: layer.mediaType,
       },
     }, descriptor.digest);
   },

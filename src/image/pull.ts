@@ -13,11 +13,7 @@ import type {
   ImageConfig,
   ImageManifest,
 } from "../oci/manifest.ts";
-import {
-  DOCKER_LAYER_GZIP_MEDIA_TYPE,
-  OCI_LAYER_GZIP_MEDIA_TYPE,
-  OCI_LAYER_TAR_MEDIA_TYPE,
-} from "../oci/media_types.ts";
+import { compressionOfLayer } from "../layer/compression.ts";
 import type { Platform } from "../oci/platform.ts";
 import { DigestMismatchError, parseDigest } from "../oci/digest.ts";
 import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
@@ -79,15 +75,6 @@ export interface PullResult {
   readonly descriptor: Descriptor;
   /** The image config. */
   readonly config: ImageConfig;
-}
-
-function isGzip(mediaType: string): boolean | undefined {
-  if (
-    mediaType === OCI_LAYER_GZIP_MEDIA_TYPE ||
-    mediaType === DOCKER_LAYER_GZIP_MEDIA_TYPE
-  ) return true;
-  if (mediaType === OCI_LAYER_TAR_MEDIA_TYPE) return false;
-  return undefined;
 }
 
 /**
@@ -183,14 +170,14 @@ async function pullImageOnce(
       `Cannot pull ${name}: the manifest has ${layers.length} layers but the config lists ${diffIds.length} diff_ids`,
     );
   }
-  const gzipped = layers.map((layer) => {
-    const gzip = isGzip(layer.mediaType);
-    if (gzip === undefined) {
+  const compressions = layers.map((layer) => {
+    const compression = compressionOfLayer(layer.mediaType);
+    if (compression === undefined) {
       throw new TypeError(
-        `Cannot pull ${name}: layer ${layer.digest} has media type "${layer.mediaType}", which is not supported (tar or tar+gzip)`,
+        `Cannot pull ${name}: layer ${layer.digest} has media type "${layer.mediaType}", which is not supported (tar, tar+gzip or tar+zstd)`,
       );
     }
-    return gzip;
+    return compression;
   });
   await copyBlobs(store, stage, layers, {
     ...copyOptions,
@@ -205,7 +192,7 @@ async function pullImageOnce(
       (await Deno.open(stage.blobPath(layer.digest))).readable,
       target,
       {
-        gzip: gzipped[i],
+        compression: compressions[i],
         onWarning: options.onWarning,
         signal: options.signal,
       },

@@ -36,6 +36,7 @@ import {
   OCI_INDEX_MEDIA_TYPE,
   OCI_LAYER_GZIP_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
+  ociMediaType,
 } from "../oci/media_types.ts";
 import {
   hostPlatform,
@@ -201,11 +202,14 @@ export interface BaseImage {
 
 /** Options of {@linkcode buildImage}. */
 export interface BuildImageOptions {
-  /** The new layers, base first (what `createLayer` made: digest, diff_id and size). */
-  readonly layers: readonly Pick<
-    Layer,
-    "compressedDigest" | "uncompressedDigest" | "size"
-  >[];
+  /**
+   * The new layers, base first (what `createLayer` made: digest, diff_id, size and media
+   * type; without a media type a layer is listed as tar+gzip).
+   */
+  readonly layers: readonly (
+    & Pick<Layer, "compressedDigest" | "uncompressedDigest" | "size">
+    & Partial<Pick<Layer, "mediaType">>
+  )[];
   /** The image to build on; without one the image is built from scratch. */
   readonly base?: BaseImage;
   /**
@@ -269,7 +273,7 @@ export function buildImage(options: BuildImageOptions): BuiltImage {
   const { base, created } = options;
   const baseConfig = base?.config;
   const layers: Descriptor[] = options.layers.map((layer) => ({
-    mediaType: OCI_LAYER_GZIP_MEDIA_TYPE,
+    mediaType: layer.mediaType ?? OCI_LAYER_GZIP_MEDIA_TYPE,
     digest: layer.compressedDigest,
     size: layer.size,
   }));
@@ -325,7 +329,15 @@ export function buildImage(options: BuildImageOptions): BuiltImage {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST_MEDIA_TYPE,
     config: configDescriptor,
-    layers: [...(base?.manifest.layers ?? []), ...layers],
+    // A Docker-format base's layers are listed with their OCI media types (same bytes, same
+    // digests): the whole manifest is OCI.
+    layers: [
+      ...(base?.manifest.layers ?? []).map((layer) => ({
+        ...layer,
+        mediaType: ociMediaType(layer.mediaType),
+      })),
+      ...layers,
+    ],
     annotations: { ...annotations, ...options.annotations },
   };
   const { bytes, digest, size } = encodeManifest(manifest);

@@ -1,29 +1,38 @@
 /**
- * Builds a reproducible gzip layer from a directory or a file, with both digests computed in
- * the same single pass.
+ * Builds a reproducible layer (tar+gzip, tar+zstd or tar) from a directory or a file, with both
+ * digests computed in the same single pass.
  *
  * @module
  */
 import { basename, join } from "node:path";
 import { DigestStream } from "../oci/digest.ts";
-import { OCI_LAYER_GZIP_MEDIA_TYPE } from "../oci/media_types.ts";
 import type { OciLayout } from "../store/layout_store.ts";
+import { compress, type Compression, layerMediaType } from "./compression.ts";
 import { createTarPacker, type TarHeader } from "./tar.ts";
 
-/** A layer blob, as spack's `Blob` tuple: where it is and its two digests. */
+/** A layer blob, as spack's `Blob` tuple: where it is, its two digests and its media type. */
 export interface Layer {
-  /** The gzip file, in the stage's `blobs/`. */
+  /** The compressed file, in the stage's `blobs/`. */
   readonly path: string;
-  /** sha256 of the gzip file: the layer's digest in a manifest. */
+  /** sha256 of the compressed file: the layer's digest in a manifest. */
   readonly compressedDigest: string;
-  /** sha256 of the tar inside: the layer's `diff_id` in an image config. */
+  /** sha256 of the tar inside: the layer's `diff_id` in an image config (for "none", the same). */
   readonly uncompressedDigest: string;
-  /** Size of the gzip file in bytes. */
+  /** Size of the compressed file in bytes. */
   readonly size: number;
+  /** How the tar is compressed. */
+  readonly compression: Compression;
+  /** Its media type in an OCI manifest (`layerMediaType` spells it for a Docker one). */
+  readonly mediaType: string;
 }
 
 /** Options of {@linkcode createLayer}. */
 export interface CreateLayerOptions {
+  /**
+   * How the tar is compressed: gzip (level 6), zstd (level 3, as `zstd -3`) or none.
+   * @default {"gzip"}
+   */
+  readonly compression?: Compression;
   /**
    * The modification time written for every entry, in seconds since the epoch.
    * @default {SOURCE_DATE_EPOCH from the environment, else 0}
@@ -81,17 +90,19 @@ function compareNames(a: Entry, b: Entry): number {
 }
 
 /**
- * Packs a directory (or a single file) into a gzip-compressed tar layer in the stage. The tar
+ * Packs a directory (or a single file) into a compressed tar layer in the stage (gzip unless
+ * `compression` says zstd or none). The tar
  * is reproducible: entries sorted by path, one fixed mtime (`SOURCE_DATE_EPOCH` or 0), uid/gid 0
  * and no user or group names, permission bits kept and file-type bits dropped. Regular files,
  * directories, symlinks, hardlinks and long names (PAX) are written; sockets, devices and fifos
- * are skipped with a warning. The tar stream is hashed before and after compression in one pass,
- * and the file is renamed into the stage under its digest only when complete.
+ * are skipped with a warning. The tar stream is hashed before and after compression in one pass
+ * (once when it is not compressed), and the file is renamed into the stage under its digest only
+ * when complete.
  *
  * @param source The directory or file to pack.
  * @param stage The OCI layout that receives the layer blob.
- * @param options Mtime, prefix, extra files, warning callback.
- * @returns The layer's path, digests and size.
+ * @param options Compression, mtime, prefix, extra files, warning callback.
+ * @returns The layer's path, digests, size and media type.
  *
  * @example
  * ```ts
@@ -104,6 +115,9 @@ function compareNames(a: Entry, b: Entry): number {
  * const first = await createLayer(dir, stage);
  * const second = await createLayer(dir, stage);
  * assert.equal(first.compressedDigest, second.compressedDigest);
+ * const zstd = await createLayer(dir, stage, { compression: "zstd" });
+ * assert.equal(zstd.uncompressedDigest, first.uncompressedDigest);
+ * assert.equal(zstd.mediaType, "application/vnd.oci.image.layer.v1.tar+zstd");
  * ```
  */
 export async function createLayer(
@@ -136,18 +150,18 @@ export async function createLayer(
   }
   entries.sort(compareNames);
 
-  const uncompressed = new DigestStream();
+  const compression = options.compression ?? "gzip";
+  const mediaType = layerMediaType(compression);
   const { readable, controller } = createTarPacker();
+  // An uncompressed tar is hashed once, by the stage.
+  const uncompressed = compression === "none" ? undefined : new DigestStream();
   // Hashed, written to a locked temporary (removed by the next open after a kill) and renamed
   // under its digest by the stage.
   const writing = stage.ingest(
-    readable.pipeThrough(uncompressed).pipeThrough(
-      new CompressionStream("gzip") as unknown as TransformStream<
-        Uint8Array,
-        Uint8Array
-      >,
-    ),
-    OCI_LAYER_GZIP_MEDIA_TYPE,
+    uncompressed === undefined
+      ? readable
+      : compress(readable.pipeThrough(uncompressed), compression),
+    mediaType,
     // As before the move to ingest: a packed layer can be packed again, so it is not synced.
     { signal: options.signal, sync: false },
   );
@@ -178,9 +192,18 @@ export async function createLayer(
     throw error;
   }
   const { digest: compressedDigest, size } = await writing;
-  const { digest: uncompressedDigest } = await uncompressed.result;
+  const uncompressedDigest = uncompressed === undefined
+    ? compressedDigest
+    : (await uncompressed.result).digest;
   const path = stage.blobPath(compressedDigest);
-  return { path, compressedDigest, uncompressedDigest, size };
+  return {
+    path,
+    compressedDigest,
+    uncompressedDigest,
+    size,
+    compression,
+    mediaType,
+  };
 }
 
 /** The tar header of an entry, or undefined for what a layer cannot hold. */

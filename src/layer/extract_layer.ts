@@ -1,5 +1,6 @@
 /**
- * Safe extraction of layers: streaming gunzip and untar that never writes outside the target,
+ * Safe extraction of layers: streaming decompression (gzip, zstd) and untar that never writes
+ * outside the target,
  * applies OCI whiteouts, and never leaves a half-written file under its final name.
  *
  * @module
@@ -8,6 +9,7 @@ import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { createTemporary, removeAbandonedTemporaries } from "../io/files.ts";
 import { readTar, type TarEntry, type TarEntryHeader } from "./tar.ts";
+import { type Compression, decompress } from "./compression.ts";
 
 /** A name as errors show it: hostile ones can be a megabyte long. */
 function shortened(name: string): string {
@@ -42,8 +44,8 @@ export class UnsafeEntryError extends Error {
 }
 
 /**
- * A layer that is not a well-formed (gzipped) tar: gzip garbage, a damaged or truncated header,
- * an entry whose body ends before its declared size. Names the entry being read when it broke,
+ * A layer that is not a well-formed (compressed) tar: gzip or zstd garbage, a damaged or
+ * truncated header, an entry whose body ends before its declared size. Names the entry being read when it broke,
  * or the last complete one before a damaged header.
  *
  * @example
@@ -96,10 +98,10 @@ const MAX_PATH_BYTES = 4096;
 /** Options of {@linkcode extractLayer}. */
 export interface ExtractLayerOptions {
   /**
-   * Whether the stream is gzip-compressed.
-   * @default {true}
+   * How the stream is compressed (`compressionOfLayer` reads it off a layer's media type).
+   * @default {"gzip"}
    */
-  readonly gzip?: boolean;
+  readonly compression?: Compression;
   /** Told about entries that are skipped (devices, fifos). */
   readonly onWarning?: (message: string) => void;
   /** Stops extraction; the file being written is removed. */
@@ -269,7 +271,7 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
 }
 
 /**
- * Writes an entry's content to a file. Views of gunzip's chunks are small (tens of KiB), so they
+ * Writes an entry's content to a file. Views of decompressed chunks are small (tens of KiB), so they
  * are gathered in `buffer` (reused for every file) and written a quarter MiB at a time; a view
  * is copied before the next is asked for, as the reader requires.
  */
@@ -296,7 +298,7 @@ async function writeBody(
 }
 
 /**
- * Frees a chunk's memory now rather than at the next garbage collection: gunzip output is
+ * Frees a chunk's memory now rather than at the next garbage collection: decompressed output is
  * garbage as soon as it is written out, and a bomb makes it faster than the collector runs.
  * Only for chunks that own their whole buffer (nothing else can see them).
  */
@@ -535,66 +537,9 @@ class LayerWriter {
   }
 }
 
-/** Gunzip one step may produce, about: input is cut into pieces so that no more comes out. */
-const INFLATE_STEP_BYTES = 1024 * 1024;
-/** The most deflate expands a byte to (a 258-byte match costs about two bits). */
-const DEFLATE_MAX_RATIO = 1032;
-/** The largest piece given at once: even turned into zeros it gives at most 32 MiB. */
-const MAX_PIECE_BYTES = 32 * 1024;
-const MIN_PIECE_BYTES = Math.floor(INFLATE_STEP_BYTES / DEFLATE_MAX_RATIO);
-
 /**
- * Gunzips with bounded memory. `DecompressionStream` turns each chunk it is given into one
- * output chunk, all at once: 64 KiB of a gzip bomb becomes 64 MiB in one piece, and back-pressure
- * cannot help within a chunk. So the input is fed in pieces sized by the ratio seen so far
- * (small while output is large), never more than {@linkcode MAX_PIECE_BYTES}; ordinary layers
- * (2-4x) still go through in whole chunks.
- */
-function gunzipBounded(
-  stream: ReadableStream<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  let ratio = DEFLATE_MAX_RATIO;
-  let fedSinceOutput = 0;
-  const reader = stream.getReader();
-  let chunk: Uint8Array = new Uint8Array(0);
-  let offset = 0;
-  const pieces = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      while (offset >= chunk.byteLength) {
-        const { value, done } = await reader.read();
-        if (done) return controller.close();
-        [chunk, offset] = [value, 0];
-      }
-      const size = Math.min(
-        MAX_PIECE_BYTES,
-        Math.max(MIN_PIECE_BYTES, Math.floor(INFLATE_STEP_BYTES / ratio)),
-      );
-      const piece = chunk.subarray(offset, offset + size);
-      offset += piece.byteLength;
-      fedSinceOutput += piece.byteLength;
-      controller.enqueue(piece);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  const meter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(output, controller) {
-      ratio = Math.max(1, output.byteLength / Math.max(1, fedSinceOutput));
-      fedSinceOutput = 0;
-      controller.enqueue(output);
-    },
-  });
-  return pieces.pipeThrough(
-    new DecompressionStream("gzip") as unknown as TransformStream<
-      Uint8Array,
-      Uint8Array
-    >,
-  ).pipeThrough(meter);
-}
-
-/**
- * Extracts a layer into a directory, streaming: gunzip, hash (for `diff_ids`), untar. Entries
+ * Extracts a layer into a directory, streaming: decompress (gzip, zstd or none; memory bounded
+ * whatever the layer inflates to), hash (for `diff_ids`), untar. Entries
  * that would escape the directory are refused with an {@linkcode UnsafeEntryError} before
  * anything is written for them: absolute names, `..`, relative symlink targets that climb out,
  * hardlinks to anything outside or through a symlink, and any entry whose parent directory is a
@@ -603,12 +548,12 @@ function gunzipBounded(
  * OCI whiteouts remove what lower layers left (`.wh.<name>`, and `.wh..wh..opq` for a whole
  * directory). Files are written to a temporary name and renamed when complete.
  *
- * @param stream The layer bytes (gzip unless `gzip: false`).
+ * @param stream The layer bytes (gzip unless `compression` says otherwise).
  * @param target The directory to extract into (created if missing).
  * @param options Compression and warning callback.
  * @returns The uncompressed digest and the number of entries.
  * @throws {UnsafeEntryError} For an entry that would escape the directory.
- * @throws {LayerFormatError} When the bytes are not a well-formed (gzipped) tar; it names the
+ * @throws {LayerFormatError} When the bytes are not a well-formed (compressed) tar; it names the
  * entry being read, or the last complete one.
  *
  * @example
@@ -626,11 +571,11 @@ export async function extractLayer(
   await Deno.mkdir(target, { recursive: true });
   const writer = await LayerWriter.open(await Deno.realPath(target));
   const hash = createHash("sha256");
-  const gzip = options.gzip ?? true;
-  const entries = readTar(gzip ? gunzipBounded(stream) : stream, {
+  const compression = options.compression ?? "gzip";
+  const entries = readTar(decompress(stream, compression), {
     onChunk: (chunk) => hash.update(chunk),
-    // Gunzip's output is ours alone; a caller's chunks (gzip: false) are left alone.
-    onRelease: gzip ? releaseChunk : undefined,
+    // Decompressed output is ours alone; a caller's chunks ("none") are left alone.
+    onRelease: compression === "none" ? undefined : releaseChunk,
   });
   let count = 0;
   /** The entry being extracted, and the last one finished, for errors. */
@@ -717,7 +662,7 @@ function asExtractionError(
   ) {
     return error;
   }
-  // Whatever else broke came from the bytes: gunzip, the tar headers, or a body cut short.
+  // Whatever else broke came from the bytes: decompression, the tar headers, or a body cut short.
   const what = (error as Error)?.message ?? String(error);
   return new LayerFormatError(
     current !== undefined

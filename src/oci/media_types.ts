@@ -34,6 +34,12 @@ export const OCI_LAYER_ZSTD_MEDIA_TYPE =
 /** Docker's gzip-compressed tar layer. */
 export const DOCKER_LAYER_GZIP_MEDIA_TYPE =
   "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/** Docker's zstd-compressed tar layer (containerd and buildkit write it). */
+export const DOCKER_LAYER_ZSTD_MEDIA_TYPE =
+  "application/vnd.docker.image.rootfs.diff.tar.zstd";
+/** Docker's uncompressed tar layer. */
+export const DOCKER_LAYER_TAR_MEDIA_TYPE =
+  "application/vnd.docker.image.rootfs.diff.tar";
 
 /** Media types of single-image manifests, OCI first. */
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [
@@ -93,4 +99,46 @@ export function isIndexMediaType(
   mediaType: string | null | undefined,
 ): boolean {
   return INDEX_MEDIA_TYPES.includes(baseType(mediaType));
+}
+
+/** Docker's foreign (non-distributable) gzip layer, as Windows base images use. */
+export const DOCKER_FOREIGN_LAYER_GZIP_MEDIA_TYPE =
+  "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+/** OCI's non-distributable gzip layer (deprecated by image-spec 1.1, still read). */
+export const OCI_NONDISTRIBUTABLE_LAYER_GZIP_MEDIA_TYPE =
+  "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+
+/** Docker's media types and the OCI ones that say the same. */
+const DOCKER_TO_OCI: Readonly<Record<string, string>> = {
+  [DOCKER_MANIFEST_MEDIA_TYPE]: OCI_MANIFEST_MEDIA_TYPE,
+  [DOCKER_MANIFEST_LIST_MEDIA_TYPE]: OCI_INDEX_MEDIA_TYPE,
+  [DOCKER_CONFIG_MEDIA_TYPE]: OCI_CONFIG_MEDIA_TYPE,
+  [DOCKER_LAYER_GZIP_MEDIA_TYPE]: OCI_LAYER_GZIP_MEDIA_TYPE,
+  [DOCKER_LAYER_ZSTD_MEDIA_TYPE]: OCI_LAYER_ZSTD_MEDIA_TYPE,
+  [DOCKER_LAYER_TAR_MEDIA_TYPE]: OCI_LAYER_TAR_MEDIA_TYPE,
+  [DOCKER_FOREIGN_LAYER_GZIP_MEDIA_TYPE]:
+    OCI_NONDISTRIBUTABLE_LAYER_GZIP_MEDIA_TYPE,
+};
+
+/**
+ * The OCI media type that says what a Docker one says (manifest, manifest list, config and
+ * layers); any other media type is returned as it is. The bytes a descriptor points at do not
+ * change: a layer keeps its digest, and a Docker config is a valid OCI config.
+ *
+ * @param mediaType A media type.
+ * @returns Its OCI equivalent, or itself.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ociMediaType } from "./media_types.ts";
+ * assert.equal(
+ *   ociMediaType("application/vnd.docker.image.rootfs.diff.tar.gzip"),
+ *   "application/vnd.oci.image.layer.v1.tar+gzip",
+ * );
+ * assert.equal(ociMediaType("application/vnd.oci.image.layer.v1.tar"), "application/vnd.oci.image.layer.v1.tar");
+ * ```
+ */
+export function ociMediaType(mediaType: string): string {
+  return DOCKER_TO_OCI[baseType(mediaType)] ?? mediaType;
 }

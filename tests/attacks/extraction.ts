@@ -1,13 +1,16 @@
 // Attacks of the issue "Safety" on this part of the stack (contract: tests/support/attacks.ts):
 // crafted layers. Class 1: names and whiteouts that reach outside the target (or the target
-// itself). Class 6: gzip bombs and oversized headers that make extraction hold memory.
+// itself). Class 6: gzip and zstd bombs, zstd windows and oversized headers that make extraction
+// hold memory.
 import { fileURLToPath } from "node:url";
+import { constants, createZstdCompress } from "node:zlib";
 import type { Attack } from "../support/attacks.ts";
 import {
   extractLayer,
   LayerFormatError,
   UnsafeEntryError,
 } from "../../src/layer/extract_layer.ts";
+import { compress } from "../../src/layer/compression.ts";
 import { serveRegistry } from "../../src/server/serve.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { createOpener } from "../../src/transport/opener.ts";
@@ -178,10 +181,14 @@ const PEAK_SCRIPT = fileURLToPath(
 );
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 
-/** Writes a gzipped archive made of `parts` (produced lazily, so the bomb is never in memory). */
+/**
+ * Writes an archive made of `parts`, compressed (produced lazily, so the bomb is never in
+ * memory).
+ */
 async function writeLayer(
   path: string,
   parts: () => Iterable<Uint8Array>,
+  compression: "gzip" | "zstd",
 ): Promise<void> {
   const iterator = parts()[Symbol.iterator]();
   const source = new ReadableStream<Uint8Array>({
@@ -194,12 +201,7 @@ async function writeLayer(
     },
   });
   using file = await Deno.open(path, { write: true, create: true });
-  await source.pipeThrough(
-    new CompressionStream("gzip") as unknown as TransformStream<
-      Uint8Array,
-      Uint8Array
-    >,
-  ).pipeTo(file.writable);
+  await compress(source, compression).pipeTo(file.writable);
 }
 
 /** `size` bytes of zeros in chunks of at most 1 MiB (one shared buffer). */
@@ -227,15 +229,17 @@ function* fileOf(
  */
 async function boundedExtraction(
   parts: () => Iterable<Uint8Array>,
-  expect: { refused?: RegExp },
+  expect: { refused?: RegExp; compression?: "gzip" | "zstd" },
 ): Promise<void> {
+  const compression = expect.compression ?? "gzip";
   const work = await Deno.makeTempDir({ prefix: "oci-bomb-" });
   try {
     await writeLayer(
       `${work}/warmup.tar.gz`,
       () => fileOf("w", zeros(MiB), MiB),
+      compression,
     );
-    await writeLayer(`${work}/layer.tar.gz`, parts);
+    await writeLayer(`${work}/layer.tar.gz`, parts, compression);
     const output = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -245,6 +249,7 @@ async function boundedExtraction(
         `${work}/warmup.tar.gz`,
         `${work}/layer.tar.gz`,
         `${work}/target`,
+        compression,
       ],
       cwd: REPO,
       stdout: "piped",
@@ -306,34 +311,91 @@ function* globalPax(key: string, size: number): Iterable<Uint8Array> {
   yield new Uint8Array((512 - (size % 512)) % 512);
 }
 
+/** The bombs, in gzip (whose ratio is at most ~1000) and zstd (~32000: 8 KiB per 256 MiB). */
+function bombs(compression: "gzip" | "zstd"): Attack[] {
+  const layer = compression === "gzip" ? "layer" : "zstd layer";
+  return [
+    {
+      class: 6,
+      name: compression === "gzip"
+        ? "a 256 KiB layer holding one 256 MiB file of zeros"
+        : "an 8 KiB zstd layer holding one 256 MiB file of zeros",
+      attempt: () =>
+        boundedExtraction(
+          () => fileOf("zeros", zeros(256 * MiB), 256 * MiB),
+          { compression },
+        ),
+    },
+    {
+      class: 6,
+      name: `a ${layer} of 4096 files of 64 KiB of zeros`,
+      attempt: () =>
+        boundedExtraction(function* () {
+          for (let i = 0; i < 4096; i++) {
+            yield* fileOf(`f${i}`, zeros(64 * 1024), 64 * 1024);
+          }
+        }, { compression }),
+    },
+    {
+      class: 6,
+      name: compression === "gzip"
+        ? "runs of zeros right after incompressible stretches"
+        : "zstd: runs of zeros right after incompressible stretches",
+      attempt: () =>
+        boundedExtraction(function* () {
+          for (let i = 0; i < 16; i++) {
+            const noise = pseudoRandomBytes(64 * 1024, i + 1);
+            yield* fileOf(`noise${i}`, [noise], noise.byteLength);
+            yield* fileOf(`zeros${i}`, zeros(16 * MiB), 16 * MiB);
+          }
+        }, { compression }),
+    },
+  ];
+}
+
+/**
+ * A zstd layer whose frame header asks for a 2 GiB window (a decoder that granted it would fill
+ * it as the layer inflates): refused before any output.
+ */
+async function hugeWindow(): Promise<void> {
+  await using sandbox = await makeSandbox();
+  const encoder = createZstdCompress({
+    params: { [constants.ZSTD_c_windowLog]: 31 },
+  });
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  encoder.on("data", (part: Uint8Array<ArrayBuffer>) => parts.push(part));
+  // Two writes with a flush between: the size is unknown up front, so the window stays.
+  encoder.write(ustarBlock({ name: "zeros", size: 64 * MiB }));
+  await new Promise((resolve) => encoder.flush(() => resolve(undefined)));
+  const ended = new Promise((resolve) => encoder.on("end", resolve));
+  encoder.end(new Uint8Array(MiB));
+  await ended;
+  const { error, missing } = await outcome(
+    sandbox,
+    () =>
+      extractLayer(new Blob(parts).stream(), sandbox.target, {
+        compression: "zstd",
+      }),
+  );
+  if (
+    missing.length > 0 || !(error instanceof LayerFormatError) ||
+    !/window larger than 32 MiB/.test(error.message)
+  ) {
+    throw new Error(
+      `the layer was ${
+        error === undefined ? "extracted" : `refused with ${error}`
+      }; sentinels gone: ${missing.join(", ") || "none"}`,
+    );
+  }
+}
+
 const class6: Attack[] = [
+  ...bombs("gzip"),
+  ...bombs("zstd"),
   {
     class: 6,
-    name: "a 256 KiB layer holding one 256 MiB file of zeros",
-    attempt: () =>
-      boundedExtraction(() => fileOf("zeros", zeros(256 * MiB), 256 * MiB), {}),
-  },
-  {
-    class: 6,
-    name: "a layer of 4096 files of 64 KiB of zeros",
-    attempt: () =>
-      boundedExtraction(function* () {
-        for (let i = 0; i < 4096; i++) {
-          yield* fileOf(`f${i}`, zeros(64 * 1024), 64 * 1024);
-        }
-      }, {}),
-  },
-  {
-    class: 6,
-    name: "runs of zeros right after incompressible stretches",
-    attempt: () =>
-      boundedExtraction(function* () {
-        for (let i = 0; i < 16; i++) {
-          const noise = pseudoRandomBytes(64 * 1024, i + 1);
-          yield* fileOf(`noise${i}`, [noise], noise.byteLength);
-          yield* fileOf(`zeros${i}`, zeros(16 * MiB), 16 * MiB);
-        }
-      }, {}),
+    name: "a zstd layer whose frame asks for a 2 GiB window",
+    attempt: hugeWindow,
   },
   {
     class: 6,

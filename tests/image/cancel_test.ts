@@ -316,6 +316,8 @@ Deno.test("pushImage: an abort mid-layer DELETEs the upload session and pushes n
       compressedDigest: registry.blob.digest,
       uncompressedDigest: registry.blob.digest,
       size: BIG_SIZE,
+      compression: "gzip" as const,
+      mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
     };
     const { receivedAtAbort, ms } = await abortMidway(
       registry,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { createLayer } from "../../src/layer/create_layer.ts";
 import {
   extractLayer,
@@ -7,6 +7,7 @@ import {
   UnsafeEntryError,
 } from "../../src/layer/extract_layer.ts";
 import { createTarPacker, type TarHeader } from "../../src/layer/tar.ts";
+import { compress } from "../../src/layer/compression.ts";
 import { openLayout } from "../../src/store/layout_store.ts";
 import { digestOf } from "../../src/oci/digest.ts";
 import { requirePeer } from "../../peers/available.ts";
@@ -152,6 +153,133 @@ Deno.test({
       await Deno.remove(stageDir, { recursive: true });
     }
   },
+});
+
+Deno.test("createLayer() compresses with zstd or not at all: the same tar, both digests right, media types said", async () => {
+  const tree = await tempDir();
+  const stageDir = await tempDir();
+  try {
+    await makeTree(tree);
+    const stage = await openLayout(stageDir);
+    const gz = await createLayer(tree, stage);
+    assert.equal(gz.compression, "gzip");
+    assert.equal(gz.mediaType, "application/vnd.oci.image.layer.v1.tar+gzip");
+    const zst = await createLayer(tree, stage, { compression: "zstd" });
+    const again = await createLayer(tree, stage, { compression: "zstd" });
+    assert.equal(again.compressedDigest, zst.compressedDigest);
+    assert.equal(zst.compression, "zstd");
+    assert.equal(zst.mediaType, "application/vnd.oci.image.layer.v1.tar+zstd");
+    const zstBytes = await Deno.readFile(zst.path);
+    assert.equal(digestOf(zstBytes), zst.compressedDigest);
+    assert.equal(zstBytes.byteLength, zst.size);
+    assert.equal(zst.path, stage.blobPath(zst.compressedDigest));
+    const tar = new Uint8Array(zstdDecompressSync(zstBytes));
+    assert.equal(digestOf(tar), zst.uncompressedDigest);
+    assert.equal(zst.uncompressedDigest, gz.uncompressedDigest);
+    const none = await createLayer(tree, stage, { compression: "none" });
+    assert.equal(none.mediaType, "application/vnd.oci.image.layer.v1.tar");
+    assert.equal(none.compressedDigest, gz.uncompressedDigest);
+    assert.equal(none.uncompressedDigest, gz.uncompressedDigest);
+    assert.deepEqual(await Deno.readFile(none.path), tar);
+    for (const layer of [zst, none]) {
+      const target = await tempDir();
+      const result = await extractLayer(
+        (await Deno.open(layer.path)).readable,
+        target,
+        { compression: layer.compression },
+      );
+      assert.equal(result.uncompressedDigest, layer.uncompressedDigest);
+      assert.deepEqual(await describeTree(target), await describeTree(tree));
+      await Deno.remove(target, { recursive: true });
+    }
+  } finally {
+    await Deno.remove(tree, { recursive: true });
+    await Deno.remove(stageDir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "zstd layers go both ways with GNU tar: `tar --zstd -xf` reads ours, we read `tar --zstd -cf`'s",
+  ...requirePeer("tar", "zstd"),
+  async fn() {
+    const tree = await tempDir();
+    const stageDir = await tempDir();
+    const work = await tempDir();
+    try {
+      await makeTree(tree);
+      const layer = await createLayer(tree, await openLayout(stageDir), {
+        compression: "zstd",
+      });
+      await Deno.mkdir(`${work}/gnu`);
+      const gnu = await new Deno.Command("tar", {
+        args: ["--zstd", "-xf", layer.path, "-C", `${work}/gnu`],
+        stderr: "piped",
+      }).output();
+      assert.equal(gnu.code, 0, new TextDecoder().decode(gnu.stderr));
+      assert.deepEqual(
+        await describeTree(`${work}/gnu`),
+        await describeTree(tree),
+      );
+      const made = await new Deno.Command("tar", {
+        args: ["--zstd", "-cf", `${work}/gnu.tar.zst`, "-C", tree, "."],
+        stderr: "piped",
+      }).output();
+      assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+      const result = await extractLayer(
+        (await Deno.open(`${work}/gnu.tar.zst`)).readable,
+        `${work}/ours`,
+        { compression: "zstd" },
+      );
+      assert.equal(
+        result.uncompressedDigest,
+        digestOf(
+          zstdDecompressSync(await Deno.readFile(`${work}/gnu.tar.zst`)),
+        ),
+      );
+      assert.deepEqual(
+        await describeTree(`${work}/ours`),
+        await describeTree(tree),
+      );
+    } finally {
+      for (const dir of [tree, stageDir, work]) {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
+  },
+});
+
+Deno.test("extractLayer() refuses a cut or damaged zstd layer with a LayerFormatError, leaving nothing half-written", async () => {
+  const tar = await rawTar([{
+    header: { name: "big", size: 0 },
+    body: "x".repeat(100_000) + "y".repeat(100_000),
+  }], false);
+  const zst = zstdCompressSync(tar);
+  const cases: [string, Uint8Array<ArrayBuffer>, RegExp][] = [
+    ["cut", zst.slice(0, zst.byteLength - 3), /truncated/],
+    ["trailing", new Uint8Array([...zst, 7, 7, 7, 7]), /no zstd frame/],
+    ["gzip", gzip(tar), /not zstd/],
+  ];
+  for (const [what, bytes, reason] of cases) {
+    const target = await tempDir();
+    try {
+      await assert.rejects(
+        extractLayer(new Response(bytes).body!, target, {
+          compression: "zstd",
+        }),
+        (error: unknown) => {
+          assert.ok(error instanceof LayerFormatError, `${what}: ${error}`);
+          assert.match(error.message, reason, what);
+          return true;
+        },
+      );
+      const left: string[] = [];
+      for await (const e of Deno.readDir(target)) left.push(e.name);
+      assert.deepEqual(left, [], what);
+    } finally {
+      await Deno.remove(target, { recursive: true });
+    }
+  }
 });
 
 Deno.test("createLayer() adds extra files under a prefix, and SOURCE_DATE_EPOCH sets the mtime", async () => {
@@ -428,7 +556,7 @@ Deno.test("extractLayer() leaves no half-written file when the archive is cut sh
     }], false);
     const cut = bytes.slice(0, 50_000);
     await assert.rejects(
-      extractLayer(new Response(cut).body!, target, { gzip: false }),
+      extractLayer(new Response(cut).body!, target, { compression: "none" }),
       (error: unknown) => {
         assert.ok(error instanceof LayerFormatError, String(error));
         assert.equal(error.entry, "big");
@@ -449,7 +577,7 @@ Deno.test("extractLayer() refuses garbage with a clear error", async () => {
   try {
     await assert.rejects(
       extractLayer(new Response(new Uint8Array(4096).fill(7)).body!, target, {
-        gzip: false,
+        compression: "none",
       }),
       /damaged|checksum|Invalid/i,
     );
@@ -761,46 +889,47 @@ for (const [what, bytes, message] of MALFORMED) {
   });
 }
 
-Deno.test("extractLayer() frees gunzip output as it goes: 128 MiB of zeros stay out of memory", async () => {
-  await using sandbox = await makeSandbox();
-  const size = 128 * 1024 * 1024;
-  const zeros = new Uint8Array(1024 * 1024);
-  let sent = -1;
-  const layer = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (sent < 0) controller.enqueue(ustarBlock({ name: "zeros", size }));
-      else if (sent < size) controller.enqueue(zeros);
-      else {
-        controller.enqueue(new Uint8Array(1024));
-        controller.close();
-      }
-      sent = Math.max(sent, 0) + (sent < 0 ? 0 : zeros.byteLength);
-    },
-  }).pipeThrough(
-    new CompressionStream("gzip") as unknown as TransformStream<
-      Uint8Array,
-      Uint8Array
-    >,
-  );
-  const compressed = new Uint8Array(await new Response(layer).arrayBuffer());
-  // External memory (array buffers) only: the collector's own timing does not enter it.
-  const base = Deno.memoryUsage().external;
-  let peak = base;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, Deno.memoryUsage().external);
-  }, 1);
-  try {
-    await extractLayer(new Response(compressed).body!, sandbox.target);
-  } finally {
-    clearInterval(sampler);
-  }
-  assert.equal((await Deno.stat(`${sandbox.target}/zeros`)).size, size);
-  const growthMiB = (peak - base) / (1024 * 1024);
-  assert.ok(
-    growthMiB < 32,
-    `array buffers grew by ${growthMiB.toFixed(0)} MiB`,
-  );
-});
+for (const compression of ["gzip", "zstd"] as const) {
+  Deno.test(`extractLayer() frees ${compression} output as it goes: 128 MiB of zeros stay out of memory`, async () => {
+    await using sandbox = await makeSandbox();
+    const size = 128 * 1024 * 1024;
+    const zeros = new Uint8Array(1024 * 1024);
+    let sent = -1;
+    const layer = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent < 0) controller.enqueue(ustarBlock({ name: "zeros", size }));
+        else if (sent < size) controller.enqueue(zeros);
+        else {
+          controller.enqueue(new Uint8Array(1024));
+          controller.close();
+        }
+        sent = Math.max(sent, 0) + (sent < 0 ? 0 : zeros.byteLength);
+      },
+    });
+    const compressed = new Uint8Array(
+      await new Response(compress(layer, compression)).arrayBuffer(),
+    );
+    // External memory (array buffers) only: the collector's own timing does not enter it.
+    const base = Deno.memoryUsage().external;
+    let peak = base;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, Deno.memoryUsage().external);
+    }, 1);
+    try {
+      await extractLayer(new Response(compressed).body!, sandbox.target, {
+        compression,
+      });
+    } finally {
+      clearInterval(sampler);
+    }
+    assert.equal((await Deno.stat(`${sandbox.target}/zeros`)).size, size);
+    const growthMiB = (peak - base) / (1024 * 1024);
+    assert.ok(
+      growthMiB < 32,
+      `array buffers grew by ${growthMiB.toFixed(0)} MiB`,
+    );
+  });
+}
 
 // Bad input from the outside world (issue 7, item 3): hostile or damaged tarballs, written byte
 // by byte.
@@ -1111,9 +1240,7 @@ for (const [what, bytes, type, patterns, gzipped] of BAD_LAYERS) {
         extractLayer(
           new Response(await bytes() as Uint8Array<ArrayBuffer>).body!,
           target,
-          {
-            gzip: gzipped ?? false,
-          },
+          { compression: gzipped ? "gzip" : "none" },
         ),
         (error: unknown) => {
           assertTyped(error, type, ...patterns);

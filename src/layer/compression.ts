@@ -1,0 +1,225 @@
+/**
+ * Layer compression: gzip, zstd or none, which media type says which, and streaming compression
+ * and decompression whose memory does not grow with what a layer inflates to.
+ *
+ * Gzip goes through the web `CompressionStream`/`DecompressionStream`; zstd through `node:zlib`
+ * (see `zstd.ts`).
+ *
+ * @module
+ */
+import {
+  DOCKER_LAYER_GZIP_MEDIA_TYPE,
+  DOCKER_LAYER_TAR_MEDIA_TYPE,
+  DOCKER_LAYER_ZSTD_MEDIA_TYPE,
+  OCI_LAYER_GZIP_MEDIA_TYPE,
+  OCI_LAYER_TAR_MEDIA_TYPE,
+  OCI_LAYER_ZSTD_MEDIA_TYPE,
+} from "../oci/media_types.ts";
+import { unzstdBounded, zstdCompress } from "./zstd.ts";
+
+/** How a layer's tar is compressed. */
+export type Compression = "gzip" | "zstd" | "none";
+
+/**
+ * Every {@linkcode Compression}, the default first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { COMPRESSIONS } from "./compression.ts";
+ * assert.deepEqual(COMPRESSIONS, ["gzip", "zstd", "none"]);
+ * ```
+ */
+export const COMPRESSIONS: readonly Compression[] = ["gzip", "zstd", "none"];
+
+/** The manifest formats a layer's media type can be spelled in. */
+export type ManifestFormat = "oci" | "docker";
+
+const MEDIA_TYPES: Record<ManifestFormat, Record<Compression, string>> = {
+  oci: {
+    gzip: OCI_LAYER_GZIP_MEDIA_TYPE,
+    zstd: OCI_LAYER_ZSTD_MEDIA_TYPE,
+    none: OCI_LAYER_TAR_MEDIA_TYPE,
+  },
+  docker: {
+    gzip: DOCKER_LAYER_GZIP_MEDIA_TYPE,
+    zstd: DOCKER_LAYER_ZSTD_MEDIA_TYPE,
+    none: DOCKER_LAYER_TAR_MEDIA_TYPE,
+  },
+};
+
+/**
+ * The media type of a layer compressed so, in an OCI or a Docker manifest.
+ *
+ * @param compression How the tar is compressed.
+ * @param format The manifest's format.
+ * @returns The layer descriptor's media type.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { layerMediaType } from "./compression.ts";
+ * assert.equal(layerMediaType("zstd"), "application/vnd.oci.image.layer.v1.tar+zstd");
+ * assert.equal(layerMediaType("gzip", "docker"), "application/vnd.docker.image.rootfs.diff.tar.gzip");
+ * ```
+ */
+export function layerMediaType(
+  compression: Compression,
+  format: ManifestFormat = "oci",
+): string {
+  return MEDIA_TYPES[format][compression];
+}
+
+/**
+ * How a layer with this media type is compressed (OCI's and Docker's tar, tar+gzip and
+ * tar+zstd), or undefined for a media type that is no tar layer we know.
+ *
+ * @param mediaType The layer descriptor's media type (parameters and case ignored).
+ * @returns Its compression, or undefined.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compressionOfLayer } from "./compression.ts";
+ * assert.equal(compressionOfLayer("application/vnd.docker.image.rootfs.diff.tar.zstd"), "zstd");
+ * assert.equal(compressionOfLayer("application/vnd.oci.image.layer.v1.tar"), "none");
+ * assert.equal(compressionOfLayer("application/json"), undefined);
+ * ```
+ */
+export function compressionOfLayer(
+  mediaType: string | undefined,
+): Compression | undefined {
+  const base = (mediaType ?? "").split(";")[0].trim().toLowerCase();
+  for (const types of Object.values(MEDIA_TYPES)) {
+    for (const compression of COMPRESSIONS) {
+      if (types[compression] === base) return compression;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Compresses a tar stream: gzip (level 6, as `gzip -6`), zstd (level 3, as `zstd -3`, with
+ * zstd's checksum), or none (the stream itself).
+ *
+ * @param stream The tar bytes.
+ * @param compression How to compress them.
+ * @returns The compressed bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compress, decompress } from "./compression.ts";
+ * const text = "hello ".repeat(1000);
+ * const packed = compress(new Response(text).body!, "zstd");
+ * const back = await new Response(decompress(packed, "zstd")).text();
+ * assert.equal(back, text);
+ * ```
+ */
+export function compress(
+  stream: ReadableStream<Uint8Array>,
+  compression: Compression,
+): ReadableStream<Uint8Array> {
+  switch (compression) {
+    case "none":
+      return stream;
+    case "gzip":
+      return stream.pipeThrough(
+        new CompressionStream("gzip") as unknown as TransformStream<
+          Uint8Array,
+          Uint8Array
+        >,
+      );
+    case "zstd":
+      return zstdCompress(stream);
+  }
+}
+
+/**
+ * Decompresses a layer with bounded memory, whatever it inflates to: gzip fed in pieces sized
+ * by the ratio seen (see `gunzipBounded`), zstd through node:zlib with back-pressure on its
+ * output and a bounded window (see {@linkcode unzstdBounded}), none as it is.
+ *
+ * @param stream The compressed bytes.
+ * @param compression How they are compressed.
+ * @returns The tar bytes; damaged zstd errors with a `ZstdFormatError`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compress, decompress } from "./compression.ts";
+ * const packed = compress(new Response("layer").body!, "gzip");
+ * assert.equal(await new Response(decompress(packed, "gzip")).text(), "layer");
+ * ```
+ */
+export function decompress(
+  stream: ReadableStream<Uint8Array>,
+  compression: Compression,
+): ReadableStream<Uint8Array> {
+  switch (compression) {
+    case "none":
+      return stream;
+    case "gzip":
+      return gunzipBounded(stream);
+    case "zstd":
+      return unzstdBounded(stream);
+  }
+}
+
+/** Gunzip one step may produce, about: input is cut into pieces so that no more comes out. */
+const INFLATE_STEP_BYTES = 1024 * 1024;
+/** The most deflate expands a byte to (a 258-byte match costs about two bits). */
+const DEFLATE_MAX_RATIO = 1032;
+/** The largest piece given at once: even turned into zeros it gives at most 32 MiB. */
+const MAX_PIECE_BYTES = 32 * 1024;
+const MIN_PIECE_BYTES = Math.floor(INFLATE_STEP_BYTES / DEFLATE_MAX_RATIO);
+
+/**
+ * Gunzips with bounded memory. `DecompressionStream` turns each chunk it is given into one
+ * output chunk, all at once: 64 KiB of a gzip bomb becomes 64 MiB in one piece, and back-pressure
+ * cannot help within a chunk. So the input is fed in pieces sized by the ratio seen so far
+ * (small while output is large), never more than {@linkcode MAX_PIECE_BYTES}; ordinary layers
+ * (2-4x) still go through in whole chunks.
+ */
+function gunzipBounded(
+  stream: ReadableStream<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  let ratio = DEFLATE_MAX_RATIO;
+  let fedSinceOutput = 0;
+  const reader = stream.getReader();
+  let chunk: Uint8Array = new Uint8Array(0);
+  let offset = 0;
+  const pieces = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (offset >= chunk.byteLength) {
+        const { value, done } = await reader.read();
+        if (done) return controller.close();
+        [chunk, offset] = [value, 0];
+      }
+      const size = Math.min(
+        MAX_PIECE_BYTES,
+        Math.max(MIN_PIECE_BYTES, Math.floor(INFLATE_STEP_BYTES / ratio)),
+      );
+      const piece = chunk.subarray(offset, offset + size);
+      offset += piece.byteLength;
+      fedSinceOutput += piece.byteLength;
+      controller.enqueue(piece);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  const meter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(output, controller) {
+      ratio = Math.max(1, output.byteLength / Math.max(1, fedSinceOutput));
+      fedSinceOutput = 0;
+      controller.enqueue(output);
+    },
+  });
+  return pieces.pipeThrough(
+    new DecompressionStream("gzip") as unknown as TransformStream<
+      Uint8Array,
+      Uint8Array
+    >,
+  ).pipeThrough(meter);
+}

@@ -137,6 +137,8 @@ export async function verifyPassword(
 
 /** One grant in a token: a repository and its actions. */
 interface Access {
+  /** `registry` for `registry:catalog:*`; absent (or `repository`) for repositories. */
+  type?: string;
   name: string;
   actions: string[];
 }
@@ -149,12 +151,15 @@ interface TokenPayload {
   exp: number;
 }
 
-/** What a request needs: a repository and an action, or nothing for `/v2/`. */
+/**
+ * What a request needs: a repository and an action, nothing for `/v2/`, or the catalog
+ * (`action: "catalog"`, the token scope `registry:catalog:*`, as distribution asks).
+ */
 export interface Need {
-  /** The repository, or undefined for `/v2/` and the token endpoint. */
+  /** The repository, or undefined for `/v2/`, the token endpoint and the catalog. */
   readonly repository?: string;
   /** What the request does to it. */
-  readonly action: "pull" | "push" | "delete";
+  readonly action: "pull" | "push" | "delete" | "catalog";
 }
 
 /**
@@ -176,6 +181,7 @@ export interface RegistryAuth {
 
 /** The token actions a need takes: writes need `pull` and `push`, as distribution asks. */
 function actionsOf(need: Need): string[] {
+  if (need.action === "catalog") return ["*"];
   return need.action === "push" ? ["pull", "push"] : [need.action];
 }
 
@@ -192,9 +198,14 @@ function scopesOf(needs: readonly Need[]): string {
     byRepository.set(need.repository, actions);
   }
   const order = ["pull", "push", "delete"];
-  return [...byRepository].map(([name, actions]) =>
-    `repository:${name}:${order.filter((a) => actions.has(a)).join(",")}`
-  ).join(" ");
+  return [
+    ...[...byRepository].map(([name, actions]) =>
+      `repository:${name}:${order.filter((a) => actions.has(a)).join(",")}`
+    ),
+    ...(needs.some((need) => need.action === "catalog")
+      ? ["registry:catalog:*"]
+      : []),
+  ].join(" ");
 }
 
 /**
@@ -202,10 +213,18 @@ function scopesOf(needs: readonly Need[]): string {
  * prefixes, no case folding; grants of one name add up).
  */
 function allows(access: readonly Access[], need: Need): boolean {
+  if (need.action === "catalog") {
+    return access.some((entry) =>
+      entry.type === "registry" && entry.name === "catalog" &&
+      entry.actions.includes("*")
+    );
+  }
   if (need.repository === undefined) return true;
   const granted = new Set(
-    access.filter((entry) => entry.name === need.repository)
-      .flatMap((entry) => entry.actions),
+    access.filter((entry) =>
+      (entry.type ?? "repository") === "repository" &&
+      entry.name === need.repository
+    ).flatMap((entry) => entry.actions),
   );
   return granted.has("*") ||
     actionsOf(need).every((action) => granted.has(action));
@@ -362,7 +381,13 @@ export async function createRegistryAuth(
       }
       const access: Access[] = url.searchParams.getAll("scope")
         .flatMap((scope) => scope.split(" "))
-        .flatMap((scope) => {
+        .flatMap((scope): Access[] => {
+          // The catalog lists every repository's name: for users who logged in only.
+          if (scope === "registry:catalog:*") {
+            return user === undefined
+              ? []
+              : [{ type: "registry", name: "catalog", actions: ["*"] }];
+          }
           const match = /^repository:([^:]+):(.+)$/.exec(scope);
           if (!match) return [];
           const asked = match[2].split(",");
@@ -412,9 +437,11 @@ export async function createRegistryAuth(
       const missing = list.find((need) => !allows(payload.access, need));
       return missing === undefined ? undefined : unauthorized(
         `${challenge},error="insufficient_scope"`,
-        `the token does not allow ${
-          actionsOf(missing).join(",")
-        } on ${missing.repository}`,
+        missing.action === "catalog"
+          ? "the token does not allow reading the catalog (registry:catalog:*)"
+          : `the token does not allow ${
+            actionsOf(missing).join(",")
+          } on ${missing.repository}`,
       );
     },
   };

@@ -22,6 +22,7 @@ import { serveBlob } from "./blobs.ts";
 import { serveManifest } from "./manifests.ts";
 import { serveTags } from "./tags.ts";
 import { serveReferrers } from "./referrers.ts";
+import { serveCatalog } from "./catalog.ts";
 import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
 
 /** Options of {@linkcode createRegistry}. Those marked "for testing" model real registries' quirks. */
@@ -131,6 +132,11 @@ function route(path: string): Route | undefined {
   return undefined;
 }
 
+/** Whether a request is for the catalog, `/v2/_catalog`. */
+function isCatalog(url: URL): boolean {
+  return url.pathname === "/v2/_catalog";
+}
+
 /** The action a request's method takes on the repository of its path. */
 function actionOf(method: string): Need["action"] {
   if (method === "GET" || method === "HEAD") return "pull";
@@ -143,6 +149,7 @@ function actionOf(method: string): Need["action"] {
  * a repository its caller may not.
  */
 function needsOf(request: Request, url: URL): Need[] {
+  if (isCatalog(url)) return [{ action: "catalog" }];
   const target = route(url.pathname);
   const action = actionOf(request.method);
   if (target === undefined) return [{ action }];
@@ -170,6 +177,7 @@ async function serve(
     }
     return Response.json({}, { headers: API_HEADERS });
   }
+  if (isCatalog(url)) return await serveCatalog(context, request, url);
   const found = route(url.pathname);
   if (found === undefined) throw notFound(url.pathname);
   checkRepositoryName(found.name);
@@ -206,7 +214,7 @@ async function serve(
  * in-process (no socket). Implements `GET /v2/`; pull (GET/HEAD of manifests and blobs, by tag
  * or digest, `Range` on blobs); push (POST, monolithic PUT, single POST `?digest=`, PATCH chunks
  * with `Content-Range`, upload status, cancel); cross-repository mount; tag listing with `n`,
- * `last` and `Link`; the referrers API with `artifactType` filtering and `OCI-Subject`; and
+ * `last` and `Link`; the catalog (`/v2/_catalog`, likewise paged); the referrers API with `artifactType` filtering and `OCI-Subject`; and
  * DELETE of manifests, tags and blobs. Uploads are verified while they stream; manifests are
  * checked by `parseManifest` (size, JSON, media type, schema version, descriptors) and for
  * their blobs (or child manifests) in the repository.

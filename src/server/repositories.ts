@@ -72,6 +72,8 @@ export interface Repositories {
    * @throws {RepositoryNameError} When the name is refused.
    */
   get(name: string): Repository;
+  /** The names of the repositories that hold manifests (pushed at least once), sorted. */
+  list(): Promise<string[]>;
 }
 
 /** What {@linkcode repositoriesOver} builds repositories from. */
@@ -90,6 +92,8 @@ export interface RepositoryParts {
     name: string,
     create: boolean,
   ): Promise<ManifestStore | undefined>;
+  /** The names of the repositories that have a manifest store. */
+  names(): Promise<string[]>;
 }
 
 /**
@@ -231,7 +235,8 @@ export function repositoriesOver(parts: RepositoryParts): Repositories {
     return repository;
   }
 
-  return { name: parts.name, blobs, get };
+  const list = async () => (await parts.names()).sort();
+  return { name: parts.name, blobs, get, list };
 }
 
 /**
@@ -266,6 +271,7 @@ export function memoryRepositories(
       }
       return Promise.resolve(store);
     },
+    names: () => Promise.resolve([...stores.keys()]),
   });
 }
 
@@ -330,7 +336,32 @@ export async function layoutRepositories(root: string): Promise<Repositories> {
       opening.catch(() => layouts.delete(name));
       return await opening;
     },
+    names: () => layoutNames(root),
   });
+}
+
+/**
+ * The repositories under a root: every directory with an `index.json`, nested ones too, outside
+ * the dot-names the registry keeps for itself and the layouts' own `blobs`.
+ */
+async function layoutNames(root: string): Promise<string[]> {
+  const names: string[] = [];
+  const walk = async (dir: string, prefix: string[]) => {
+    for await (const entry of Deno.readDir(dir)) {
+      if (
+        !entry.isDirectory || entry.name.startsWith(".") ||
+        entry.name === "blobs"
+      ) continue;
+      const path = join(dir, entry.name);
+      const name = [...prefix, entry.name];
+      if (await statOrUndefined(join(path, "index.json"))) {
+        names.push(name.join("/"));
+      }
+      await walk(path, name);
+    }
+  };
+  await walk(root, []);
+  return names;
 }
 
 /**

@@ -433,8 +433,23 @@ export class OciLayout
     }
     if (options.tag !== undefined && isManifestOrIndex(descriptor.mediaType)) {
       await this.tag(descriptor, options.tag);
-    } else if (this.#shared && isManifestOrIndex(descriptor.mediaType)) {
+    } else if (
+      isManifestOrIndex(descriptor.mediaType) &&
+      (this.#shared || await this.#hasSubject(descriptor))
+    ) {
+      // A referrer is found through index.json, so it is entered even untagged.
       await this.#enterUntagged(descriptor);
+    }
+  }
+
+  /** Whether a stored manifest names a `subject` (a referrer). */
+  async #hasSubject(descriptor: Descriptor): Promise<boolean> {
+    if (descriptor.size > MAX_MANIFEST_SIZE) return false;
+    try {
+      const bytes = await Deno.readFile(this.blobPath(descriptor.digest));
+      return JSON.parse(new TextDecoder().decode(bytes))?.subject !== undefined;
+    } catch {
+      return false;
     }
   }
 

@@ -4,23 +4,43 @@
  * @module
  */
 import { type ImageReference, withDigest, withTag } from "../oci/reference.ts";
+import type { Descriptor } from "../oci/manifest.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { blobExists, fetchBlob, type RegistryOptions } from "./remote/blobs.ts";
 import { fetchManifest } from "./remote/manifests.ts";
 import { putManifest, uploadBlob } from "./remote/upload.ts";
 import type { FetchedManifest } from "./store.ts";
 import { listTags } from "./remote/tags.ts";
+import { deleteBlob, deleteManifest, deleteTag } from "./remote/delete.ts";
+import {
+  addToReferrersIndex,
+  fetchReferrers,
+  readReferrersIndex,
+} from "./remote/referrers.ts";
 import type { ProgressOptions } from "./remote/progress.ts";
 import { readAtMost } from "../io/bytes.ts";
 import { bytesSource, type Transport } from "../transport/request_body.ts";
 import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
 import {
   type CallOptions,
+  type Deleter,
   isManifestOrIndex,
   type Mounter,
+  type ReferrerLister,
+  referrerOf,
   type Store,
   type TagLister,
 } from "./store.ts";
+
+/** The subject digest a manifest's bytes name, if any. */
+function subjectOf(bytes: Uint8Array): string | undefined {
+  try {
+    const digest = JSON.parse(new TextDecoder().decode(bytes))?.subject?.digest;
+    return typeof digest === "string" ? digest : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function isDigest(reference: string): boolean {
   try {
@@ -47,6 +67,14 @@ export interface RemoteStoreOptions extends RegistryOptions, ProgressOptions {
   readonly smallBlobSize?: number;
 }
 
+/** Every capability of {@linkcode remoteStore}. */
+export type RemoteStore =
+  & Store
+  & Mounter
+  & TagLister
+  & Deleter
+  & ReferrerLister;
+
 /** The repository of every remote store, for mounts between them. */
 const REPOSITORIES = new WeakMap<Store, ImageReference>();
 
@@ -59,6 +87,11 @@ const MANIFEST_CACHE_SIZE = 32;
  *
  * `resolve` fetches the manifest (the registry answers a GET with its media type and digest)
  * and keeps the bytes, so that reading it after costs no second request.
+ *
+ * It deletes (manifests by digest, tags where the registry allows, blobs) and lists referrers:
+ * by the referrers API, or on a registry without it (distribution 2.8) by the fallback tag
+ * `sha256-<hex>`, which `push` of a manifest with a `subject` updates there (read, add,
+ * write: concurrent writers race, as the spec says; see `remote/referrers.ts`).
  *
  * @param ref The repository (its tag and digest are ignored).
  * @param storeOptions Opener, signal, single-POST size, progress and log.
@@ -82,7 +115,7 @@ const MANIFEST_CACHE_SIZE = 32;
 export function remoteStore(
   ref: ImageReference,
   storeOptions: RemoteStoreOptions = {},
-): Store & Mounter & TagLister {
+): RemoteStore {
   const options: RegistryOptions & ProgressOptions & {
     smallBlobSize?: number;
   } = {
@@ -123,7 +156,40 @@ export function remoteStore(
       : withTag(repository, reference);
     return remember(await fetchManifest(target, withCall(call)));
   };
-  const store: Store & Mounter & TagLister = {
+  /** Whether the registry has the referrers API; undefined until asked. */
+  let referrersApi: boolean | undefined;
+  const referrersOf = async (
+    subject: string,
+    call: CallOptions & { artifactType?: string } = {},
+  ) => {
+    if (referrersApi !== false) {
+      const found = await fetchReferrers(repository, subject, {
+        ...withCall(call),
+        artifactType: call.artifactType,
+      });
+      referrersApi = found !== undefined;
+      if (found !== undefined) return found;
+    }
+    return await readReferrersIndex(repository, subject, {
+      ...withCall(call),
+      artifactType: call.artifactType,
+    });
+  };
+  /** On a registry without the referrers API, enters a referrer in its subject's fallback index. */
+  const indexReferrer = async (
+    descriptor: Descriptor,
+    bytes: Uint8Array,
+    call: CallOptions,
+  ) => {
+    const subject = subjectOf(bytes);
+    if (subject === undefined) return;
+    if (referrersApi === undefined) await referrersOf(subject, call);
+    if (referrersApi) return;
+    const referrer = referrerOf(descriptor, bytes, subject);
+    if (referrer === undefined) return;
+    await addToReferrersIndex(repository, subject, referrer, withCall(call));
+  };
+  const store: RemoteStore = {
     name: `${ref.registry}/${ref.repository}`,
     exists(descriptor, call) {
       return blobExists(repository, descriptor.digest, withCall(call));
@@ -153,6 +219,7 @@ export function remoteStore(
           call.tag ?? descriptor.digest,
           withCall(call),
         );
+        await indexReferrer(descriptor, bytes, call);
         return;
       }
       // One upload session: copyBlobs starts a failed copy again, source included.
@@ -176,6 +243,23 @@ export function remoteStore(
         descriptor.digest,
         { ...withCall(call), mountFrom: other.repository },
       ));
+    },
+    async delete(descriptor, call) {
+      if (isManifestOrIndex(descriptor.mediaType)) {
+        manifests.delete(descriptor.digest);
+        return await deleteManifest(
+          repository,
+          descriptor.digest,
+          withCall(call),
+        );
+      }
+      return await deleteBlob(repository, descriptor.digest, withCall(call));
+    },
+    untag(tag, call) {
+      return deleteTag(repository, tag, withCall(call));
+    },
+    referrers(subject, call) {
+      return referrersOf(subject, call);
     },
     listTags(call = {}) {
       return listTags(repository, {

@@ -1,0 +1,119 @@
+/**
+ * Blobs by digest over any store: read one to a file (verified while it streams, written to a
+ * temporary file and renamed into place) or to a stream, and store a file as a blob.
+ *
+ * @module
+ */
+import { digestOfFile } from "../oci/digest.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import { createTemporary, syncDirectory } from "../io/files.ts";
+import type { CallOptions, Store } from "../store/store.ts";
+import { fileSource } from "../transport/request_body.ts";
+import { dirname } from "node:path";
+
+/**
+ * Writes a blob of a store to `path`: the bytes stream into a temporary file beside it while
+ * they are hashed, and only bytes that match the descriptor (digest and size) are renamed to
+ * `path`; on any failure the temporary file is removed and `path` is as it was.
+ *
+ * @param store The store.
+ * @param descriptor The blob.
+ * @param path Where to write it.
+ * @param options A signal.
+ * @returns The number of bytes written.
+ * @throws {DigestMismatchError} When the store's bytes are not the blob's.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { downloadBlob } from "./blob.ts";
+ * import { memoryStore } from "../store/memory_store.ts";
+ * import { bytesSource } from "../transport/request_body.ts";
+ * import { digestOf } from "../oci/digest.ts";
+ * const store = memoryStore();
+ * const descriptor = { mediaType: "application/octet-stream", digest: digestOf("x"), size: 1 };
+ * await store.push(descriptor, bytesSource("x"));
+ * const dir = await Deno.makeTempDir();
+ * await downloadBlob(store, descriptor, `${dir}/x`);
+ * assert.equal(await Deno.readTextFile(`${dir}/x`), "x");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function downloadBlob(
+  store: Store,
+  descriptor: Descriptor,
+  path: string,
+  options: CallOptions = {},
+): Promise<number> {
+  const stream = await store.fetch(descriptor, options);
+  const { temp, file, lock } = await createTemporary(path);
+  let size = 0;
+  try {
+    const writer = file.writable.getWriter();
+    try {
+      for await (const chunk of stream) {
+        size += chunk.byteLength;
+        await writer.write(chunk);
+      }
+    } catch (error) {
+      await writer.abort(error).catch(() => {});
+      throw error;
+    }
+    await file.syncData();
+    await writer.close();
+    await Deno.rename(temp, path);
+    await syncDirectory(dirname(path));
+    return size;
+  } catch (error) {
+    try {
+      file.close();
+    } catch {
+      // Closed with its writer.
+    }
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  } finally {
+    lock.close();
+  }
+}
+
+/**
+ * Stores a file as a blob: hashed first, then pushed unless the store has it.
+ *
+ * @param store The store.
+ * @param path The file.
+ * @param options Its media type (default `application/octet-stream`) and a signal.
+ * @returns Its descriptor, and whether its bytes were sent.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { uploadFile } from "./blob.ts";
+ * import { memoryStore } from "../store/memory_store.ts";
+ * import { digestOf } from "../oci/digest.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "x");
+ * const store = memoryStore();
+ * const { descriptor } = await uploadFile(store, path);
+ * assert.equal(descriptor.digest, digestOf("x"));
+ * assert.equal((await uploadFile(store, path)).sent, false);
+ * await Deno.remove(path);
+ * ```
+ */
+export async function uploadFile(
+  store: Store,
+  path: string,
+  options: CallOptions & { mediaType?: string } = {},
+): Promise<{ descriptor: Descriptor; sent: boolean }> {
+  const { digest, size } = await digestOfFile(path);
+  const descriptor = {
+    mediaType: options.mediaType ?? "application/octet-stream",
+    digest,
+    size,
+  };
+  if (await store.exists(descriptor, options)) {
+    return { descriptor, sent: false };
+  }
+  await store.push(descriptor, await fileSource(path), options);
+  return { descriptor, sent: true };
+}

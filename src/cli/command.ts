@@ -24,7 +24,15 @@ export interface Command {
   /** More about the command in its help, after the flags (a paragraph). */
   readonly details?: string;
   readonly flags: Readonly<Record<string, FlagSpec>>;
+  /** How many positional arguments it takes (at least, with `maxPositionals`). */
   readonly positionals: number;
+  /** The most positional arguments it takes, when more than `positionals` (Infinity: any). */
+  readonly maxPositionals?: number;
+  /**
+   * The positional arguments that name registries (for command-line credentials), when not
+   * every one does (files, subcommands).
+   */
+  references?(args: readonly string[]): string[];
   run(
     context: CommandContext,
     args: string[],

@@ -12,6 +12,14 @@ import { inspect } from "./inspect.ts";
 import { tags } from "./tags.ts";
 import { serve } from "./serve.ts";
 import { version } from "./version.ts";
+import { attach } from "./attach.ts";
+import { discover } from "./discover.ts";
+import { deleteCommand } from "./delete.ts";
+import { tag } from "./tag.ts";
+import { digest } from "./digest.ts";
+import { manifest } from "./manifest.ts";
+import { blob } from "./blob.ts";
+import { catalog } from "./catalog.ts";
 
 /** Every command, by name. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
@@ -20,6 +28,14 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   copy,
   inspect,
   tags,
+  tag,
+  digest,
+  manifest,
+  blob,
+  attach,
+  discover,
+  delete: deleteCommand,
+  catalog,
   serve,
   version,
 };

@@ -6,11 +6,14 @@
  */
 import { copyGraph, copyImage } from "../image/copy.ts";
 import { resolveImage } from "../image/resolve.ts";
+import { copyReferrers } from "../image/referrers.ts";
+import { copyAllTags } from "../image/copy_tags.ts";
+import type { Store, TagLister } from "../store/store.ts";
 import type { ImageIndex } from "../oci/manifest.ts";
 import { fetchManifest } from "../store/store.ts";
 import { isIndexMediaType } from "../oci/media_types.ts";
 import { formatPlatform } from "../oci/platform.ts";
-import { referenceOf, UsageError } from "./context.ts";
+import { referenceOf, type Target, UsageError } from "./context.ts";
 import { type Command, formatTarget, platformFlag } from "./command.ts";
 import {
   describe,
@@ -23,10 +26,12 @@ import {
 export const copy: Command = {
   name: "copy",
   summary: "copy an image between registries and OCI layouts",
-  usage: "oci copy <src> <dst> [--platform P]",
+  usage: "oci copy <src> <dst> [--platform P] [--referrers] [--all-tags]",
   examples: [
     "oci copy ghcr.io/org/app:v1 127.0.0.1:5000/mirror/app:v1",
     "oci copy ghcr.io/org/app:v1 layout:./cache:v1 --platform linux/arm64",
+    "oci copy 127.0.0.1:5000/app:v1 ghcr.io/org/app:v1 -r",
+    "oci copy 127.0.0.1:5000/cache ghcr.io/org/cache --all-tags",
   ],
   flags: {
     platform: {
@@ -40,6 +45,17 @@ export const copy: Command = {
       description:
         "copy the whole index with every platform (the default; kept for scripts)",
     },
+    referrers: {
+      type: "boolean",
+      short: "r",
+      description:
+        "also copy what refers to the image (signatures, SBOMs), recursively (default: the image only)",
+    },
+    "all-tags": {
+      type: "boolean",
+      description:
+        "copy every tag of the source repository, several at once, skipping tags whose digest the destination has; a line per tag (default: one reference)",
+    },
   },
   positionals: 2,
   async run(context, [srcText, dstText], values) {
@@ -49,6 +65,21 @@ export const copy: Command = {
     const platform = platformFlag(values.platform, "copy");
     const src = context.target(srcText, "copy");
     const dst = context.target(dstText, "copy");
+    if (values["all-tags"]) {
+      if (platform !== undefined) {
+        throw new UsageError(
+          "--all-tags copies whole indexes: no --platform",
+          "copy",
+        );
+      }
+      await copyEveryTag(
+        context,
+        await context.readStore(src, "copy") as Store & TagLister,
+        await context.store(dst),
+        { source: src, destination: dst, referrers: Boolean(values.referrers) },
+      );
+      return;
+    }
     const reference = referenceOf(src);
     const dstReference = dst.kind === "layout"
       ? dst.reference
@@ -111,6 +142,20 @@ export const copy: Command = {
         );
       }
     }
+    if (values.referrers) {
+      const { referrers } = await copyReferrers(
+        source,
+        target,
+        result.descriptor,
+        options,
+      );
+      narrowed = { ...narrowed, referrers: referrers.map(describe) };
+      context.info(
+        `Copied ${referrers.length} referrer${
+          referrers.length === 1 ? "" : "s"
+        }`,
+      );
+    }
     context.progress.done();
     context.result({
       source: formatTarget(src),
@@ -123,3 +168,47 @@ export const copy: Command = {
     }, result.descriptor.digest);
   },
 };
+
+/** `copy --all-tags`: every tag, a line per tag; fails (exit 1) when any tag failed. */
+async function copyEveryTag(
+  context: Parameters<Command["run"]>[0],
+  source: Store & TagLister,
+  target: Store,
+  options: { source: Target; destination: Target; referrers: boolean },
+): Promise<void> {
+  const results = await copyAllTags(source, target, {
+    concurrency: context.concurrency,
+    referrers: options.referrers,
+    ...context.retry,
+    signal: context.signal,
+    onTag: (r) =>
+      context.info(
+        r.status === "failed"
+          ? `${r.tag}: failed: ${(r.error as Error)?.message ?? r.error}`
+          : `${r.tag}: ${r.status} ${r.digest}`,
+      ),
+  });
+  context.progress.done();
+  const failed = results.filter((r) => r.status === "failed");
+  if (failed.length > 0) {
+    throw new Error(
+      `Cannot copy ${failed.length} of ${results.length} tags: ${
+        failed.map((r) => `${r.tag}: ${(r.error as Error)?.message ?? r.error}`)
+          .join("; ")
+      }`,
+    );
+  }
+  context.result(
+    {
+      source: formatTarget(options.source).replace(/:[^:/]*$/, ""),
+      destination: formatTarget(options.destination).replace(/:[^:/]*$/, ""),
+      tags: results.map((r) => ({
+        tag: r.tag,
+        status: r.status,
+        digest: r.digest,
+        copied: r.blobsCopied,
+      })),
+    },
+    results.map((r) => `${r.tag} ${r.status} ${r.digest}`).join("\n"),
+  );
+}

@@ -180,23 +180,35 @@ export async function main(args: string[]): Promise<number> {
       print(commandHelp(name));
       return EXIT.ok;
     }
-    if (parsed.positionals.length !== command.positionals) {
+    const most = command.maxPositionals ?? command.positionals;
+    const given = parsed.positionals.length;
+    if (given < command.positionals || given > most) {
+      const count = most === command.positionals
+        ? `${most}`
+        : most === Infinity
+        ? `at least ${command.positionals}`
+        : `${command.positionals} to ${most}`;
       throw new UsageError(
-        `${name} takes ${command.positionals} argument${
-          command.positionals === 1 ? "" : "s"
-        }, got ${parsed.positionals.length}: ${command.usage}`,
+        `${name} takes ${count} argument${
+          most === 1 ? "" : "s"
+        }, got ${given}: ${command.usage}`,
         name,
       );
     }
     const registries = () =>
-      parsed.positionals.flatMap((text) => {
-        try {
-          const target = parseTarget(text, Boolean(values["plain-http"]), name);
-          return target.kind === "registry" ? [target.ref.registry] : [];
-        } catch {
-          return [];
-        }
-      });
+      (command.references?.(parsed.positionals) ?? parsed.positionals)
+        .flatMap((text) => {
+          try {
+            const target = parseTarget(
+              text,
+              Boolean(values["plain-http"]),
+              name,
+            );
+            return target.kind === "registry" ? [target.ref.registry] : [];
+          } catch {
+            return [];
+          }
+        });
     const context = await createContext(
       values as unknown as GlobalFlags,
       registries,

@@ -252,7 +252,11 @@ export async function copyReferrers(
       for (const referrer of referrers) {
         if (!isManifestOrIndex(referrer.mediaType)) continue;
         if (seen.has(referrer.digest)) continue;
-        const result = await copyGraph(source, target, referrer, options);
+        // By digest only: the image's tag stays on the image.
+        const result = await copyGraph(source, target, referrer, {
+          ...options,
+          tag: undefined,
+        });
         blobsCopied += result.blobsCopied;
         copied.push(referrer);
         options.log?.(

@@ -12,32 +12,29 @@ import {
   type ImageReference,
   manifestUrl,
 } from "../../oci/reference.ts";
-import { type RegistryError, registryErrorOf } from "../../transport/errors.ts";
+import { RegistryError, registryErrorOf } from "../../transport/errors.ts";
 import { defaultOpener } from "../../transport/opener.ts";
 import type { RegistryOptions } from "./blobs.ts";
 
 /**
  * A registry refused a delete: deletes are turned off (`405`, `UNSUPPORTED`: distribution
  * without `storage.delete.enabled: true`), or it cannot delete a tag (distribution 2.8 answers
- * `DIGEST_INVALID` to the `DELETE` of a tag). The registry's own error is the cause.
+ * `DIGEST_INVALID` to the `DELETE` of a tag). A {@linkcode RegistryError} (method, URL, status
+ * and the registry's codes) whose message says what could not be deleted and why.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { DeleteRefusedError } from "./delete.ts";
  * import { RegistryError } from "../../transport/errors.ts";
- * const cause = new RegistryError({ method: "DELETE", url: "http://r/v2/app/manifests/v1", status: 405 });
+ * const cause = new RegistryError({ method: "DELETE", url: "http://r/v2/app/manifests/v1", status: 405, codes: [{ code: "UNSUPPORTED", message: "unsupported" }] });
  * const error = new DeleteRefusedError("tag v1 of r/app", "deletes are turned off", cause);
- * assert.match(error.message, /^Cannot delete tag v1 of r\/app: deletes are turned off/);
+ * assert.match(error.message, /Cannot delete tag v1 of r\/app: deletes are turned off/);
  * assert.equal(error.status, 405);
+ * assert.ok(error.hasCode("UNSUPPORTED"));
  * ```
  */
-export class DeleteRefusedError extends Error {
-  /** The status the registry answered. */
-  readonly status: number;
-  /** The registry's error codes (`UNSUPPORTED`, `DIGEST_INVALID`, …). */
-  readonly codes: readonly string[];
-
+export class DeleteRefusedError extends RegistryError {
   /**
    * Creates the error.
    *
@@ -46,15 +43,16 @@ export class DeleteRefusedError extends Error {
    * @param cause The registry's answer.
    */
   constructor(what: string, why: string, cause: RegistryError) {
-    super(
-      `Cannot delete ${what}: ${why} (${cause.status}${
-        cause.codes.length ? ` ${cause.codes.map((c) => c.code).join(",")}` : ""
-      })`,
-      { cause },
-    );
+    super({
+      method: cause.method,
+      url: cause.url,
+      status: cause.status,
+      statusText: cause.statusText,
+      codes: cause.codes,
+      reason: `Cannot delete ${what}: ${why}`,
+      cause,
+    });
     this.name = "DeleteRefusedError";
-    this.status = cause.status;
-    this.codes = cause.codes.map((c) => c.code);
   }
 }
 

@@ -42,7 +42,7 @@ registryTest(
       const error = await store.untag("v1").catch((e) => e);
       assert.ok(error instanceof DeleteRefusedError, String(error));
       assert.match(error.message, /by digest/);
-      assert.deepEqual(error.codes, ["DIGEST_INVALID"]);
+      assert.ok(error.hasCode("DIGEST_INVALID"));
     } else {
       assert.equal(await store.untag("v1"), true);
       assert.equal(await store.untag("v1"), false);
@@ -78,7 +78,7 @@ Deno.test({
       const error = await store.delete(target).catch((e) => e);
       assert.ok(error instanceof DeleteRefusedError, String(error));
       assert.equal(error.status, 405);
-      assert.deepEqual(error.codes, ["UNSUPPORTED"]);
+      assert.ok(error.hasCode("UNSUPPORTED"));
       assert.match(error.message, /storage\.delete\.enabled/);
     }
     assert.equal((await store.resolve("v1")).digest, descriptor.digest);

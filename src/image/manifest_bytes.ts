@@ -15,7 +15,7 @@ import {
   type Store,
 } from "../store/store.ts";
 import { bytesSource } from "../transport/request_body.ts";
-import { resolveImage } from "./copy.ts";
+import { resolveImage } from "./resolve.ts";
 
 /** Options of {@linkcode readManifestBytes}. */
 export interface ReadManifestBytesOptions extends CallOptions {
@@ -52,13 +52,10 @@ export async function readManifestBytes(
   if (options.platform === undefined) {
     return await fetchManifest(store, reference, options);
   }
-  const { manifest } = await resolveImage(
-    store,
-    reference,
-    options.platform,
-    undefined,
-    options.signal,
-  );
+  const { manifest } = await resolveImage(store, reference, {
+    platform: options.platform,
+    signal: options.signal,
+  });
   return manifest;
 }
 

@@ -15,11 +15,8 @@ import { endpoint, type ImageReference, withTag } from "../../oci/reference.ts";
 import { ensureStatus, RegistryError } from "../../transport/errors.ts";
 import { defaultOpener } from "../../transport/opener.ts";
 import type { RegistryOptions } from "./blobs.ts";
-import {
-  encodeManifest,
-  fetchManifest,
-  putManifestBytes,
-} from "./manifests.ts";
+import { encodeManifest, fetchManifest } from "./manifests.ts";
+import { putManifest } from "./upload.ts";
 
 /**
  * The fallback tag of a subject's referrers: its digest with `-` for `:`, the algorithm cut to
@@ -204,7 +201,7 @@ export async function addToReferrersIndex(
     manifests: [...entries, referrer],
   };
   const { bytes, digest, size } = encodeManifest(index);
-  await putManifestBytes(
+  await putManifest(
     ref,
     bytes,
     { mediaType: OCI_INDEX_MEDIA_TYPE, digest, size },

@@ -199,6 +199,7 @@ export {
   type Uploader,
 } from "./src/store/store.ts";
 export {
+  type RemoteStore,
   remoteStore,
   type RemoteStoreOptions,
 } from "./src/store/remote_store.ts";
@@ -216,12 +217,17 @@ export {
 export { encodeManifest } from "./src/store/remote/manifests.ts";
 export { listTags, type ListTagsOptions } from "./src/store/remote/tags.ts";
 export {
+  listRepositories,
+  type ListRepositoriesOptions,
+} from "./src/store/remote/catalog.ts";
+export { DeleteRefusedError } from "./src/store/remote/delete.ts";
+export {
   type ProgressOptions,
   type TransferProgress,
 } from "./src/store/remote/progress.ts";
 export { type RegistryOptions } from "./src/store/remote/blobs.ts";
 
-// What you do with images: resolve, copy, push, pull; layers.
+// What you do with images: resolve, copy, push, pull.
 export {
   PlatformNotFoundError,
   readConfig,
@@ -256,6 +262,38 @@ export {
   type PullResult,
   type StoreImage,
 } from "./src/image/pull.ts";
+
+// Content and referrers: tags, exact manifest bytes, blobs by digest, artifacts, every tag.
+export { tagManifest } from "./src/image/tag.ts";
+export {
+  putManifestBytes,
+  readManifestBytes,
+  type ReadManifestBytesOptions,
+} from "./src/image/manifest_bytes.ts";
+export { downloadBlob, uploadFile } from "./src/image/blob.ts";
+export {
+  type ArtifactFile,
+  pushArtifact,
+  type PushArtifactOptions,
+  type PushedArtifact,
+} from "./src/image/artifact.ts";
+export {
+  attachArtifact,
+  copyReferrers,
+  type CopyReferrersResult,
+  listReferrers,
+  type ListReferrersOptions,
+  type ReferrerNode,
+  referrerTree,
+  type ReferrerTreeOptions,
+} from "./src/image/referrers.ts";
+export {
+  copyAllTags,
+  type CopyAllTagsOptions,
+  type TagCopyResult,
+} from "./src/image/copy_tags.ts";
+
+// Layers.
 export {
   type Compression,
   compressionOfLayer,

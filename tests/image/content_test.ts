@@ -22,7 +22,7 @@ import { fetchBytes, type Store } from "../../src/store/store.ts";
 import { bytesSource } from "../../src/transport/request_body.ts";
 import { registryTest } from "../support/registries.ts";
 import { recordingOpener } from "../support/recording.ts";
-import { makeImage, pushIndex } from "../support/images.ts";
+import { makeImage, pushTestIndex } from "../support/images.ts";
 
 async function artifact(store: Store, tag: string, text: string) {
   const path = await Deno.makeTempFile();
@@ -68,7 +68,7 @@ registryTest(
       makeImage({ os: "linux", architecture: "amd64" }, [100], 1),
       makeImage({ os: "linux", architecture: "arm64" }, [100], 2),
     ];
-    const { descriptor, manifests } = await pushIndex(ref, images, {
+    const { descriptor, manifests } = await pushTestIndex(ref, images, {
       transport,
     });
     const store = remoteStore(ref, { transport });

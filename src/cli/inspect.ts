@@ -23,7 +23,8 @@ import {
 } from "../oci/platform.ts";
 import { referenceOf, UsageError } from "./context.ts";
 import { type Command, formatTarget, platformFlag } from "./command.ts";
-import { describe, formatSize, platformJson } from "./output.ts";
+import { describe, platformJson } from "./output.ts";
+import { formatSize } from "../io/size.ts";
 
 /** Config media types that are image configs (an artifact's config is something else). */
 const IMAGE_CONFIG_TYPES = new Set([

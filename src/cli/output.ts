@@ -103,28 +103,6 @@ export function indexPlatforms(
   return manifests.flatMap((m) => m.platform ? [m.platform] : []);
 }
 
-/**
- * Bytes as people read them, in binary units (B, KiB, MiB, GiB), the one unit system of the CLI.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { formatSize } from "./output.ts";
- * assert.equal(formatSize(512), "512 B");
- * assert.equal(formatSize(3 * 1024 * 1024), "3.0 MiB");
- * ```
- */
-export function formatSize(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
 /** Platforms as a list for people: `linux/amd64, linux/arm64/v8`. */
 export function formatPlatforms(platforms: readonly Platform[]): string {
   return platforms.map(formatPlatform).join(", ");

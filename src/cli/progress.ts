@@ -10,7 +10,7 @@
  */
 import type { Descriptor } from "../oci/manifest.ts";
 import type { BlobProgress, BlobState } from "../image/copy.ts";
-import { formatSize } from "./output.ts";
+import { formatRate, formatSize } from "../io/size.ts";
 
 /** Blobs smaller than this get no line of their own. */
 export const MIN_LINE_SIZE = 1024 * 1024;
@@ -82,7 +82,7 @@ function amounts(
 ): string {
   let text = `${formatSize(done)} / ${formatSize(total)}`;
   if (moving && rate !== undefined) {
-    text += `  ${formatSize(rate)}/s`;
+    text += `  ${formatRate(rate)}`;
     if (rate > 0) text += `  ETA ${formatEta((total - done) / rate)}`;
   }
   return text;
@@ -253,7 +253,7 @@ export function createProgressDisplay(
         if (changed && isFinished(state) && line.total >= MIN_LINE_SIZE) {
           const seconds = (t - (line.started ?? t)) / 1000;
           const rate = seconds >= MIN_RATE_SPAN / 1000
-            ? ` (${formatSize(line.total / seconds)}/s)`
+            ? ` (${formatRate(line.total / seconds)})`
             : "";
           write(
             `${renderBlobLine(line).split(/ +/, 2).join(" ")} ${

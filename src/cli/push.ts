@@ -18,6 +18,7 @@ import {
   registryTarget,
 } from "./command.ts";
 import { describe, platformJson } from "./output.ts";
+import { formatSize } from "../io/size.ts";
 
 /**
  * Reads `--created`: an RFC 3339 time (`2024-05-01T12:00:00Z`) or seconds since 1970, as the
@@ -172,7 +173,7 @@ $SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give on
       signal: context.signal,
     });
     context.info(
-      `Packed ${path}: ${layer.compressedDigest} (${layer.size} bytes)`,
+      `Packed ${path}: ${layer.compressedDigest} (${formatSize(layer.size)})`,
     );
     const descriptor = await pushImage(
       parsed.kind === "registry"

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { formatRate, formatSize } from "../../io/size.ts";
 
 /** Bytes done out of a total, reported while a blob moves. */
 export interface TransferProgress {
@@ -19,7 +20,7 @@ export interface TransferProgress {
 export interface ProgressOptions {
   /** Called as bytes move (at most once per chunk). */
   readonly onProgress?: (progress: TransferProgress) => void;
-  /** Receives one line per finished upload or download: digest, size, seconds, MB/s. */
+  /** Receives one line per finished upload or download: digest, size, seconds, MiB/s. */
   readonly log?: (line: string) => void;
 }
 
@@ -59,19 +60,20 @@ export function createProgressStream(
 }
 
 /**
- * The summary line of a finished transfer, as spack's `_log_upload_progress` prints it.
+ * The summary line of a finished transfer, as spack's `_log_upload_progress` prints it, in the
+ * CLI's one unit system (`formatSize`, `formatRate`).
  *
  * @param verb What happened, e.g. `Uploaded`.
  * @param digest The blob.
  * @param size Bytes moved.
  * @param seconds Time taken.
- * @returns E.g. `Uploaded sha256:ab… (5.00 MiB in 0.50s, 10.00 MB/s)`.
+ * @returns E.g. `Uploaded sha256:ab… (5.0 MiB in 0.50s, 10.0 MiB/s)`.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { formatTransfer } from "./progress.ts";
- * assert.equal(formatTransfer("Uploaded", "sha256:abc", 2 * 1024 * 1024, 1), "Uploaded sha256:abc (2.00 MiB in 1.00s, 2.00 MB/s)");
+ * assert.equal(formatTransfer("Uploaded", "sha256:abc", 2 * 1024 * 1024, 1), "Uploaded sha256:abc (2.0 MiB in 1.00s, 2.0 MiB/s)");
  * ```
  */
 export function formatTransfer(
@@ -81,8 +83,7 @@ export function formatTransfer(
   seconds: number,
 ): string {
   const elapsed = Math.max(seconds, 0.001);
-  const mib = size / 1024 / 1024;
-  return `${verb} ${digest} (${mib.toFixed(2)} MiB in ${elapsed.toFixed(2)}s, ${
-    (mib / elapsed).toFixed(2)
-  } MB/s)`;
+  return `${verb} ${digest} (${formatSize(size)} in ${elapsed.toFixed(2)}s, ${
+    formatRate(size / elapsed)
+  })`;
 }

@@ -82,7 +82,7 @@ for (const size of [0, 1, 5 << 20]) {
       assert.match(
         lines[0],
         new RegExp(
-          `^Uploaded ${digest} \\(\\d+\\.\\d\\d MiB in \\d+\\.\\d\\ds, \\d+\\.\\d\\d MB/s\\)$`,
+          `^Uploaded ${digest} \\([0-9.]+ (B|KiB|MiB) in \\d+\\.\\d\\ds, [0-9.]+ (B|KiB|MiB)/s\\)$`,
         ),
       );
       assert.equal(await blobExists(ref, digest, { transport }), true);

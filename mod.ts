@@ -305,6 +305,7 @@ export {
   createLayer,
   type CreateLayerOptions,
   type Layer,
+  type PackProgress,
 } from "./src/layer/create_layer.ts";
 export {
   extractLayer,

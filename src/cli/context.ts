@@ -174,16 +174,24 @@ export async function createContext(
   const httpTransport = withNetworkErrors(
     createHttpTransport({ timeouts, caFile: flags["ca-file"] }),
   );
+  const mode = flags.quiet || flags.json
+    ? "quiet"
+    : Deno.stderr.isTerminal()
+    ? "tty"
+    : "plain";
+  const progress = createProgressDisplay(mode, writeErr);
+  // Request lines go through the display too, so that none lands inside a progress block.
+  const requestLine = (line: string) => progress.message(line);
   let bottom: Transport = httpTransport;
   if (flags.verbose) {
     bottom = async (request) => {
       const started = performance.now();
       try {
         const response = await httpTransport(request);
-        writeErr(
+        requestLine(
           `${request.method} ${redactUrl(request.url)} ${response.status} ${
             (performance.now() - started).toFixed(0)
-          }ms\n`,
+          }ms`,
         );
         return response;
       } catch (error) {
@@ -191,23 +199,15 @@ export async function createContext(
           String((error as Error)?.message ?? error),
         );
         // Network errors and timeouts name the request already.
-        writeErr(
+        requestLine(
           message.startsWith(`${request.method} `)
-            ? `${message}\n`
-            : `${request.method} ${
-              redactUrl(request.url)
-            } failed: ${message}\n`,
+            ? message
+            : `${request.method} ${redactUrl(request.url)} failed: ${message}`,
         );
         throw error;
       }
     };
   }
-  const mode = flags.quiet || flags.json
-    ? "quiet"
-    : Deno.stderr.isTerminal()
-    ? "tty"
-    : "plain";
-  const progress = createProgressDisplay(mode, writeErr);
   const warn = (line: string) => {
     if (!flags.quiet) progress.message(`oci: ${line}`);
   };

@@ -14,6 +14,7 @@ import {
 import { GLOBAL_FLAGS, parseOptions, suggestFlag } from "./flags.ts";
 import { commandHelp, mainHelp } from "./help.ts";
 import { errorJson } from "./output.ts";
+import type { ProgressDisplay } from "./progress.ts";
 import { redactSecrets } from "../transport/errors.ts";
 
 /**
@@ -109,8 +110,16 @@ function onCtrlC(
  */
 export async function main(args: string[]): Promise<number> {
   const encoder = new TextEncoder();
-  const fail = (text: string) =>
-    Deno.stderr.writeSync(encoder.encode(`oci: ${text}\n`));
+  /** The command's progress display, once there is one: errors go through it, after its block. */
+  let display: ProgressDisplay | undefined;
+  const fail = (text: string) => {
+    if (display === undefined) {
+      Deno.stderr.writeSync(encoder.encode(`oci: ${text}\n`));
+      return;
+    }
+    display.done();
+    display.message(`oci: ${text}`);
+  };
   const print = (text: string) =>
     Deno.stdout.writeSync(encoder.encode(`${text}\n`));
   let [name, ...rest] = args;
@@ -214,6 +223,7 @@ export async function main(args: string[]): Promise<number> {
       registries,
       controller.signal,
     );
+    display = context.progress;
     await command.run(context, parsed.positionals, values);
     // A server stopped by Ctrl-C has done its job.
     return EXIT.ok;
@@ -228,5 +238,6 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.failed;
   } finally {
     stopListening();
+    display?.done();
   }
 }

@@ -1,15 +1,22 @@
 /**
- * What the CLI shows while blobs move. On a terminal: a line per blob (short digest, state,
- * bytes, rate, ETA) and a total line, redrawn in place at most every 100 ms, finished lines
- * kept; messages clear the block first and it is drawn again under them. Otherwise: one line
- * per blob when it finishes, nothing redrawn. Quiet: nothing. Blobs under 1 MiB get no line
- * (they count in the total). Rates are over a moving window of the current attempt, and shown
- * only after 0.5 s of it.
+ * What the CLI shows while a layer is packed and blobs move. On a terminal: a packing line
+ * (files and bytes read), a line per blob (short digest, state, bytes, rate, ETA) and a total
+ * line, redrawn in place at most every 100 ms — by a timer too, so a stalled transfer's rate
+ * and ETA still change —, finished lines kept; messages clear the block first and it is drawn
+ * again under them. Otherwise: one line per blob when it finishes (a blob a command goes on
+ * with after `exists`, such as a cached layer a pull extracts, when it is `done`), nothing
+ * redrawn. Quiet: nothing. Blobs under 1 MiB get no line (they count in the total). Rates are
+ * over a moving window of the current attempt, and shown only after 0.5 s of it.
+ *
+ * There is no `verifying` state: every store checks a blob's digest while its bytes stream
+ * (`verifyStream`, the layout's ingest, the registry's upload), so a blob is verified when its
+ * last byte has moved and a mismatch fails that attempt there; no pass over the bytes follows.
  *
  * @module
  */
 import type { Descriptor } from "../oci/manifest.ts";
 import type { BlobProgress, BlobState } from "../image/copy.ts";
+import type { PackProgress } from "../layer/create_layer.ts";
 import { formatRate, formatSize } from "../io/size.ts";
 
 /** Blobs smaller than this get no line of their own. */
@@ -147,16 +154,58 @@ export function renderTotalLine(
   }`;
 }
 
+/**
+ * The packing line: files and bytes read so far out of all, the rate and ETA once known.
+ *
+ * @param progress How far the tar walk has read.
+ * @param samples `[ms, bytes]` of the reading, within the window.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { renderPackLine } from "./progress.ts";
+ * const progress = { files: 3, totalFiles: 10, bytes: 1 << 20, totalBytes: 4 << 20 };
+ * assert.equal(renderPackLine(progress, [[0, 0], [1000, 1 << 20]]), "layer        packing     3/10 files  1.0 MiB / 4.0 MiB  1.0 MiB/s  ETA 3s");
+ * ```
+ */
+export function renderPackLine(
+  progress: PackProgress,
+  samples: readonly (readonly [number, number])[],
+): string {
+  return `layer        ${
+    "packing".padEnd(11)
+  } ${progress.files}/${progress.totalFiles} files  ${
+    amounts(progress.bytes, progress.totalBytes, rateOf(samples), true)
+  }`;
+}
+
+/** Calls `tick` every `ms` until the returned function is called. */
+export type Every = (tick: () => void, ms: number) => () => void;
+
+const everyInterval: Every = (tick, ms) => {
+  const id = setInterval(tick, ms);
+  return () => clearInterval(id);
+};
+
 /** Where progress goes and how. */
 export interface ProgressDisplay {
   /** Told of a blob's state and bytes (a copy's `onBlob`). */
   blob(descriptor: Descriptor, state: BlobState, progress: BlobProgress): void;
   /**
+   * Told how far packing a layer has read (`createLayer`'s `onProgress`); `undefined` once the
+   * layer is packed, which takes its line away.
+   */
+  pack(progress: PackProgress | undefined): void;
+  /**
    * Writes a line of its own (a warning such as a retry) whatever the mode: on a terminal, the
    * progress block is cleared first and drawn again under it.
    */
   message(line: string): void;
-  /** Ends the display: a terminal's block is drawn a last time and left in place. */
+  /**
+   * Ends the display: a terminal's block is drawn a last time and left in place, its redraw
+   * timer stopped; plain lines held for blobs that only existed are written. Messages after it
+   * are written as they are. Called again, it does nothing.
+   */
   done(): void;
 }
 
@@ -167,6 +216,7 @@ export interface ProgressDisplay {
  * for nothing but messages.
  * @param write Where text goes.
  * @param now The clock in milliseconds.
+ * @param every Starts the terminal's redraw timer (while a block is shown) and returns its stop.
  * @returns The display.
  *
  * @example
@@ -188,12 +238,21 @@ export function createProgressDisplay(
   mode: "tty" | "plain" | "quiet",
   write: (text: string) => void,
   now: () => number = Date.now,
+  every: Every = everyInterval,
 ): ProgressDisplay {
   const blobs = new Map<string, BlobLine>();
   const totalSamples: [number, number][] = [];
   let moved = 0;
   let drawnLines = 0;
   let lastDraw = -Infinity;
+  let packing: PackProgress | undefined;
+  const packSamples: [number, number][] = [];
+  /** Plain lines of blobs that only existed (or were mounted), written at the end. */
+  const held = new Map<string, string>();
+  /** Blobs that were there already (a pull's cached layers), for their plain line. */
+  const existed = new Set<string>();
+  let stopTimer: (() => void) | undefined;
+  let finished = false;
   const trim = (samples: [number, number][], t: number) => {
     while (samples.length > 2 && t - samples[1][0] >= WINDOW) samples.shift();
   };
@@ -207,12 +266,53 @@ export function createProgressDisplay(
     const lines = shown();
     const all = [...blobs.values()];
     const total = all.reduce((sum, b) => sum + b.total, 0);
-    const text = lines.map(renderBlobLine);
+    const text = packing ? [renderPackLine(packing, packSamples)] : [];
+    text.push(...lines.map(renderBlobLine));
     if (total >= MIN_LINE_SIZE) text.push(renderTotalLine(all, totalSamples));
     clear();
     if (text.length > 0) write(text.map((l) => `\x1b[2K${l}\n`).join(""));
     drawnLines = text.length;
     lastDraw = now();
+  };
+  /** A timer tick: what has not moved since is sampled as it stands, then all is drawn. */
+  const tick = () => {
+    const t = now();
+    if (t - lastDraw < TTY_INTERVAL) return;
+    for (const line of blobs.values()) {
+      if (line.state === "downloading" || line.state === "uploading") {
+        line.samples.push([t, line.done]);
+        trim(line.samples, t);
+      }
+    }
+    if (totalSamples.length > 0) {
+      totalSamples.push([t, moved]);
+      trim(totalSamples, t);
+    }
+    if (packing && packSamples.length > 0) {
+      packSamples.push([t, packing.bytes]);
+      trim(packSamples, t);
+    }
+    draw();
+  };
+  const startTimer = () => {
+    if (mode === "tty" && !finished && stopTimer === undefined) {
+      stopTimer = every(tick, TTY_INTERVAL);
+    }
+  };
+  const plainLine = (line: BlobLine, t: number, cached: boolean) => {
+    const seconds = (t - (line.started ?? t)) / 1000;
+    const rate = seconds >= MIN_RATE_SPAN / 1000
+      ? ` (${formatRate(line.total / seconds)})`
+      : "";
+    return `${renderBlobLine(line).split(/ +/, 2).join(" ")} ${
+      formatSize(line.total)
+    }${
+      line.state === "done" && line.started !== undefined
+        ? ` in ${seconds.toFixed(1)}s${rate}`
+        : cached
+        ? " (cached)"
+        : ""
+    }\n`;
   };
   return {
     blob(descriptor, state, progress) {
@@ -250,32 +350,50 @@ export function createProgressDisplay(
       line.attempt = progress.attempt;
       line.done = progress.done;
       if (mode === "plain") {
-        if (changed && isFinished(state) && line.total >= MIN_LINE_SIZE) {
-          const seconds = (t - (line.started ?? t)) / 1000;
-          const rate = seconds >= MIN_RATE_SPAN / 1000
-            ? ` (${formatRate(line.total / seconds)})`
-            : "";
-          write(
-            `${renderBlobLine(line).split(/ +/, 2).join(" ")} ${
-              formatSize(line.total)
-            }${
-              state === "done" && line.started !== undefined
-                ? ` in ${seconds.toFixed(1)}s${rate}`
-                : ""
-            }\n`,
-          );
+        if (!changed || line.total < MIN_LINE_SIZE) return;
+        held.delete(descriptor.digest);
+        if (state === "exists") existed.add(descriptor.digest);
+        if (state === "exists" || state === "mounted") {
+          // Written at the end unless the command goes on with it (a pull extracts it).
+          held.set(descriptor.digest, plainLine(line, t, false));
+        } else if (state === "done") {
+          write(plainLine(line, t, existed.has(descriptor.digest)));
         }
         return;
       }
+      startTimer();
+      if (t - lastDraw >= TTY_INTERVAL) draw();
+    },
+    pack(progress) {
+      if (mode !== "tty") return;
+      const t = now();
+      if (progress === undefined) {
+        packing = undefined;
+        packSamples.length = 0;
+        draw();
+        return;
+      }
+      if (packing === undefined) packSamples.length = 0;
+      packing = progress;
+      packSamples.push([t, progress.bytes]);
+      trim(packSamples, t);
+      startTimer();
       if (t - lastDraw >= TTY_INTERVAL) draw();
     },
     message(line) {
       if (mode === "tty") clear();
       write(`${line}\n`);
-      if (mode === "tty" && blobs.size > 0) draw();
+      if (mode === "tty" && !finished && (blobs.size > 0 || packing)) draw();
     },
     done() {
+      if (finished) return;
+      finished = true;
+      stopTimer?.();
+      stopTimer = undefined;
+      packing = undefined;
       if (mode === "tty" && blobs.size > 0) draw();
+      for (const text of held.values()) write(text);
+      held.clear();
       drawnLines = 0;
     },
   };

@@ -170,8 +170,10 @@ $SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give on
     const layer = await createLayer(path, stage, {
       compression,
       onWarning: (m) => context.info(m),
+      onProgress: (p) => context.progress.pack(p),
       signal: context.signal,
     });
+    context.progress.pack(undefined);
     context.info(
       `Packed ${path}: ${layer.compressedDigest} (${formatSize(layer.size)})`,
     );

@@ -100,7 +100,10 @@ export interface CopyOptions {
   readonly tag?: string;
   /** How many levels of nested index to follow. @default {3} */
   readonly maxDepth?: number;
-  /** Receives one line per blob copied, mounted or skipped. */
+  /**
+   * Receives a line per image or index copied, and one per blob copied when there is no
+   * `onBlob` (a display given `onBlob` tells of the blobs itself).
+   */
   readonly log?: (line: string) => void;
   /**
    * A stage to pass blobs through: verified into this layout first (reused when already
@@ -381,7 +384,10 @@ export async function copyBlobs(
       total: descriptor.size,
       attempt: 1,
     });
-    options.log?.(`Copied ${descriptor.digest} to ${target.name}`);
+    // With onBlob, a display tells of each blob: one line per blob, not two.
+    if (onBlob === undefined) {
+      options.log?.(`Copied ${descriptor.digest} to ${target.name}`);
+    }
   }, signal);
   return {
     copied: missing.length,

@@ -26,6 +26,18 @@ export interface Layer {
   readonly mediaType: string;
 }
 
+/** How far packing has read: entries (files, directories, links) and file bytes, of all. */
+export interface PackProgress {
+  /** Entries written so far. */
+  readonly files: number;
+  /** Entries in all. */
+  readonly totalFiles: number;
+  /** Bytes of file content read so far. */
+  readonly bytes: number;
+  /** Bytes of file content in all (as `lstat` saw them before packing). */
+  readonly totalBytes: number;
+}
+
 /** Options of {@linkcode createLayer}. */
 export interface CreateLayerOptions {
   /**
@@ -44,6 +56,8 @@ export interface CreateLayerOptions {
   readonly extraFiles?: Readonly<Record<string, string | Uint8Array>>;
   /** Told about entries that are skipped (sockets, devices, fifos). */
   readonly onWarning?: (message: string) => void;
+  /** Told as the tar walk reads entries and bytes (at most once per chunk read). */
+  readonly onProgress?: (progress: PackProgress) => void;
   /** Stops packing; the unfinished layer file is removed. */
   readonly signal?: AbortSignal;
 }
@@ -166,24 +180,42 @@ export async function createLayer(
     { signal: options.signal, sync: false },
   );
 
+  const { onProgress } = options;
+  const progress = {
+    files: 0,
+    totalFiles: entries.length,
+    bytes: 0,
+    totalBytes: contentBytes(entries),
+  };
+  onProgress?.({ ...progress });
   try {
     const seen = new Map<string, string>();
     for (const entry of entries) {
       options.signal?.throwIfAborted();
       const header = headerOf(entry, mtime, seen, warn);
+      progress.files++;
       if (header === undefined) continue;
       const body = controller.add(header);
       if (header.size > 0 && entry.source !== undefined) {
-        await (await Deno.open(entry.source)).readable.pipeTo(body, {
-          signal: options.signal,
-        });
+        const file = (await Deno.open(entry.source)).readable;
+        await (onProgress === undefined ? file : file.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, out) {
+              progress.bytes += chunk.byteLength;
+              onProgress({ ...progress });
+              out.enqueue(chunk);
+            },
+          }),
+        )).pipeTo(body, { signal: options.signal });
       } else if (entry.content !== undefined && entry.content.byteLength > 0) {
         const writer = body.getWriter();
         await writer.write(entry.content);
         await writer.close();
+        progress.bytes += entry.content.byteLength;
       } else {
         await body.close();
       }
+      onProgress?.({ ...progress });
     }
     controller.finalize();
   } catch (error) {
@@ -204,6 +236,24 @@ export async function createLayer(
     compression,
     mediaType,
   };
+}
+
+/** Bytes of file content the entries hold, a hardlinked file's once. */
+function contentBytes(entries: readonly Entry[]): number {
+  const linked = new Set<string>();
+  let sum = 0;
+  for (const { content, info } of entries) {
+    if (content !== undefined) sum += content.byteLength;
+    else if (info?.isFile) {
+      const key = `${info.dev}:${info.ino}`;
+      if (info.nlink !== null && info.nlink > 1) {
+        if (linked.has(key)) continue;
+        linked.add(key);
+      }
+      sum += info.size;
+    }
+  }
+  return sum;
 }
 
 /** The tar header of an entry, or undefined for what a layer cannot hold. */

@@ -316,7 +316,8 @@ export function createProgressDisplay(
   };
   return {
     blob(descriptor, state, progress) {
-      if (mode === "quiet") return;
+      // After the end (an error or Ctrl-C stopped the display), nothing is drawn again.
+      if (mode === "quiet" || finished) return;
       const t = now();
       let line = blobs.get(descriptor.digest);
       const fresh = line === undefined;
@@ -365,7 +366,7 @@ export function createProgressDisplay(
       if (t - lastDraw >= TTY_INTERVAL) draw();
     },
     pack(progress) {
-      if (mode !== "tty") return;
+      if (mode !== "tty" || finished) return;
       const t = now();
       if (progress === undefined) {
         packing = undefined;

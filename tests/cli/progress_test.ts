@@ -156,6 +156,11 @@ Deno.test("progress: a timer redraws a stalled transfer (rate and ETA change) at
     "oci: after\n",
     "no block drawn again after the end",
   );
+  clock.t = 5000;
+  const ended = out.length;
+  display.blob(b, "downloading", { done: 0, total: b.size, attempt: 2 });
+  display.pack({ files: 0, totalFiles: 1, bytes: 0, totalBytes: 1 });
+  assert.equal(out.length, ended, "events after the end draw nothing");
   assert.equal(timer.started, 1);
 });
 

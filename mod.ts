@@ -278,6 +278,14 @@ export {
   type PushedArtifact,
 } from "./src/image/artifact.ts";
 export {
+  type ArtifactFileWritten,
+  type ManifestKind,
+  manifestKind,
+  NotPullableError,
+  UnsafeTitleError,
+  writeArtifactFiles,
+} from "./src/image/artifact_files.ts";
+export {
   attachArtifact,
   copyReferrers,
   type CopyReferrersResult,

@@ -278,6 +278,11 @@ export {
   type PushedArtifact,
 } from "./src/image/artifact.ts";
 export {
+  type Conversion,
+  copyAsOci,
+  type CopyAsOciResult,
+} from "./src/image/convert.ts";
+export {
   type ArtifactFileWritten,
   type ManifestKind,
   manifestKind,

@@ -44,8 +44,9 @@ function isEmptyLayer(layer: Descriptor): boolean {
  * import { manifestKind } from "./artifact_files.ts";
  * import { EMPTY_DESCRIPTOR } from "./artifact.ts";
  * const layer = { mediaType: "text/plain", digest: "sha256:" + "0".repeat(64), size: 1 };
- * assert.equal(manifestKind({ schemaVersion: 2, config: EMPTY_DESCRIPTOR, layers: [{ ...layer, annotations: { "org.opencontainers.image.title": "a.txt" } }] }), "artifact");
- * assert.equal(manifestKind({ schemaVersion: 2, config: EMPTY_DESCRIPTOR, layers: [layer] }), "neither");
+ * const mediaType = "application/vnd.oci.image.manifest.v1+json";
+ * assert.equal(manifestKind({ schemaVersion: 2, mediaType, config: EMPTY_DESCRIPTOR, layers: [{ ...layer, annotations: { "org.opencontainers.image.title": "a.txt" } }] }), "artifact");
+ * assert.equal(manifestKind({ schemaVersion: 2, mediaType, config: EMPTY_DESCRIPTOR, layers: [layer] }), "neither");
  * ```
  */
 export function manifestKind(manifest: ImageManifest): ManifestKind {

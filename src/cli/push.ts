@@ -182,7 +182,7 @@ Tags: REF:a,b,c pushes to a and adds b and c (the same manifest), as --tag b --t
     }
     if (args.length !== 2) {
       throw new UsageError(
-        `an image push takes 2 arguments (a path and a reference), got ${args.length}; push files as an artifact with --artifact-type: ${push.usage}`,
+        `push takes 2 arguments, got ${args.length}: a path and a reference (files are pushed as an artifact with --artifact-type, the reference first)`,
         "push",
       );
     }

@@ -272,7 +272,7 @@ registryTest(
         ],
         [
           ["push", `${work}/f.txt`, `${repo}:x`, "extra"],
-          /an image push takes 2 arguments/,
+          /push takes 2 arguments, got 3/,
         ],
         [
           ["push", `${work}/f.txt`, `${repo}:x`, "--config", `${work}/f.txt`],

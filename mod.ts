@@ -278,6 +278,19 @@ export {
   type PushedArtifact,
 } from "./src/image/artifact.ts";
 export {
+  type Conversion,
+  copyAsOci,
+  type CopyAsOciResult,
+} from "./src/image/convert.ts";
+export {
+  type ArtifactFileWritten,
+  type ManifestKind,
+  manifestKind,
+  NotPullableError,
+  UnsafeTitleError,
+  writeArtifactFiles,
+} from "./src/image/artifact_files.ts";
+export {
   attachArtifact,
   copyReferrers,
   type CopyReferrersResult,

@@ -8,6 +8,7 @@ import { copyGraph, copyImage } from "../image/copy.ts";
 import { resolveImage } from "../image/resolve.ts";
 import { copyReferrers } from "../image/referrers.ts";
 import { copyAllTags } from "../image/copy_tags.ts";
+import { copyAsOci } from "../image/convert.ts";
 import type { Store, TagLister } from "../store/store.ts";
 import type { ImageIndex } from "../oci/manifest.ts";
 import { fetchManifest } from "../store/store.ts";
@@ -26,13 +27,21 @@ import {
 export const copy: Command = {
   name: "copy",
   summary: "copy an image between registries and OCI layouts",
-  usage: "oci copy <src> <dst> [--platform P] [--referrers] [--all-tags]",
+  usage:
+    "oci copy <src> <dst> [--platform P] [--referrers] [--all-tags] [--format oci]",
   examples: [
     "oci copy ghcr.io/org/app:v1 127.0.0.1:5000/mirror/app:v1",
     "oci copy ghcr.io/org/app:v1 layout:./cache:v1 --platform linux/arm64",
     "oci copy 127.0.0.1:5000/app:v1 ghcr.io/org/app:v1 -r",
     "oci copy 127.0.0.1:5000/cache ghcr.io/org/cache --all-tags",
+    "oci copy docker.io/library/alpine:3 layout:./alpine:3 --format oci",
   ],
+  details:
+    `--format oci writes Docker v2s2 manifests and manifest lists as OCI manifests and indexes
+(new digests, printed with the source's in the output and in --json as "converted"), their
+configs and layers with the OCI media types that say the same (the same blobs and digests):
+a layout written so is read by skopeo's and umoci's oci: transports. Images already OCI are
+copied as they are.`,
   flags: {
     platform: {
       type: "string",
@@ -56,6 +65,12 @@ export const copy: Command = {
       description:
         "copy every tag of the source repository, several at once, skipping tags whose digest the destination has; a line per tag (default: one reference)",
     },
+    format: {
+      type: "string",
+      value: "F",
+      description:
+        "oci: convert Docker-format manifests, lists and configs to OCI media types (new digests) (default: copy as they are)",
+    },
   },
   positionals: 2,
   async run(context, [srcText, dstText], values) {
@@ -63,6 +78,19 @@ export const copy: Command = {
       throw new UsageError("use --platform or --all, not both", "copy");
     }
     const platform = platformFlag(values.platform, "copy");
+    const format = values.format as string | undefined;
+    if (format !== undefined && format !== "oci") {
+      throw new UsageError(
+        `--format takes oci (the one conversion), got "${format}"`,
+        "copy",
+      );
+    }
+    if (format !== undefined && (values.referrers || values["all-tags"])) {
+      throw new UsageError(
+        "--format oci gives new digests, which referrers do not name: no --referrers or --all-tags with it",
+        "copy",
+      );
+    }
     const src = context.target(srcText, "copy");
     const dst = context.target(dstText, "copy");
     if (values["all-tags"]) {
@@ -96,7 +124,31 @@ export const copy: Command = {
     };
     let result;
     let narrowed: Record<string, unknown> = {};
-    if (platform === undefined) {
+    if (format === "oci") {
+      const root = platform === undefined
+        ? await source.resolve(reference, { signal: context.signal })
+        : (await resolveImage(source, reference, {
+          ...context.retry,
+          platform,
+          signal: context.signal,
+        })).manifest.descriptor;
+      const oci = await copyAsOci(source, target, root, options);
+      result = oci;
+      for (const c of oci.converted) {
+        context.info(
+          `Converted ${c.sourceMediaType} ${c.source} to ${c.descriptor.mediaType} ${c.descriptor.digest}`,
+        );
+      }
+      narrowed = {
+        format: "oci",
+        sourceDigest: root.digest,
+        converted: oci.converted.map((c) => ({
+          source: c.source,
+          sourceMediaType: c.sourceMediaType,
+          ...describe(c.descriptor),
+        })),
+      };
+    } else if (platform === undefined) {
       result = await copyImage(source, target, reference, {
         ...options,
         platform: "all",

@@ -1,12 +1,16 @@
 /**
  * `oci pull`: pulls an image (one platform of an index) from a registry or a layout and
- * extracts its layers into a directory.
+ * extracts its layers into a directory, or writes an artifact's files there by title.
  *
  * @module
  */
 import { pullImage } from "../image/pull.ts";
 import { fetchBytes, fetchManifest, type Store } from "../store/store.ts";
-import { isIndexMediaType } from "../oci/media_types.ts";
+import {
+  DOCKER_CONFIG_MEDIA_TYPE,
+  isIndexMediaType,
+  OCI_CONFIG_MEDIA_TYPE,
+} from "../oci/media_types.ts";
 import type { ImageConfig, ImageManifest } from "../oci/manifest.ts";
 import {
   formatPlatform,
@@ -51,6 +55,8 @@ function platformOf(config: ImageConfig): Platform {
   });
 }
 
+const IMAGE_CONFIG_TYPES = [OCI_CONFIG_MEDIA_TYPE, DOCKER_CONFIG_MEDIA_TYPE];
+
 /** The platform of the image a reference names when it is one image (not an index). */
 async function singlePlatform(
   store: Store,
@@ -60,6 +66,8 @@ async function singlePlatform(
   const top = await fetchManifest(store, reference, { signal });
   if (isIndexMediaType(top.descriptor.mediaType)) return undefined;
   const config = (top.document as ImageManifest).config;
+  // An artifact has no platform.
+  if (!IMAGE_CONFIG_TYPES.includes(config.mediaType)) return undefined;
   const bytes = await fetchBytes(store, config, { signal });
   return platformOf(JSON.parse(new TextDecoder().decode(bytes)));
 }
@@ -67,12 +75,20 @@ async function singlePlatform(
 /** The `pull` command. */
 export const pull: Command = {
   name: "pull",
-  summary: "pull an image and extract its layers into a directory",
+  summary:
+    "pull an image and extract its layers into a directory, or an artifact's files",
   usage: "oci pull <ref> <dir> [--platform P [--force]] [--cache DIR]",
   examples: [
     "oci pull 127.0.0.1:5000/cache/app:v1 ./rootfs",
     "oci pull ghcr.io/org/app:v2 ./rootfs --platform linux/arm64",
+    "oci pull 127.0.0.1:5000/notes:v1 ./notes   # an artifact: its files by title",
   ],
+  details:
+    `An artifact (a config that is not an image config, an org.opencontainers.image.title on
+every layer) is written file by file: each under its title in <dir>, streamed to a temporary
+name, verified and renamed; a title that is absolute, has .. or a NUL, or whose parent is a
+symlink is refused. A manifest that is neither an image nor such an artifact (spack's
+index.spack) is refused: read its blobs with oci blob get.`,
   flags: {
     platform: {
       type: "string",
@@ -126,6 +142,25 @@ export const pull: Command = {
       onWarning: (m) => context.info(m),
     });
     context.progress.done();
+    if (result.kind === "artifact") {
+      context.result(
+        {
+          source: name,
+          destination: dir,
+          ...describe(result.descriptor),
+          artifactType: result.manifest.artifactType ??
+            result.manifest.config.mediaType,
+          files: result.files.map((file) => ({
+            title: file.title,
+            ...describe(file.descriptor),
+          })),
+        },
+        `Pulled ${result.descriptor.digest} into ${dir}: ${result.files.length} file${
+          result.files.length === 1 ? "" : "s"
+        }`,
+      );
+      return;
+    }
     const pulled = platformOf(result.config);
     if (platform === undefined && !matchPlatform(hostPlatform(), pulled)) {
       // docker's warning: the image runs only where its platform does.

@@ -1,6 +1,7 @@
 /**
  * `oci push`: packs a directory or file as one layer (staged in the cache layout) and pushes
- * an image of it, on a base image or none, to a registry or a layout.
+ * an image of it, on a base image or none, to a registry or a layout; with `--artifact-type`,
+ * pushes files as an artifact instead (push_artifact.ts).
  *
  * @module
  */
@@ -19,6 +20,9 @@ import {
 } from "./command.ts";
 import { describe, platformJson } from "./output.ts";
 import { formatSize } from "../io/size.ts";
+import { runArtifactPush } from "./push_artifact.ts";
+import { splitTags } from "./tags_flag.ts";
+import { tagManifest } from "../image/tag.ts";
 
 /**
  * Reads `--created`: an RFC 3339 time (`2024-05-01T12:00:00Z`) or seconds since 1970, as the
@@ -86,11 +90,14 @@ export function compressionFlag(value: unknown): Compression {
 /** The `push` command. */
 export const push: Command = {
   name: "push",
-  summary: "pack a directory or file as a layer and push an image",
+  summary:
+    "pack a directory or file as a layer and push an image, or push files as an artifact",
   usage:
-    "oci push <path> <ref> [--base REF] [--platform OS/ARCH[/VARIANT]] [--compression gzip|zstd|none] [--annotation K=V]... [--created TIME]",
+    "oci push <path> <ref> [--base REF] [--platform OS/ARCH[/VARIANT]] [--compression gzip|zstd|none] [--annotation K=V]... [--created TIME] [--tag T]... | oci push <ref> <file[:mediatype]>... --artifact-type T [--config FILE[:MT]] [--annotation K=V]... [--tag T]...",
   examples: [
     "oci push ./prefix 127.0.0.1:5000/cache/app:v1",
+    "oci push ./prefix 127.0.0.1:5000/cache/app:v1.2.3,v1.2,latest",
+    "oci push 127.0.0.1:5000/notes:v1 notes.md:text/markdown --artifact-type application/vnd.example.notes",
     "oci push ./prefix ghcr.io/org/app:v2 --base ubuntu:24.04 --platform linux/arm64",
     "oci push ./prefix layout:./out:v1 --compression zstd",
     "SOURCE_DATE_EPOCH=0 oci push ./prefix layout:./out:v1   # twice: one digest",
@@ -99,7 +106,15 @@ export const push: Command = {
     `Timestamps: every file in the layer gets the time $SOURCE_DATE_EPOCH, else 0 (1970), and
 entries are sorted and owned by 0:0, so one tree always packs to one layer digest. The image's
 created time (config and the org.opencontainers.image.created annotation) is --created, else
-$SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give one image digest.`,
+$SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give one image digest.
+
+Image or artifact: with --artifact-type the push is an artifact (as oras pushes one) and the
+reference comes first, then the files: each file is one layer with its media type (after the
+last colon when it looks like type/subtype, else application/octet-stream) and its name as the
+org.opencontainers.image.title annotation; the config is the empty one
+(application/vnd.oci.empty.v1+json, {}) unless --config; --base, --platform, --compression and
+--created are refused. Without --artifact-type it is an image push: a path, then the reference.
+Tags: REF:a,b,c pushes to a and adds b and c (the same manifest), as --tag b --tag c does.`,
   flags: {
     base: {
       type: "string",
@@ -126,6 +141,25 @@ $SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give on
       description:
         "an annotation on the manifest, repeatable (default: only org.opencontainers.image.created, and the base's name and digest with --base)",
     },
+    "artifact-type": {
+      type: "string",
+      value: "T",
+      description:
+        "push the files as an artifact of this type, the reference first (default: an image push of one path)",
+    },
+    config: {
+      type: "string",
+      value: "FILE[:MT]",
+      description:
+        "an artifact's config file and media type (default: the empty config {}, application/vnd.oci.empty.v1+json; a FILE without :MT is application/vnd.unknown.config.v1+json)",
+    },
+    tag: {
+      type: "string",
+      value: "T",
+      multiple: true,
+      description:
+        "another tag for the pushed manifest, repeatable (default: only the reference's tag)",
+    },
     created: {
       type: "string",
       value: "TIME",
@@ -133,8 +167,32 @@ $SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give on
         "the image's created time: RFC 3339 (2024-05-01T12:00:00Z) or seconds since 1970 (default $SOURCE_DATE_EPOCH, else now)",
     },
   },
-  positionals: 2,
-  async run(context, [path, refText], values) {
+  positionals: 1,
+  maxPositionals: Infinity,
+  // The reference is the second argument of an image push and the first of an artifact push.
+  references: (args) => args.slice(0, 2),
+  async run(context, args, values) {
+    if (values["artifact-type"] !== undefined) {
+      return await runArtifactPush(context, args, values);
+    }
+    if (values.config !== undefined) {
+      throw new UsageError(
+        "--config goes with --artifact-type (an artifact push)",
+        "push",
+      );
+    }
+    if (args.length !== 2) {
+      throw new UsageError(
+        `push takes 2 arguments, got ${args.length}: a path and a reference (files are pushed as an artifact with --artifact-type, the reference first)`,
+        "push",
+      );
+    }
+    const [path, fullRef] = args;
+    const { text: refText, extra } = splitTags(
+      fullRef,
+      (values.tag as string[] | undefined) ?? [],
+      "push",
+    );
     const parsed = context.target(refText, "push");
     const target = parsed.kind === "registry" ? parsed.ref : undefined;
     const base = values.base === undefined
@@ -196,6 +254,12 @@ $SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give on
       },
     );
     context.progress.done();
+    if (extra.length > 0) {
+      await tagManifest(await context.store(parsed), descriptor.digest, extra, {
+        signal: context.signal,
+      });
+      context.info(`Tagged ${descriptor.digest} as ${extra.join(", ")}`);
+    }
     // Without a base the platform is known here; a base's comes from its config.
     const written = platform ??
       (base === undefined ? hostPlatform() : undefined);
@@ -203,6 +267,12 @@ $SOURCE_DATE_EPOCH, else now: set one of them and two pushes of one tree give on
       source: path,
       destination: formatTarget(parsed),
       ...describe(descriptor),
+      tags: [
+        parsed.kind === "layout"
+          ? parsed.reference
+          : parsed.ref.tag ?? parsed.ref.digest ?? "latest",
+        ...extra,
+      ],
       ...(written
         ? { platform: platformJson(normalizePlatform(written)) }
         : {}),

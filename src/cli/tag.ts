@@ -5,11 +5,10 @@
  * @module
  */
 import { tagManifest } from "../image/tag.ts";
-import { referenceOf, UsageError } from "./context.ts";
+import { referenceOf } from "./context.ts";
+import { checkTag } from "./tags_flag.ts";
 import { type Command, formatTarget } from "./command.ts";
 import { describe } from "./output.ts";
-
-const TAG_REGEXP = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 /** The `tag` command. */
 export const tag: Command = {
@@ -25,14 +24,7 @@ export const tag: Command = {
   maxPositionals: Infinity,
   references: (args) => args.slice(0, 1),
   async run(context, [refText, ...tags]) {
-    for (const name of tags) {
-      if (!TAG_REGEXP.test(name)) {
-        throw new UsageError(
-          `"${name}" is not a tag: up to 128 letters, digits, _ . -, not starting with . or -`,
-          "tag",
-        );
-      }
-    }
+    for (const name of tags) checkTag(name, "tag");
     const target = context.target(refText, "tag");
     const store = target.kind === "layout"
       ? await context.readStore(target, "tag")

@@ -30,6 +30,12 @@ export const DEFAULT_FILE_MEDIA_TYPE = "application/octet-stream";
 /** The empty JSON blob, `{}`. */
 const EMPTY_BYTES = new TextEncoder().encode("{}");
 
+/**
+ * The media type of a config file given without one: the artifact guidance's "unknown" config
+ * type, as oras labels it (the empty type means the two bytes `{}`).
+ */
+const UNKNOWN_CONFIG_MEDIA_TYPE = "application/vnd.unknown.config.v1+json";
+
 /** The descriptor of the empty config `{}` (`application/vnd.oci.empty.v1+json`). */
 export const EMPTY_DESCRIPTOR: Descriptor = {
   mediaType: OCI_EMPTY_MEDIA_TYPE,
@@ -79,7 +85,10 @@ export interface PushArtifactOptions extends CallOptions {
   readonly annotations?: Readonly<Record<string, string>>;
   /** The subject, for a referrer. */
   readonly subject?: Descriptor;
-  /** A config of its own instead of the empty one. */
+  /**
+   * A config of its own instead of the empty one; without a media type it is labelled
+   * `application/vnd.unknown.config.v1+json`.
+   */
   readonly config?: ArtifactFile;
   /** Also name the manifest by this tag. */
   readonly tag?: string;
@@ -162,7 +171,10 @@ export async function pushArtifact(
   let config = EMPTY_DESCRIPTOR;
   if (options.config !== undefined) {
     const { descriptor, source } = await fileDescriptor(
-      { mediaType: OCI_EMPTY_MEDIA_TYPE, ...options.config },
+      {
+        ...options.config,
+        mediaType: options.config.mediaType ?? UNKNOWN_CONFIG_MEDIA_TYPE,
+      },
       false,
     );
     config = descriptor;

@@ -21,6 +21,12 @@ import type { Store } from "../store/store.ts";
 import { bytesSource } from "../transport/request_body.ts";
 import { copyBlobs, type OnBlob } from "./copy.ts";
 import { readConfig, resolveImage } from "./resolve.ts";
+import {
+  type ArtifactFileWritten,
+  manifestKind,
+  NotPullableError,
+  writeArtifactFiles,
+} from "./artifact_files.ts";
 
 /** Options of {@linkcode pullImage}. */
 export interface PullImageOptions extends RemoteStoreOptions {
@@ -73,8 +79,12 @@ export interface PullResult {
   readonly manifest: ImageManifest;
   /** Its descriptor. */
   readonly descriptor: Descriptor;
-  /** The image config. */
+  /** The image config (an artifact's config when it is JSON, else `{}`). */
   readonly config: ImageConfig;
+  /** An image's layers were extracted, or an artifact's files written by title. */
+  readonly kind: "image" | "artifact";
+  /** The files an artifact pull wrote (none for an image). */
+  readonly files: readonly ArtifactFileWritten[];
 }
 
 /**
@@ -88,11 +98,16 @@ export interface PullResult {
  * An abort of `options.signal` closes every download's connection at once, removes their
  * temporary files (and the file being extracted), and rejects with the signal's reason.
  *
+ * An artifact (a config that is not an image's, a title on every layer) is written file by
+ * file instead, each under its title (see `writeArtifactFiles`); a manifest that is neither
+ * (spack's `index.spack`) is refused with {@linkcode NotPullableError}.
+ *
  * @param ref The image.
  * @param target The directory to extract into.
  * @param options The stage, platform, and transport options.
  * @returns The manifest, its descriptor and the config.
  * @throws {DigestMismatchError} When a layer does not match its `diff_id`.
+ * @throws {NotPullableError} When the manifest is neither an image nor an artifact.
  *
  * @example Pull an image (no layers here) from the in-process registry
  * ```ts
@@ -153,6 +168,26 @@ async function pullImageOnce(
     platform: options.platform,
   });
   const document = manifest.document;
+  const kind = manifestKind(document);
+  if (kind === "neither") {
+    throw new NotPullableError(
+      name,
+      document,
+      "its config is not an image config and its layers have no titles",
+    );
+  }
+  if (kind === "artifact") {
+    const files = await writeArtifactFiles(store, document, target, {
+      signal: options.signal,
+    });
+    return {
+      manifest: document,
+      descriptor: manifest.descriptor,
+      config: {} as ImageConfig,
+      kind,
+      files,
+    };
+  }
   // Pull = copy into the stage (verified, reused when there, retried from the source), then
   // extract from it: the config first, read back from the stage.
   if (document.config.size > MAX_MANIFEST_SIZE) {
@@ -164,7 +199,14 @@ async function pullImageOnce(
   await copyBlobs(store, stage, [document.config], { ...copyOptions, onBlob });
   const config = await readConfig(stage, document.config, copyOptions);
   const layers = document.layers;
-  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (!Array.isArray(config.rootfs?.diff_ids)) {
+    throw new NotPullableError(
+      name,
+      document,
+      `its config ${document.config.digest} has no rootfs.diff_ids`,
+    );
+  }
+  const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== layers.length) {
     throw new SyntaxError(
       `Cannot pull ${name}: the manifest has ${layers.length} layers but the config lists ${diffIds.length} diff_ids`,
@@ -210,5 +252,11 @@ async function pullImageOnce(
     tag,
     signal: options.signal,
   });
-  return { manifest: document, descriptor: manifest.descriptor, config };
+  return {
+    manifest: document,
+    descriptor: manifest.descriptor,
+    config,
+    kind,
+    files: [],
+  };
 }

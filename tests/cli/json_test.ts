@@ -132,6 +132,7 @@ Deno.test("--json: push, pull, copy, inspect, tags and version print one object 
         source: "string",
         destination: "string",
         ...DESCRIBED,
+        tags: "array",
         layer: "object",
       },
       { platform: "platform" },

@@ -305,6 +305,7 @@ export {
   type CopyAllTagsOptions,
   type TagCopyResult,
 } from "./src/image/copy_tags.ts";
+export { type CopyShare, createCopyShare } from "./src/image/copy_share.ts";
 
 // Layers.
 export {

@@ -31,6 +31,7 @@ import { retryTransient } from "../transport/transient.ts";
 import { openOnRead } from "../io/bytes.ts";
 import type { ImageConfig, ImageManifest } from "../oci/manifest.ts";
 import { readConfig, readManifest, resolveImage } from "./resolve.ts";
+import { type CopyShare, shareManifestPush } from "./copy_share.ts";
 
 /**
  * Where one blob of a copy stands: `waiting` for its turn, `exists` (the target had it),
@@ -126,6 +127,12 @@ export interface CopyOptions {
    * the cache, and the copy rejects with the signal's reason.
    */
   readonly signal?: AbortSignal;
+  /**
+   * Writes shared with other copies to the same target running at the same time (see
+   * `createCopyShare`): a blob or manifest one of them writes is not written at once
+   * by another. `copyAllTags` passes one to its tags.
+   */
+  readonly share?: CopyShare;
 }
 
 /** What a copy did. */
@@ -321,79 +328,137 @@ export async function copyBlobs(
     | "onRetry"
     | "onBlob"
     | "signal"
+    | "share"
   > = {},
 ): Promise<{ copied: number; mounted: number; skipped: number }> {
-  const { signal, cache, onBlob } = options;
+  const { signal, cache, onBlob, share } = options;
   let mounted = 0;
+  let skipped = 0;
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
-  const present = await Promise.all(
-    unique.map((b) => target.exists(b, { signal })),
-  );
-  const missing = unique.filter((_, i) => !present[i]);
+  // A blob another copy to this target is checking or moving is awaited, not moved twice.
+  const theirs = unique.filter((b) => share?.blobs.has(b.digest));
+  const mine = unique.filter((b) => !share?.blobs.has(b.digest));
+  const settle = new Map<string, PromiseWithResolvers<void>>();
+  for (const blob of share === undefined ? [] : mine) {
+    const claim = Promise.withResolvers<void>();
+    claim.promise.catch(() => {});
+    settle.set(blob.digest, claim);
+    share?.blobs.set(blob.digest, claim.promise);
+  }
+  const settled = (digest: string, error?: unknown) => {
+    const claim = settle.get(digest);
+    if (claim === undefined) return;
+    settle.delete(digest);
+    if (error === undefined) return claim.resolve();
+    share?.blobs.delete(digest);
+    claim.reject(error);
+  };
   if (onBlob !== undefined) {
-    for (const [i, blob] of unique.entries()) {
-      onBlob(blob, present[i] ? "exists" : "waiting", {
+    for (const blob of theirs) {
+      onBlob(blob, "waiting", { done: 0, total: blob.size, attempt: 1 });
+    }
+  }
+  const awaitTheirs = async () => {
+    let copied = 0;
+    for (const blob of theirs) {
+      try {
+        await share?.blobs.get(blob.digest);
+        skipped++;
+        onBlob?.(blob, "exists", {
+          done: blob.size,
+          total: blob.size,
+          attempt: 1,
+        });
+      } catch {
+        // The other copy failed: this one copies the blob itself.
+        const counts = await copyBlobs(source, target, [blob], options);
+        copied += counts.copied;
+        mounted += counts.mounted;
+        skipped += counts.skipped;
+      }
+    }
+    return copied;
+  };
+  const copyMine = async () => {
+    try {
+      return await copyMissing(mine);
+    } catch (error) {
+      for (const digest of [...settle.keys()]) settled(digest, error);
+      throw error;
+    }
+  };
+  const copyMissing = async (checked: Descriptor[]) => {
+    const present = await Promise.all(
+      checked.map((b) => target.exists(b, { signal })),
+    );
+    const missing = checked.filter((_, i) => !present[i]);
+    skipped += checked.length - missing.length;
+    for (const [i, blob] of checked.entries()) {
+      if (present[i]) settled(blob.digest);
+      onBlob?.(blob, present[i] ? "exists" : "waiting", {
         done: present[i] ? blob.size : 0,
         total: blob.size,
         attempt: 1,
       });
     }
-  }
-  const mounter = isMounter(target) && target.canMount(source)
-    ? target
-    : undefined;
-  const sourceOf = async (descriptor: Descriptor): Promise<CopySource> => {
-    if (cache === undefined || mounter !== undefined) {
-      return await copySource(source, descriptor, signal);
-    }
-    // Through the cache: verified into it first (reused when there), then sent from its file.
-    if (!(await cache.exists(descriptor, { signal }))) {
-      await copyBlob(
-        source,
-        cache,
-        descriptor,
-        counted(
-          await copySource(source, descriptor, signal),
+    const mounter = isMounter(target) && target.canMount(source)
+      ? target
+      : undefined;
+    const sourceOf = async (descriptor: Descriptor): Promise<CopySource> => {
+      if (cache === undefined || mounter !== undefined) {
+        return await copySource(source, descriptor, signal);
+      }
+      // Through the cache: verified into it first (reused when there), then sent from its file.
+      if (!(await cache.exists(descriptor, { signal }))) {
+        await copyBlob(
+          source,
+          cache,
           descriptor,
-          "downloading",
-          onBlob,
-        ),
-        undefined,
+          counted(
+            await copySource(source, descriptor, signal),
+            descriptor,
+            "downloading",
+            onBlob,
+          ),
+          undefined,
+          options,
+        );
+      }
+      return {
+        source: await fileSource(cache.blobPath(descriptor.digest)),
+        verified: false,
+      };
+    };
+    // A registry (the stores that mount) is uploaded to; a layout or memory, downloaded into.
+    const moving = isMounter(target) ? "uploading" : "downloading";
+    await eachLimited(missing, options.concurrency ?? 4, async (descriptor) => {
+      const wasMounted = await copyBlob(
+        source,
+        target,
+        descriptor,
+        counted(await sourceOf(descriptor), descriptor, moving, onBlob),
+        mounter,
         options,
       );
-    }
-    return {
-      source: await fileSource(cache.blobPath(descriptor.digest)),
-      verified: false,
-    };
+      settled(descriptor.digest);
+      if (wasMounted) mounted++;
+      onBlob?.(descriptor, wasMounted ? "mounted" : "done", {
+        done: descriptor.size,
+        total: descriptor.size,
+        attempt: 1,
+      });
+      // With onBlob, a display tells of each blob: one line per blob, not two.
+      if (onBlob === undefined) {
+        options.log?.(`Copied ${descriptor.digest} to ${target.name}`);
+      }
+    }, signal);
+    return missing.length;
   };
-  // A registry (the stores that mount) is uploaded to; a layout or memory, downloaded into.
-  const moving = isMounter(target) ? "uploading" : "downloading";
-  await eachLimited(missing, options.concurrency ?? 4, async (descriptor) => {
-    const wasMounted = await copyBlob(
-      source,
-      target,
-      descriptor,
-      counted(await sourceOf(descriptor), descriptor, moving, onBlob),
-      mounter,
-      options,
-    );
-    if (wasMounted) mounted++;
-    onBlob?.(descriptor, wasMounted ? "mounted" : "done", {
-      done: descriptor.size,
-      total: descriptor.size,
-      attempt: 1,
-    });
-    // With onBlob, a display tells of each blob: one line per blob, not two.
-    if (onBlob === undefined) {
-      options.log?.(`Copied ${descriptor.digest} to ${target.name}`);
-    }
-  }, signal);
-  return {
-    copied: missing.length,
-    mounted,
-    skipped: unique.length - missing.length,
-  };
+  const [copiedMine, copiedTheirs] = await Promise.all([
+    copyMine(),
+    awaitTheirs(),
+  ]);
+  return { copied: copiedMine + copiedTheirs, mounted, skipped };
 }
 
 /**
@@ -571,7 +636,6 @@ async function copyFetched(
   label: string,
   options: Omit<CopyOptions, "platform">,
 ): Promise<CopyResult> {
-  const { signal } = options;
   const maxDepth = options.maxDepth ?? 3;
   let copied = 0;
   let mounted = 0;
@@ -599,10 +663,12 @@ async function copyFetched(
       mounted += counts.mounted;
       skipped += counts.skipped;
     }
-    if (fetched !== top) await pushManifest(target, fetched, undefined, signal);
+    if (fetched !== top) {
+      await pushManifest(target, fetched, undefined, options);
+    }
   };
   await visit(top, 0);
-  await pushManifest(target, top, options.tag, signal);
+  await pushManifest(target, top, options.tag, options);
   return {
     descriptor: top.descriptor,
     blobsCopied: copied,
@@ -611,15 +677,25 @@ async function copyFetched(
   };
 }
 
-/** Stores a manifest as fetched, under its digest and the tag when given. */
+/**
+ * Stores a manifest as fetched, under its digest and the tag when given; once only, and not at
+ * the same time as another push of it, among the copies sharing `options.share`.
+ */
 async function pushManifest(
   target: Store,
   fetched: FetchedManifest,
   tag: string | undefined,
-  signal: AbortSignal | undefined,
+  options: Pick<CopyOptions, "signal" | "share">,
 ): Promise<void> {
-  await target.push(fetched.descriptor, bytesSource(fetched.bytes), {
-    tag,
-    signal,
-  });
+  const { signal, share } = options;
+  await shareManifestPush(
+    share,
+    fetched.descriptor.digest,
+    tag !== undefined,
+    () =>
+      target.push(fetched.descriptor, bytesSource(fetched.bytes), {
+        tag,
+        signal,
+      }),
+  );
 }

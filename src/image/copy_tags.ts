@@ -8,6 +8,7 @@ import type { Descriptor } from "../oci/manifest.ts";
 import type { Store, TagLister } from "../store/store.ts";
 import { copyGraph, type CopyOptions } from "./copy.ts";
 import { copyReferrers } from "./referrers.ts";
+import { createCopyShare } from "./copy_share.ts";
 
 /** Options of {@linkcode copyAllTags}. */
 export interface CopyAllTagsOptions
@@ -56,6 +57,7 @@ async function resolveOrUndefined(
  * Copies every tag of `source` to `target` (the whole index of each, as it is), at most
  * `tagConcurrency` tags at once; a tag the target already has with the same digest is skipped.
  * One tag failing does not stop the others: each has its result, in the source's tag order.
+ * A blob or manifest several tags share is written once, and never by two of them at once.
  *
  * @param source Where the tags are.
  * @param target Where they go.
@@ -82,6 +84,8 @@ export async function copyAllTags(
   options: CopyAllTagsOptions = {},
 ): Promise<TagCopyResult[]> {
   const { signal } = options;
+  // Tags sharing blobs or manifests write each once, never two at once (see copy_share.ts).
+  options = { ...options, share: options.share ?? createCopyShare() };
   const tags = await source.listTags({ signal });
   const results: TagCopyResult[] = new Array(tags.length);
   const copyTag = async (tag: string): Promise<TagCopyResult> => {

@@ -289,6 +289,7 @@ export {
   NotPullableError,
   UnsafeTitleError,
   writeArtifactFiles,
+  type WriteArtifactFilesOptions,
 } from "./src/image/artifact_files.ts";
 export {
   attachArtifact,

@@ -12,8 +12,10 @@ import {
   OCI_CONFIG_MEDIA_TYPE,
   OCI_EMPTY_MEDIA_TYPE,
 } from "../oci/media_types.ts";
-import type { CallOptions, Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
+import type { OciLayout } from "../store/layout_store.ts";
 import { downloadBlob } from "./blob.ts";
+import { copyBlobs, type CopyOptions } from "./copy.ts";
 import { TITLE_ANNOTATION } from "./artifact.ts";
 
 /** What a manifest holds, for a pull. */
@@ -159,6 +161,20 @@ async function makeParents(
   return current;
 }
 
+/** Options of {@linkcode writeArtifactFiles}. */
+export interface WriteArtifactFilesOptions extends
+  Pick<
+    CopyOptions,
+    "signal" | "attempts" | "onRetry" | "concurrency" | "onBlob"
+  > {
+  /**
+   * A stage (the pull's cache) the files pass through: copied into it first with `copyBlobs`
+   * (verified, reused when there, started again from the source when a download fails), then
+   * written from it. Without one, each file streams straight from `store`.
+   */
+  readonly stage?: OciLayout;
+}
+
 /** One file an artifact pull wrote. */
 export interface ArtifactFileWritten {
   /** Its title, the path under the target. */
@@ -176,7 +192,8 @@ export interface ArtifactFileWritten {
  * @param store Where the blobs are.
  * @param manifest The artifact's manifest.
  * @param target The directory (made when missing).
- * @param options A signal.
+ * @param options A stage to copy the blobs through (with attempts, concurrency and progress),
+ * and a signal.
  * @returns The files written, in the manifest's order.
  * @throws {UnsafeTitleError} For a title that escapes the target.
  *
@@ -199,7 +216,7 @@ export async function writeArtifactFiles(
   store: Store,
   manifest: ImageManifest,
   target: string,
-  options: CallOptions = {},
+  options: WriteArtifactFilesOptions = {},
 ): Promise<ArtifactFileWritten[]> {
   const files = manifest.layers.filter((layer) => !isEmptyLayer(layer)).map(
     (descriptor) => {
@@ -215,6 +232,11 @@ export async function writeArtifactFiles(
     }
     seen.add(key);
   }
+  const { stage, signal } = options;
+  if (stage !== undefined) {
+    await copyBlobs(store, stage, files.map((f) => f.descriptor), options);
+  }
+  const from = stage ?? store;
   await Deno.mkdir(target, { recursive: true });
   for (const { title, descriptor, parts } of files) {
     const parent = await makeParents(target, title, parts.slice(0, -1));
@@ -222,7 +244,7 @@ export async function writeArtifactFiles(
     if ((await lstatOrUndefined(path))?.isDirectory) {
       throw new UnsafeTitleError(title, "a directory is in its place");
     }
-    await downloadBlob(store, descriptor, path, options);
+    await downloadBlob(from, descriptor, path, { signal });
   }
   return files.map(({ title, descriptor }) => ({ title, descriptor }));
 }

@@ -99,7 +99,8 @@ export interface PullResult {
  * temporary files (and the file being extracted), and rejects with the signal's reason.
  *
  * An artifact (a config that is not an image's, a title on every layer) is written file by
- * file instead, each under its title (see `writeArtifactFiles`); a manifest that is neither
+ * file instead, each under its title (see `writeArtifactFiles`), its blobs through the stage
+ * as layers are (its manifest and config stored there too); a manifest that is neither
  * (spack's `index.spack`) is refused with {@linkcode NotPullableError}.
  *
  * @param ref The image.
@@ -177,7 +178,16 @@ async function pullImageOnce(
     );
   }
   if (kind === "artifact") {
+    // Through the stage like layers: verified, reused when there, retried from the source;
+    // the config and the manifest (tagged last) go there too, so the stage is a layout of it.
     const files = await writeArtifactFiles(store, document, target, {
+      ...copyOptions,
+      onBlob: options.onBlob,
+      stage,
+    });
+    await copyBlobs(store, stage, [document.config], copyOptions);
+    await stage.push(manifest.descriptor, bytesSource(manifest.bytes), {
+      tag,
       signal: options.signal,
     });
     return {

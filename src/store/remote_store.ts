@@ -16,7 +16,9 @@ import {
   addToReferrersIndex,
   fetchReferrers,
   readReferrersIndex,
+  removeFromReferrersIndex,
 } from "./remote/referrers.ts";
+import { RegistryError } from "../transport/errors.ts";
 import type { ProgressOptions } from "./remote/progress.ts";
 import { readAtMost } from "../io/bytes.ts";
 import { bytesSource, type Transport } from "../transport/request_body.ts";
@@ -91,7 +93,8 @@ const MANIFEST_CACHE_SIZE = 32;
  * It deletes (manifests by digest, tags where the registry allows, blobs) and lists referrers:
  * by the referrers API, or on a registry without it (distribution 2.8) by the fallback tag
  * `sha256-<hex>`, which `push` of a manifest with a `subject` updates there (read, add,
- * write: concurrent writers race, as the spec says; see `remote/referrers.ts`).
+ * write: concurrent writers race, as the spec says; see `remote/referrers.ts`), and `delete`
+ * of such a manifest updates too (read, remove, write; the same race).
  *
  * @param ref The repository (its tag and digest are ignored).
  * @param storeOptions Opener, signal, single-POST size, progress and log.
@@ -189,6 +192,29 @@ export function remoteStore(
     if (referrer === undefined) return;
     await addToReferrersIndex(repository, subject, referrer, withCall(call));
   };
+  /** The bytes of a manifest about to be deleted; undefined when the registry has none. */
+  const bytesBeforeDelete = async (digest: string, call: CallOptions) => {
+    try {
+      return (await manifestOf(digest, call)).bytes;
+    } catch (error) {
+      if (error instanceof RegistryError && error.status === 404) {
+        return undefined;
+      }
+      throw error;
+    }
+  };
+  /** On a registry without the referrers API, drops a deleted referrer from its subject's index. */
+  const unindexReferrer = async (
+    digest: string,
+    bytes: Uint8Array,
+    call: CallOptions,
+  ) => {
+    const subject = subjectOf(bytes);
+    if (subject === undefined) return;
+    if (referrersApi === undefined) await referrersOf(subject, call);
+    if (referrersApi) return;
+    await removeFromReferrersIndex(repository, subject, digest, withCall(call));
+  };
   const store: RemoteStore = {
     name: `${ref.registry}/${ref.repository}`,
     exists(descriptor, call) {
@@ -246,12 +272,18 @@ export function remoteStore(
     },
     async delete(descriptor, call) {
       if (isManifestOrIndex(descriptor.mediaType)) {
+        // Its bytes first: a referrer's subject names the fallback index to update after.
+        const bytes = await bytesBeforeDelete(descriptor.digest, call ?? {});
         manifests.delete(descriptor.digest);
-        return await deleteManifest(
+        const deleted = await deleteManifest(
           repository,
           descriptor.digest,
           withCall(call),
         );
+        if (deleted && bytes !== undefined) {
+          await unindexReferrer(descriptor.digest, bytes, call ?? {});
+        }
+        return deleted;
       }
       return await deleteBlob(repository, descriptor.digest, withCall(call));
     },

@@ -234,6 +234,65 @@ registryTest(
 );
 
 registryTest(
+  "oci delete of a referrer: discover no longer lists it (the fallback index updated on distribution)",
+  async (start, backend) => {
+    await using registry = await start();
+    await withWork(async (work) => {
+      await Deno.mkdir(`${work}/src`);
+      await Deno.writeTextFile(`${work}/src/a.txt`, "a\n");
+      await Deno.writeTextFile(`${work}/sig.txt`, "signature");
+      await Deno.writeTextFile(`${work}/sbom.json`, "{}");
+      const repo = `${registry.host}/delref/app`;
+      const image = json(
+        await runCli([
+          "push",
+          `${work}/src`,
+          `${repo}:v1`,
+          "--json",
+          "--cache",
+          `${work}/cache`,
+        ]),
+      );
+      const attach = async (file: string, type: string) =>
+        json(
+          await runCli([
+            "attach",
+            `${repo}:v1`,
+            `${work}/${file}`,
+            "--artifact-type",
+            type,
+            "--json",
+          ]),
+        );
+      const sig = await attach("sig.txt:text/plain", "application/x.sig");
+      const sbom = await attach(
+        "sbom.json:application/spdx+json",
+        "application/spdx+json",
+      );
+      ok(await runCli(["delete", `${repo}@${sig.digest}`]));
+      assert.equal(
+        ok(await runCli(["discover", `${repo}:v1`])).stdout,
+        `${repo}@${image.digest}\n└── application/spdx+json ${sbom.digest}\n`,
+      );
+      ok(await runCli(["delete", `${repo}@${sbom.digest}`]));
+      assert.equal(
+        ok(await runCli(["discover", `${repo}:v1`])).stdout,
+        `${repo}@${image.digest}\n`,
+      );
+      const tags = json(await runCli(["tags", repo, "--json"])).tags;
+      // The fallback tag stays on distribution, holding an empty index.
+      assert.deepEqual(
+        tags,
+        backend === "distribution"
+          ? ["sha256-" + (image.digest as string).slice(7), "v1"]
+          : ["v1"],
+      );
+    });
+  },
+  { backends: SOCKET_BACKENDS },
+);
+
+registryTest(
   "oci delete: a tag (where the registry allows), a manifest by digest, a blob",
   async (start, backend) => {
     await using registry = await start();

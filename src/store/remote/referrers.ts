@@ -210,3 +210,64 @@ export async function addToReferrersIndex(
   );
   return true;
 }
+
+/**
+ * Removes a referrer from the fallback index of its subject, as the spec asks of a client that
+ * deletes a referrer on a registry without the referrers API: reads the index under
+ * {@linkcode referrersTag}, drops the descriptor, and writes the index back under the tag (an
+ * empty index when it was the last). Not atomic, as {@linkcode addToReferrersIndex} is not: a
+ * writer that changes the index meanwhile may lose its change or bring the entry back.
+ *
+ * @param ref The repository.
+ * @param subject The subject's digest.
+ * @param referrer The referrer's digest.
+ * @param options Transport and signal.
+ * @returns Whether the index changed (false when the referrer was not in it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { addToReferrersIndex, readReferrersIndex, removeFromReferrersIndex } from "./referrers.ts";
+ * import { parseReference } from "../../oci/reference.ts";
+ * import { createRegistry } from "../../server/mod.ts";
+ * import { bytesSource } from "../../transport/request_body.ts";
+ * import { remoteStore } from "../remote_store.ts";
+ * import { digestOf } from "../../oci/digest.ts";
+ * const transport = createRegistry();
+ * const ref = parseReference("127.0.0.1:5000/app");
+ * const config = { mediaType: "application/vnd.oci.empty.v1+json", digest: digestOf("{}"), size: 2 };
+ * await remoteStore(ref, { transport }).push(config, bytesSource("{}"));
+ * const bytes = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config, layers: [] });
+ * const referrer = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: digestOf(bytes), size: bytes.length };
+ * await remoteStore(ref, { transport }).push(referrer, bytesSource(bytes));
+ * const subject = `sha256:${"a".repeat(64)}`;
+ * await addToReferrersIndex(ref, subject, referrer, { transport });
+ * assert.ok(await removeFromReferrersIndex(ref, subject, referrer.digest, { transport }));
+ * assert.deepEqual(await readReferrersIndex(ref, subject, { transport }), []);
+ * assert.equal(await removeFromReferrersIndex(ref, subject, referrer.digest, { transport }), false);
+ * ```
+ */
+export async function removeFromReferrersIndex(
+  ref: ImageReference,
+  subject: string,
+  referrer: string,
+  options: RegistryOptions = {},
+): Promise<boolean> {
+  const entries = await readReferrersIndex(ref, subject, options);
+  const kept = entries.filter((d) => d.digest !== referrer);
+  if (kept.length === entries.length) return false;
+  const index: ImageIndex = {
+    schemaVersion: 2,
+    mediaType: OCI_INDEX_MEDIA_TYPE,
+    manifests: kept,
+  };
+  const { bytes, digest, size } = encodeManifest(index);
+  await putManifest(
+    ref,
+    bytes,
+    { mediaType: OCI_INDEX_MEDIA_TYPE, digest, size },
+    referrersTag(subject),
+    options,
+  );
+  return true;
+}

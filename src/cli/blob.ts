@@ -1,16 +1,15 @@
 /**
- * `oci blob get`: a blob by digest to a file (`-o`, written under a temporary name and renamed
+ * `oci blob get`: a blob by digest (of a registry's `REPO@DIGEST` or a layout's
+ * `layout:DIR@DIGEST`: any store that tells blob sizes) to a file (`-o`, written under a temporary name and renamed
  * once verified) or to stdout (verified while it streams: a mismatch fails the command);
  * `oci blob put`: a file as a blob, printing its digest.
  *
  * @module
  */
 import { stat } from "node:fs/promises";
-import { downloadBlob, uploadFile } from "../image/blob.ts";
-import { blobSize } from "../store/remote/blob_size.ts";
-import { formatReference } from "../oci/reference.ts";
+import { downloadBlob, findBlob, uploadFile } from "../image/blob.ts";
 import { UsageError } from "./context.ts";
-import { type Command, formatTarget, registryTarget } from "./command.ts";
+import { type Command, formatTarget } from "./command.ts";
 import { describe } from "./output.ts";
 
 /** The `blob` command. */
@@ -20,6 +19,7 @@ export const blob: Command = {
   usage: "oci blob get <ref@digest> [-o FILE] | oci blob put <repo> <file>",
   examples: [
     "oci blob get 127.0.0.1:5000/app@sha256:… -o layer.tar.gz",
+    "oci blob get layout:./cache@sha256:… > manifest.json",
     "oci blob put 127.0.0.1:5000/app ./data.bin",
   ],
   flags: {
@@ -37,25 +37,22 @@ export const blob: Command = {
   async run(context, [action, refText, file], values) {
     if (action === "get" && file === undefined) {
       const target = context.target(refText, "blob");
-      const ref = registryTarget(target, "blob");
-      if (ref.digest === undefined) {
-        throw new UsageError("blob get needs REPO@sha256:…", "blob");
-      }
-      const size = await blobSize(ref, ref.digest, {
-        transport: context.transport,
-        signal: context.signal,
-      });
-      if (size === undefined) {
-        throw new Error(
-          `Cannot find blob ${ref.digest} in ${ref.registry}/${ref.repository}`,
+      const digest = target.kind === "layout"
+        ? (/^[a-z0-9]+:/.test(target.reference) ? target.reference : undefined)
+        : target.ref.digest;
+      if (digest === undefined) {
+        throw new UsageError(
+          "blob get needs REPO@sha256:… or layout:DIR@sha256:…",
+          "blob",
         );
       }
-      const descriptor = {
-        mediaType: "application/octet-stream",
-        digest: ref.digest,
-        size,
-      };
       const store = await context.readStore(target, "blob");
+      const descriptor = await findBlob(store, digest, {
+        signal: context.signal,
+      });
+      if (descriptor === undefined) {
+        throw new Error(`Cannot find blob ${digest} in ${store.name}`);
+      }
       const output = values.output as string | undefined;
       if (output !== undefined) {
         await downloadBlob(store, descriptor, output, {
@@ -63,7 +60,7 @@ export const blob: Command = {
         });
         context.progress.done();
         context.result({
-          source: formatReference(ref),
+          source: formatTarget(target),
           destination: output,
           ...describe(descriptor),
         }, "");

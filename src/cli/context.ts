@@ -387,7 +387,7 @@ export function parseRetries(text: string | undefined): number {
 }
 
 /**
- * Parses a target: `layout:DIR[:TAG]`, `oci://…`/`oci+http://…`, or an image reference.
+ * Parses a target: `layout:DIR[:TAG]` or `layout:DIR@DIGEST`, `oci://…`/`oci+http://…`, or an image reference.
  *
  * @param text The argument.
  * @param plainHttp Reach every registry over plain HTTP.
@@ -402,12 +402,18 @@ export function parseTarget(
 ): Target {
   if (text.startsWith("layout:")) {
     const rest = text.slice("layout:".length);
+    // layout:DIR@DIGEST names a manifest or blob by digest.
+    const byDigest = /^(.+)@([a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$/
+      .exec(rest);
+    if (byDigest !== null) {
+      return { kind: "layout", dir: byDigest[1], reference: byDigest[2] };
+    }
     const colon = rest.lastIndexOf(":");
     const dir = colon > 0 ? rest.slice(0, colon) : rest;
     const reference = colon > 0 ? rest.slice(colon + 1) : "latest";
     if (dir === "" || reference === "") {
       throw new UsageError(
-        `"${text}" is not a layout target: use layout:DIR[:TAG]`,
+        `"${text}" is not a layout target: use layout:DIR[:TAG] or layout:DIR@DIGEST`,
         command,
       );
     }

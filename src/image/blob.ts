@@ -7,9 +7,48 @@
 import { digestOfFile } from "../oci/digest.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { createTemporary, syncDirectory } from "../io/files.ts";
-import type { CallOptions, Store } from "../store/store.ts";
+import { type CallOptions, hasBlobSize, type Store } from "../store/store.ts";
 import { fileSource } from "../transport/request_body.ts";
 import { dirname } from "node:path";
+
+/**
+ * The descriptor of a blob a store holds, found by its digest alone (its size asked of the
+ * store: a registry's HEAD, a layout's or memory store's own record), for reading it with
+ * {@linkcode downloadBlob} or `store.fetch` (which verify digest and size).
+ *
+ * @param store Any store that tells blob sizes (registries, layouts, memory).
+ * @param digest The blob's digest.
+ * @param options A signal.
+ * @returns Its descriptor (`application/octet-stream`), or undefined when the store lacks it.
+ * @throws {TypeError} When the store cannot tell a blob's size.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { findBlob } from "./blob.ts";
+ * import { memoryStore } from "../store/memory_store.ts";
+ * import { bytesSource } from "../transport/request_body.ts";
+ * import { digestOf } from "../oci/digest.ts";
+ * const store = memoryStore();
+ * await store.push({ mediaType: "text/plain", digest: digestOf("x"), size: 1 }, bytesSource("x"));
+ * assert.equal((await findBlob(store, digestOf("x")))?.size, 1);
+ * assert.equal(await findBlob(store, digestOf("y")), undefined);
+ * ```
+ */
+export async function findBlob(
+  store: Store,
+  digest: string,
+  options: CallOptions = {},
+): Promise<Descriptor | undefined> {
+  if (!hasBlobSize(store)) {
+    throw new TypeError(
+      `Cannot find blob ${digest} in ${store.name}: it does not tell blob sizes`,
+    );
+  }
+  const size = await store.blobSize(digest, options);
+  if (size === undefined) return undefined;
+  return { mediaType: "application/octet-stream", digest, size };
+}
 
 /**
  * Writes a blob of a store to `path`: the bytes stream into a temporary file beside it while

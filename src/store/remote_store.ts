@@ -12,6 +12,7 @@ import { putManifest, uploadBlob } from "./remote/upload.ts";
 import type { FetchedManifest } from "./store.ts";
 import { listTags } from "./remote/tags.ts";
 import { deleteBlob, deleteManifest, deleteTag } from "./remote/delete.ts";
+import { blobSize } from "./remote/blob_size.ts";
 import {
   addToReferrersIndex,
   fetchReferrers,
@@ -24,6 +25,7 @@ import { readAtMost } from "../io/bytes.ts";
 import { bytesSource, type Transport } from "../transport/request_body.ts";
 import { MAX_MANIFEST_SIZE } from "../oci/parse_manifest.ts";
 import {
+  type BlobSizer,
   type CallOptions,
   type Deleter,
   isManifestOrIndex,
@@ -72,6 +74,7 @@ export interface RemoteStoreOptions extends RegistryOptions, ProgressOptions {
 /** Every capability of {@linkcode remoteStore}. */
 export type RemoteStore =
   & Store
+  & BlobSizer
   & Mounter
   & TagLister
   & Deleter
@@ -219,6 +222,9 @@ export function remoteStore(
     name: `${ref.registry}/${ref.repository}`,
     exists(descriptor, call) {
       return blobExists(repository, descriptor.digest, withCall(call));
+    },
+    blobSize(digest, call) {
+      return blobSize(repository, digest, withCall(call));
     },
     async fetch(descriptor, call) {
       if (isManifestOrIndex(descriptor.mediaType)) {

@@ -174,13 +174,37 @@ export interface ByteRange {
   readonly end: number;
 }
 
+/** A store that tells a blob's size by its digest (a registry by HEAD, a layout by stat). */
+export interface BlobSizer {
+  /** The size of a blob the store holds, or undefined. */
+  blobSize(digest: string, options?: CallOptions): Promise<number | undefined>;
+}
+
+/**
+ * Tells whether a store has the {@linkcode BlobSizer} capability.
+ *
+ * @param store The store.
+ * @returns True when it tells a blob's size by its digest.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hasBlobSize } from "./store.ts";
+ * import { memoryStore } from "./memory_store.ts";
+ * assert.ok(hasBlobSize(memoryStore()));
+ * ```
+ */
+export function hasBlobSize<S extends Store>(
+  store: S,
+): store is S & BlobSizer {
+  return typeof (store as Partial<BlobSizer>).blobSize === "function";
+}
+
 /**
  * A store that serves blobs by digest as they are stored, for a registry whose clients verify
  * what they read: the size, and the bytes whole or a byte range, not hashed on the way.
  */
-export interface BlobReader {
-  /** The size of a blob the store holds, or undefined. */
-  blobSize(digest: string, options?: CallOptions): Promise<number | undefined>;
+export interface BlobReader extends BlobSizer {
   /**
    * The bytes of a blob (or of `range`), unverified.
    *

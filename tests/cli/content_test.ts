@@ -123,6 +123,64 @@ registryTest(
   { backends: SOCKET_BACKENDS },
 );
 
+Deno.test("oci blob get and put on an OCI layout (layout:DIR@DIGEST), as on a registry", async () => {
+  await withWork(async (work) => {
+    await Deno.mkdir(`${work}/src`);
+    await Deno.writeTextFile(`${work}/src/a.txt`, "a\n");
+    const layout = `${work}/layout`;
+    const pushed = json(
+      await runCli(["push", `${work}/src`, `layout:${layout}:v1`, "--json"]),
+    );
+    await Deno.writeTextFile(`${work}/data.bin`, "layout blob bytes");
+    const blobDigest = digestOf("layout blob bytes");
+    assert.equal(
+      ok(await runCli(["blob", "put", `layout:${layout}`, `${work}/data.bin`]))
+        .stdout,
+      `${blobDigest}\n`,
+    );
+    const got = json(
+      await runCli([
+        "blob",
+        "get",
+        `layout:${layout}@${blobDigest}`,
+        "-o",
+        `${work}/out.bin`,
+        "--json",
+      ]),
+    );
+    assert.equal(got.size, "layout blob bytes".length);
+    assert.equal(
+      await Deno.readTextFile(`${work}/out.bin`),
+      "layout blob bytes",
+    );
+    // The manifest a push wrote, to stdout: the exact bytes of its digest.
+    const manifest = ok(
+      await runCli(["blob", "get", `layout:${layout}@${pushed.digest}`]),
+    ).stdout;
+    assert.equal(digestOf(manifest), pushed.digest);
+    const missing = await runCli([
+      "blob",
+      "get",
+      `layout:${layout}@${digestOf("not there")}`,
+      "-o",
+      `${work}/none`,
+    ]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /Cannot find blob/);
+    assert.ok(!(await Deno.stat(`${work}/none`).catch(() => undefined)));
+    const byTag = await runCli(["blob", "get", `layout:${layout}:v1`]);
+    assert.equal(byTag.code, 2);
+    assert.match(byTag.stderr, /layout:DIR@sha256/);
+    const notLayout = await runCli([
+      "blob",
+      "get",
+      `layout:${work}/none@${blobDigest}`,
+    ]);
+    assert.equal(notLayout.code, 2);
+    assert.match(notLayout.stderr, /not an OCI image layout/);
+  });
+});
+
 registryTest(
   "oci attach, discover (tree and --json), copy --referrers, copy --all-tags, catalog",
   async (start, backend) => {

@@ -182,6 +182,7 @@ export {
 // Where content lives: one Store interface, three implementations.
 export {
   type BlobReader,
+  type BlobSizer,
   type BlobUpload,
   type ByteRange,
   type CallOptions,

@@ -1,0 +1,236 @@
+/**
+ * gzip compression spread over Workers, as pigz does it: the input is cut into fixed blocks,
+ * each deflated on its own and ended by a sync flush (see {@link ./deflate_block.ts} for why no
+ * dictionary), and the blocks are written in order as one gzip member (one header, the CRC-32 and size of the whole
+ * input). The bytes depend only on the input and the level, never on how many Workers ran or on
+ * how the input was chunked: with no Workers the same blocks are deflated on this thread.
+ *
+ * @module
+ */
+import { crc32 } from "node:zlib";
+import { deflateBlock, type DeflateJob } from "./deflate_block.ts";
+
+/** Input bytes per block (pigz uses 128 KiB; larger blocks lose less to the empty window). */
+export const GZIP_BLOCK_BYTES = 1024 * 1024;
+
+/** Options of {@linkcode parallelGzip}. */
+export interface ParallelGzipOptions {
+  /**
+   * zlib level, 0-9.
+   * @default {6}
+   */
+  readonly level?: number;
+  /**
+   * How many Workers deflate; 0 deflates on this thread (same bytes).
+   * @default {one fewer than `navigator.hardwareConcurrency`, at least 1}
+   */
+  readonly workers?: number;
+}
+
+/** The Workers used by default: one core is left for tar and the two digests. */
+export function defaultGzipWorkers(): number {
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  return Math.max(1, cores - 1);
+}
+
+interface Reply {
+  readonly seq: number;
+  readonly output?: Uint8Array;
+  readonly error?: string;
+}
+
+interface Job extends DeflateJob {
+  readonly seq: number;
+  resolve(output: Uint8Array): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Deflates jobs on Workers; a Worker that cannot start or breaks is replaced by this thread for
+ * its jobs (the bytes are the same).
+ */
+class DeflatePool {
+  readonly #workers: (Worker | undefined)[] = [];
+  readonly #jobs = new Map<number, Job>();
+
+  constructor(count: number) {
+    for (let i = 0; i < count; i++) this.#workers.push(this.#start(i));
+  }
+
+  #start(index: number): Worker | undefined {
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL("./deflate_worker.ts", import.meta.url), {
+        type: "module",
+      });
+    } catch {
+      return undefined;
+    }
+    worker.onmessage = ({ data }: MessageEvent<Reply>) => {
+      const job = this.#jobs.get(data.seq);
+      if (job === undefined) return;
+      this.#jobs.delete(data.seq);
+      if (data.output !== undefined) job.resolve(data.output);
+      else job.reject(new Error(`gzip: ${data.error}`));
+    };
+    worker.onerror = (event) => {
+      // The Worker could not load (permissions, an import map) or broke: its jobs, and all
+      // that would have gone to it, are deflated here instead.
+      event.preventDefault();
+      this.#workers[index] = undefined;
+      worker.terminate();
+      for (const job of [...this.#jobs.values()]) {
+        if (job.seq % this.#workers.length === index) this.#runHere(job);
+      }
+    };
+    return worker;
+  }
+
+  #runHere(job: Job): void {
+    this.#jobs.delete(job.seq);
+    try {
+      job.resolve(deflateBlock(job));
+    } catch (error) {
+      job.reject(error);
+    }
+  }
+
+  /** Deflates a block; blocks are spread over the Workers by sequence number. */
+  deflate(seq: number, job: DeflateJob): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const entry: Job = { ...job, seq, resolve, reject };
+      const worker = this.#workers.length > 0
+        ? this.#workers[seq % this.#workers.length]
+        : undefined;
+      if (worker === undefined) return this.#runHere(entry);
+      this.#jobs.set(seq, entry);
+      worker.postMessage({
+        seq,
+        data: job.data,
+        last: job.last,
+        level: job.level,
+      });
+    });
+  }
+
+  /** Stops every Worker; jobs still out are refused. */
+  close(reason: unknown = new Error("gzip: stopped")): void {
+    for (const worker of this.#workers) worker?.terminate();
+    this.#workers.fill(undefined);
+    for (const job of this.#jobs.values()) job.reject(reason);
+    this.#jobs.clear();
+  }
+}
+
+function gzipHeader(level: number): Uint8Array {
+  // No name, no mtime (reproducible), XFL as zlib sets it, OS "unknown".
+  const xfl = level === 9 ? 2 : level === 1 ? 4 : 0;
+  return new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]);
+}
+
+function gzipTrailer(crc: number, size: number): Uint8Array {
+  const trailer = new Uint8Array(8);
+  const view = new DataView(trailer.buffer);
+  view.setUint32(0, crc >>> 0, true);
+  view.setUint32(4, size % 2 ** 32, true);
+  return trailer;
+}
+
+/**
+ * A gzip compressor whose deflating runs on Workers, block by block (see the module). At most
+ * a fixed number of blocks (two per Worker, and one being filled) are held at once; writes wait
+ * while that many are out. The Workers stop when the stream ends, errors or is cancelled.
+ *
+ * @param options The level and the number of Workers.
+ * @returns A stream from the raw bytes to one gzip member.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { gunzipSync } from "node:zlib";
+ * import { parallelGzip } from "./parallel_gzip.ts";
+ * const text = "hello ".repeat(500_000);
+ * const gzipped = ReadableStream.from([new TextEncoder().encode(text)])
+ *   .pipeThrough(parallelGzip({ workers: 2 }));
+ * const bytes = new Uint8Array(await new Response(gzipped).arrayBuffer());
+ * assert.equal(new TextDecoder().decode(gunzipSync(bytes)), text);
+ * ```
+ */
+export function parallelGzip(
+  options: ParallelGzipOptions = {},
+): TransformStream<Uint8Array, Uint8Array> {
+  const level = options.level ?? 6;
+  const workers = options.workers ?? defaultGzipWorkers();
+  const maxOut = Math.max(1, 2 * workers);
+  let pool: DeflatePool | undefined;
+  let block = new Uint8Array(GZIP_BLOCK_BYTES);
+  let filled = 0;
+  let crc = 0;
+  let size = 0;
+  let seq = 0;
+  const out: Promise<Uint8Array>[] = [];
+
+  function submit(last: boolean): void {
+    const data = block.subarray(0, filled);
+    crc = crc32(data, crc);
+    size += filled;
+    pool ??= new DeflatePool(workers);
+    const deflating = pool.deflate(seq++, { data, last, level });
+    // Refusals are seen when the block's turn comes; until then they are not unhandled.
+    deflating.catch(() => {});
+    out.push(deflating);
+    block = new Uint8Array(GZIP_BLOCK_BYTES);
+    filled = 0;
+  }
+
+  async function drain(
+    limit: number,
+    controller: TransformStreamDefaultController<Uint8Array>,
+  ): Promise<void> {
+    while (out.length > limit) controller.enqueue(await out.shift()!);
+  }
+
+  function stop(reason?: unknown): void {
+    pool?.close(reason);
+    pool = undefined;
+    out.length = 0;
+  }
+
+  return new TransformStream<Uint8Array, Uint8Array>({
+    start(controller) {
+      controller.enqueue(gzipHeader(level));
+    },
+    async transform(chunk, controller) {
+      try {
+        for (let offset = 0; offset < chunk.byteLength;) {
+          if (filled === GZIP_BLOCK_BYTES) {
+            submit(false);
+            await drain(maxOut, controller);
+          }
+          const take = Math.min(
+            GZIP_BLOCK_BYTES - filled,
+            chunk.byteLength - offset,
+          );
+          block.set(chunk.subarray(offset, offset + take), filled);
+          filled += take;
+          offset += take;
+        }
+      } catch (error) {
+        stop(error);
+        throw error;
+      }
+    },
+    async flush(controller) {
+      try {
+        submit(true);
+        await drain(0, controller);
+        controller.enqueue(gzipTrailer(crc, size));
+      } finally {
+        stop();
+      }
+    },
+    cancel(reason) {
+      stop(reason);
+    },
+  });
+}

@@ -23,8 +23,12 @@ scope.onmessage = ({ data: job }) => {
         output.byteLength === output.buffer.byteLength
       ? output
       : output.slice();
-    scope.postMessage({ seq: job.seq, output: copy }, [
+    // The block's buffer goes back too, to be filled again: fewer buffers waiting for the
+    // collector.
+    const input = job.data.buffer as ArrayBuffer;
+    scope.postMessage({ seq: job.seq, output: copy, input }, [
       copy.buffer as ArrayBuffer,
+      input,
     ]);
   } catch (error) {
     scope.postMessage({ seq: job.seq, error: String(error) }, []);

@@ -25,6 +25,11 @@ export interface ParallelGzipOptions {
    * @default {defaultGzipWorkers()}
    */
   readonly workers?: number;
+  /**
+   * Told when a Worker cannot start (no `Worker`, a module that will not load) or breaks, and
+   * its blocks are deflated on this thread instead (the bytes are the same).
+   */
+  readonly onFallback?: (reason: string) => void;
 }
 
 /**
@@ -72,8 +77,16 @@ class DeflatePool {
   /** Told about a block's buffer once it is free again. */
   readonly #onFree: (buffer: ArrayBuffer) => void;
 
-  constructor(count: number, onFree: (buffer: ArrayBuffer) => void) {
+  /** Told when a Worker is replaced by this thread. */
+  readonly #onFallback: (reason: string) => void;
+
+  constructor(
+    count: number,
+    onFree: (buffer: ArrayBuffer) => void,
+    onFallback: (reason: string) => void,
+  ) {
     this.#onFree = onFree;
+    this.#onFallback = onFallback;
     for (let i = 0; i < count; i++) this.#workers.push(this.#start(i));
   }
 
@@ -83,7 +96,8 @@ class DeflatePool {
       worker = new Worker(new URL("./deflate_worker.ts", import.meta.url), {
         type: "module",
       });
-    } catch {
+    } catch (error) {
+      this.#onFallback(`gzip Worker ${index} did not start: ${error}`);
       return undefined;
     }
     worker.onmessage = ({ data }: MessageEvent<Reply>) => {
@@ -99,6 +113,7 @@ class DeflatePool {
       // The Worker could not load (permissions, an import map) or broke: its jobs, and all
       // that would have gone to it, are deflated here instead.
       event.preventDefault();
+      this.#onFallback(`gzip Worker ${index} failed: ${event.message}`);
       this.#workers[index] = undefined;
       worker.terminate();
       for (const job of [...this.#jobs.values()]) {
@@ -205,7 +220,11 @@ export function parallelGzip(
     const data = block.subarray(0, filled);
     crc = crc32(data, crc);
     size += filled;
-    pool ??= new DeflatePool(workers, recycle);
+    pool ??= new DeflatePool(
+      workers,
+      recycle,
+      options.onFallback ?? (() => {}),
+    );
     const deflating = pool.deflate(seq++, { data, last, level });
     // Refusals are seen when the block's turn comes; until then they are not unhandled.
     deflating.catch(() => {});

@@ -13,6 +13,14 @@
  */
 import { constants, deflateRawSync } from "node:zlib";
 
+/**
+ * zlib's output buffer is the block's size and this much more: more than deflate can ever add
+ * (5 bytes per stored 16 KiB and the flush marker), so that a block is deflated in one call
+ * into one buffer. This is part of the format: Deno's node:zlib gives other bytes for the same
+ * block when its output is cut into smaller chunks (16 KiB by default).
+ */
+const CHUNK_SLACK_BYTES = 64 * 1024;
+
 /** What a block is deflated from. */
 export interface DeflateJob {
   /** The block's bytes. */
@@ -27,11 +35,13 @@ export interface DeflateJob {
  * Deflates one block; the output depends only on the job, never on the thread.
  *
  * @param job The block, whether it is the last one and the level.
- * @returns The block's raw deflate bytes.
+ * @returns The block's raw deflate bytes: a view at the start of a buffer of its own, larger
+ * than the bytes (move the buffer, or copy the view and release it).
  */
 export function deflateBlock(job: DeflateJob): Uint8Array {
   const output = deflateRawSync(job.data, {
     level: job.level,
+    chunkSize: job.data.byteLength + CHUNK_SLACK_BYTES,
     finishFlush: job.last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
   });
   return new Uint8Array(output.buffer, output.byteOffset, output.byteLength);

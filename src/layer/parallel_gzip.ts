@@ -106,7 +106,7 @@ class DeflatePool {
       const job = this.#jobs.get(data.seq);
       if (job === undefined) return;
       this.#jobs.delete(data.seq);
-      if (data.output !== undefined) job.resolve(data.output);
+      if (data.output !== undefined) job.resolve(exact(data.output));
       else job.reject(new Error(`gzip: ${data.error}`));
     };
     worker.onerror = (event) => {
@@ -126,7 +126,7 @@ class DeflatePool {
   #runHere(job: Job): void {
     this.#jobs.delete(job.seq);
     try {
-      job.resolve(deflateBlock(job));
+      job.resolve(exact(deflateBlock(job)));
       this.#onFree(job.data.buffer as ArrayBuffer);
     } catch (error) {
       job.reject(error);
@@ -159,6 +159,20 @@ class DeflatePool {
     for (const job of this.#jobs.values()) job.reject(reason);
     this.#jobs.clear();
   }
+}
+
+/**
+ * The deflated bytes in a buffer of their size; zlib's larger buffer is released now rather
+ * than left to the collector.
+ */
+function exact(output: Uint8Array): Uint8Array {
+  const bytes = output.slice();
+  try {
+    (output.buffer as ArrayBuffer).transfer(0);
+  } catch {
+    // Not detachable: the collector frees it.
+  }
+  return bytes;
 }
 
 function gzipHeader(level: number): Uint8Array {

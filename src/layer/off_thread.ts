@@ -1,16 +1,22 @@
 /**
  * Decompression on a Worker, so that inflating a layer runs beside the tar reader, the digest
- * and the file writes instead of between them. Bounded both ways: the Worker asks for input
- * one chunk at a time, and sends at most {@linkcode OUTPUT_CREDITS} chunks ahead of what was
- * read (each chunk itself bounded by the decompressor, as on the main thread).
+ * and the file writes instead of between them. Bounded both ways: the Worker holds at most
+ * {@linkcode INPUT_AHEAD} input chunks, and sends at most {@linkcode OUTPUT_CREDIT_BYTES} ahead
+ * of what was read (and one chunk, itself bounded by the decompressor as on the main thread);
+ * a chunk's bytes are granted again only once the reader asks for the next.
+ * Both run ahead so that the two threads work at once rather than in turn.
  *
  * @module
  */
 import { type Compression, decompress } from "./compression.ts";
 import { ZstdFormatError } from "./zstd.ts";
 
-/** Decompressed chunks the Worker may send before they are read. */
-const OUTPUT_CREDITS = 1;
+/** Decompressed bytes the Worker may send before they are read. */
+const OUTPUT_CREDIT_BYTES = 1024 * 1024;
+/** Read bytes are granted back in steps this large (fewer messages). */
+const CREDIT_STEP_BYTES = 256 * 1024;
+/** Input chunks sent to the Worker before it asks. */
+const INPUT_AHEAD = 4;
 
 /** What the Worker sends. */
 type Reply =
@@ -82,24 +88,35 @@ export function decompressOffThread(
     stop();
     wake?.();
   };
+  /** Sends the Worker the next input chunk (a copy of just its bytes), or the end. */
+  const sendInput = async () => {
+    try {
+      const { value, done } = await reader.read();
+      if (stopped) return;
+      if (done) worker.postMessage({ type: "end" });
+      else {
+        // Until the Worker is known to run, what it was sent may have to be decompressed here.
+        if (!loaded) early.push(value);
+        // The caller's chunk stays the caller's: a copy of just its bytes is moved.
+        const chunk = value.slice();
+        worker.postMessage({ type: "input", chunk }, [
+          chunk.buffer as ArrayBuffer,
+        ]);
+      }
+    } catch (error) {
+      settle({ error: error as Error });
+    }
+  };
+  let ungranted = 0;
+  let previous = 0;
+  /** Input sent before the Worker first answered. */
+  const early: Uint8Array[] = [];
   worker.onmessage = async ({ data }: MessageEvent<Reply>) => {
     loaded = true;
+    early.length = 0;
     switch (data.type) {
       case "need": {
-        try {
-          const { value, done } = await reader.read();
-          if (stopped) return;
-          if (done) worker.postMessage({ type: "end" });
-          else {
-            // The caller's chunk stays the caller's: a copy of just its bytes is moved.
-            const chunk = value.slice();
-            worker.postMessage({ type: "input", chunk }, [
-              chunk.buffer as ArrayBuffer,
-            ]);
-          }
-        } catch (error) {
-          settle({ error: error as Error });
-        }
+        await sendInput();
         return;
       }
       case "output":
@@ -122,6 +139,7 @@ export function decompressOffThread(
       here = decompress(
         new ReadableStream<Uint8Array>({
           async pull(controller) {
+            if (early.length > 0) return controller.enqueue(early.shift()!);
             const { value, done } = await reader.read();
             if (done) controller.close();
             else controller.enqueue(value);
@@ -138,9 +156,20 @@ export function decompressOffThread(
     });
   };
   worker.postMessage({ type: "start", compression });
-  worker.postMessage({ type: "credit", chunks: OUTPUT_CREDITS });
+  worker.postMessage({ type: "credit", bytes: OUTPUT_CREDIT_BYTES });
+  // Input goes ahead in order: each read waits for the one before.
+  let ahead = Promise.resolve();
+  for (let i = 0; i < INPUT_AHEAD; i++) ahead = ahead.then(sendInput);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      // The chunk handed out last is read now: only then are its bytes granted again (a bomb's
+      // 32 MiB chunk is not met by another while it is being written).
+      ungranted += previous;
+      previous = 0;
+      if (ungranted >= CREDIT_STEP_BYTES && !stopped) {
+        worker.postMessage({ type: "credit", bytes: ungranted });
+        ungranted = 0;
+      }
       while (ready.length === 0 && finished === undefined && !here) {
         await new Promise<void>((resolve) => wake = resolve);
         wake = undefined;
@@ -152,7 +181,7 @@ export function decompressOffThread(
       const chunk = ready.shift();
       if (chunk !== undefined) {
         controller.enqueue(chunk);
-        if (!stopped) worker.postMessage({ type: "credit", chunks: 1 });
+        previous = chunk.byteLength;
         return;
       }
       if (finished?.error) throw finished.error;

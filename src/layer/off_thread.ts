@@ -10,6 +10,7 @@
  */
 import { type Compression, decompress } from "./compression.ts";
 import { ZstdFormatError } from "./zstd.ts";
+import { workerAllowed } from "./worker_url.ts";
 
 /** Decompressed bytes the Worker may send before they are read. */
 const OUTPUT_CREDIT_BYTES = 1024 * 1024;
@@ -62,11 +63,11 @@ export function decompressOffThread(
   // zstd stays here: Deno 2.9's node:zlib zstd decoder fails in a Worker on small layers
   // ("invalid output range", where the same bytes decode on the main thread).
   if (compression !== "gzip") return decompress(stream, compression);
+  const url = new URL("./inflate_worker.ts", import.meta.url);
+  if (!workerAllowed(url)) return decompress(stream, compression);
   let worker: Worker;
   try {
-    worker = new Worker(new URL("./inflate_worker.ts", import.meta.url), {
-      type: "module",
-    });
+    worker = new Worker(url, { type: "module" });
   } catch {
     return decompress(stream, compression);
   }
@@ -92,11 +93,11 @@ export function decompressOffThread(
   const sendInput = async () => {
     try {
       const { value, done } = await reader.read();
+      // Until the Worker is known to run, what it was sent may have to be decompressed here.
+      if (!done && !loaded) early.push(value);
       if (stopped) return;
       if (done) worker.postMessage({ type: "end" });
       else {
-        // Until the Worker is known to run, what it was sent may have to be decompressed here.
-        if (!loaded) early.push(value);
         // The caller's chunk stays the caller's: a copy of just its bytes is moved.
         const chunk = value.slice();
         worker.postMessage({ type: "input", chunk }, [
@@ -111,12 +112,15 @@ export function decompressOffThread(
   let previous = 0;
   /** Input sent before the Worker first answered. */
   const early: Uint8Array[] = [];
+  /** The reads of input for the Worker, one after the other. */
+  let sending = Promise.resolve();
   worker.onmessage = async ({ data }: MessageEvent<Reply>) => {
     loaded = true;
     early.length = 0;
     switch (data.type) {
       case "need": {
-        await sendInput();
+        sending = sending.then(sendInput);
+        await sending;
         return;
       }
       case "output":
@@ -139,6 +143,8 @@ export function decompressOffThread(
       here = decompress(
         new ReadableStream<Uint8Array>({
           async pull(controller) {
+            // Reads under way for the Worker end first, so that their chunks come in order.
+            await sending;
             if (early.length > 0) return controller.enqueue(early.shift()!);
             const { value, done } = await reader.read();
             if (done) controller.close();
@@ -158,8 +164,7 @@ export function decompressOffThread(
   worker.postMessage({ type: "start", compression });
   worker.postMessage({ type: "credit", bytes: OUTPUT_CREDIT_BYTES });
   // Input goes ahead in order: each read waits for the one before.
-  let ahead = Promise.resolve();
-  for (let i = 0; i < INPUT_AHEAD; i++) ahead = ahead.then(sendInput);
+  for (let i = 0; i < INPUT_AHEAD; i++) sending = sending.then(sendInput);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       // The chunk handed out last is read now: only then are its bytes granted again (a bomb's

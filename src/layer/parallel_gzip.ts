@@ -9,6 +9,7 @@
  */
 import { crc32 } from "node:zlib";
 import { deflateBlock, type DeflateJob } from "./deflate_block.ts";
+import { workerAllowed } from "./worker_url.ts";
 
 /** Input bytes per block (pigz uses 128 KiB; larger blocks lose less to the empty window). */
 export const GZIP_BLOCK_BYTES = 1024 * 1024;
@@ -91,11 +92,11 @@ class DeflatePool {
   }
 
   #start(index: number): Worker | undefined {
+    const url = new URL("./deflate_worker.ts", import.meta.url);
+    if (!workerAllowed(url)) return undefined;
     let worker: Worker;
     try {
-      worker = new Worker(new URL("./deflate_worker.ts", import.meta.url), {
-        type: "module",
-      });
+      worker = new Worker(url, { type: "module" });
     } catch (error) {
       this.#onFallback(`gzip Worker ${index} did not start: ${error}`);
       return undefined;

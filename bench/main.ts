@@ -4,8 +4,8 @@
  * table and writes `bench/results.json`. `--quick` uses small inputs (under 2 minutes).
  * `--only=zeros-rss` runs only the row of peak RSS for a layer of zeros (and writes nothing).
  *
- * Needs `docker-registry`, `skopeo`, `curl`, `openssl`, GNU `tar`, `gzip`, `zstd` and
- * `/usr/bin/time` (Debian: `apt-get install -y docker-registry skopeo curl time zstd`).
+ * Needs `docker-registry`, `skopeo`, `curl`, `openssl`, GNU `tar`, `gzip`, `pigz`, `zstd` and
+ * `/usr/bin/time` (Debian: `apt-get install -y docker-registry skopeo curl time zstd pigz`).
  *
  * @module
  */
@@ -59,6 +59,8 @@ const TREE_SIZE = (quick ? 64 : 400) * MiB;
 const LAYERS = 10;
 /** What the layer of zeros inflates to: extraction's peak RSS must not follow it. */
 const ZEROS_SIZE = (quick ? 256 : 1024) * MiB;
+/** Small layers for the per-request rows. */
+const SMALL_BLOBS = 200;
 const DENO = Deno.execPath();
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
 const OURS = fileURLToPath(new URL("./ours.ts", import.meta.url));
@@ -338,6 +340,14 @@ try {
   log("  ten small layers written");
   await writeTree(`${work}/tree`, TREE_SIZE);
   log("  tree written");
+  // 200 small layers of 4-64 KiB: per-request costs, not bandwidth.
+  const many: string[] = [];
+  for (let i = 0; i < SMALL_BLOBS; i++) {
+    many.push(`${work}/many${i}.gz`);
+    await writeRandomGzip(many[i], (4 + (i * 37) % 61) * 1024);
+  }
+  await layoutWith(`${work}/many`, many);
+  log(`  ${SMALL_BLOBS} small blobs written`);
 
   let registry: Awaited<ReturnType<typeof startDistribution>> | undefined;
   const fresh = {
@@ -372,6 +382,42 @@ try {
     push,
     "skopeo",
     1.05,
+  );
+  // Many small blobs: a fresh registry, then the same push again when every blob is there.
+  const pushMany = () =>
+    oci("copy", `layout:${work}/many:v1`, `${registry!.host}/bench/many:v1`);
+  const skopeoMany = () =>
+    skopeo(
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${work}/many:v1`,
+      `docker://${registry!.host}/bench/many:v1`,
+    );
+  const pushSmall = await compare("push small blobs", {
+    ...fresh,
+    ours: () => Promise.resolve(pushMany()),
+    peer: () => Promise.resolve(skopeoMany()),
+  });
+  row(
+    `push ${SMALL_BLOBS} small blobs (4-64 KiB), layout → distribution`,
+    pushSmall,
+    "skopeo",
+    3.0,
+  );
+  const again = await compare("push small blobs again", {
+    before: async () => {
+      await fresh.before();
+      await measure(...pushMany());
+    },
+    after: fresh.after,
+    ours: () => Promise.resolve(pushMany()),
+    peer: () => Promise.resolve(skopeoMany()),
+  });
+  row(
+    `push them again when all ${SMALL_BLOBS} exist`,
+    again,
+    "skopeo",
+    10.0,
   );
   const curlPut = (host: string) =>
     sh(
@@ -642,7 +688,26 @@ try {
     } MiB tree (tar + gzip, both digests)`,
     build,
     "tar | gzip -6",
-    2.0,
+    3.0,
+  );
+  // The same against pigz on two threads (what our Workers do, one block at a time each).
+  const buildPigz = await compare("build layer vs pigz", {
+    after: () =>
+      Deno.remove(`${work}/stage`, { recursive: true }).catch(() => {}),
+    ours: () =>
+      Promise.resolve(ours("create-layer", `${work}/tree`, `${work}/stage`)),
+    peer: () =>
+      Promise.resolve(
+        sh(
+          `tar -C ${work}/tree -c --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner . | pigz -6 -p 2 > ${work}/tree.tar.gz`,
+        ),
+      ),
+  });
+  row(
+    `build a layer from a ${TREE_SIZE / MiB} MiB tree, against pigz`,
+    buildPigz,
+    "tar | pigz -6 -p 2",
+    1.5,
   );
   const built = JSON.parse(build.ours[0].stdout);
   await Deno.mkdir(`${work}/stage`, { recursive: true });

@@ -18,6 +18,7 @@ const INSTALL_HINTS: Record<string, string> = {
   htpasswd: "apt-get install apache2-utils",
   openssl: "apt-get install openssl",
   strace: "apt-get install strace",
+  pigz: "apt-get install pigz",
   zstd: "apt-get install zstd",
 };
 

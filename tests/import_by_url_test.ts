@@ -63,3 +63,87 @@ Deno.test("mod.ts imports by URL from an empty folder with no config or import m
     await Deno.remove(empty, { recursive: true });
   }
 });
+
+Deno.test("a layer built by URL import gzips on Workers loaded by URL, with the local bytes", async () => {
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (request) => {
+      const path = join(
+        ROOT,
+        decodeURIComponent(new URL(request.url).pathname),
+      );
+      if (!path.startsWith(ROOT)) return new Response(null, { status: 403 });
+      try {
+        return new Response(await Deno.readFile(path), {
+          headers: { "content-type": "application/typescript" },
+        });
+      } catch {
+        return new Response(null, { status: 404 });
+      }
+    },
+  );
+  const host = `127.0.0.1:${server.addr.port}`;
+  const empty = await Deno.makeTempDir();
+  const tree = await Deno.makeTempDir();
+  try {
+    // More than one block (1 MiB), so that both Workers get some.
+    const bytes = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) =>
+      (i * 31 + (i >> 11)) & 0x7f
+    );
+    await Deno.writeFile(join(tree, "data.bin"), bytes);
+    const script = `
+      const oci = await import("http://${host}/mod.ts");
+      const { parallelGzip } = await import("http://${host}/src/layer/parallel_gzip.ts");
+      const fallbacks = [];
+      const gzipped = ReadableStream.from([await Deno.readFile(${
+      JSON.stringify(join(tree, "data.bin"))
+    })])
+        .pipeThrough(parallelGzip({ workers: 2, onFallback: (reason) => fallbacks.push(reason) }));
+      const gz = new Uint8Array(await new Response(gzipped).arrayBuffer());
+      const stage = await oci.openLayout(${
+      JSON.stringify(join(empty, "stage"))
+    });
+      const layer = await oci.createLayer(${
+      JSON.stringify(tree)
+    }, stage, { mtime: 0 });
+      console.log(JSON.stringify({ fallbacks, gzip: oci.digestOf(gz), layer: layer.compressedDigest }));
+    `;
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--no-config",
+        `--allow-import=${host}`,
+        `--allow-read=${tree},${empty}`,
+        `--allow-write=${empty}`,
+        "--reload=http://" + host,
+        script,
+      ],
+      cwd: empty,
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    const result = JSON.parse(new TextDecoder().decode(output.stdout));
+    assert.deepEqual(result.fallbacks, []);
+    const { parallelGzip } = await import("../src/layer/parallel_gzip.ts");
+    const { createLayer } = await import("../src/layer/create_layer.ts");
+    const { openLayout } = await import("../src/store/layout_store.ts");
+    const { digestOf } = await import("../src/oci/digest.ts");
+    const local = ReadableStream.from([bytes]).pipeThrough(
+      parallelGzip({ workers: 0 }),
+    );
+    assert.equal(
+      result.gzip,
+      digestOf(new Uint8Array(await new Response(local).arrayBuffer())),
+    );
+    const layer = await createLayer(
+      tree,
+      await openLayout(join(empty, "local")),
+      { mtime: 0 },
+    );
+    assert.equal(result.layer, layer.compressedDigest);
+  } finally {
+    await Deno.remove(empty, { recursive: true });
+    await Deno.remove(tree, { recursive: true });
+  }
+});

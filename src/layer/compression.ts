@@ -2,8 +2,9 @@
  * Layer compression: gzip, zstd or none, which media type says which, and streaming compression
  * and decompression whose memory does not grow with what a layer inflates to.
  *
- * Gzip goes through the web `CompressionStream`/`DecompressionStream`; zstd through `node:zlib`
- * (see `zstd.ts`).
+ * Gzip is written by Workers, block by block (`parallel_gzip.ts`: the same bytes whatever the
+ * number of cores) and read through the web `DecompressionStream`; zstd goes through
+ * `node:zlib` (see `zstd.ts`).
  *
  * @module
  */
@@ -16,6 +17,7 @@ import {
   OCI_LAYER_ZSTD_MEDIA_TYPE,
 } from "../oci/media_types.ts";
 import { unzstdBounded, zstdCompress } from "./zstd.ts";
+import { parallelGzip } from "./parallel_gzip.ts";
 
 /** How a layer's tar is compressed. */
 export type Compression = "gzip" | "zstd" | "none";
@@ -124,12 +126,7 @@ export function compress(
     case "none":
       return stream;
     case "gzip":
-      return stream.pipeThrough(
-        new CompressionStream("gzip") as unknown as TransformStream<
-          Uint8Array,
-          Uint8Array
-        >,
-      );
+      return stream.pipeThrough(parallelGzip());
     case "zstd":
       return zstdCompress(stream);
   }

@@ -9,7 +9,8 @@ import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { createTemporary, removeAbandonedTemporaries } from "../io/files.ts";
 import { readTar, type TarEntry, type TarEntryHeader } from "./tar.ts";
-import { type Compression, decompress } from "./compression.ts";
+import type { Compression } from "./compression.ts";
+import { decompressOffThread } from "./off_thread.ts";
 
 /** A name as errors show it: hostile ones can be a megabyte long. */
 function shortened(name: string): string {
@@ -572,7 +573,7 @@ export async function extractLayer(
   const writer = await LayerWriter.open(await Deno.realPath(target));
   const hash = createHash("sha256");
   const compression = options.compression ?? "gzip";
-  const entries = readTar(decompress(stream, compression), {
+  const entries = readTar(decompressOffThread(stream, compression), {
     onChunk: (chunk) => hash.update(chunk),
     // Decompressed output is ours alone; a caller's chunks ("none") are left alone.
     onRelease: compression === "none" ? undefined : releaseChunk,

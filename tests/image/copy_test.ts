@@ -1,7 +1,15 @@
 // copyImage / copyMissingLayers between registries and OCI layouts, on the real distribution registry.
 import assert from "node:assert/strict";
 import { parseReference, withTag } from "../../src/oci/reference.ts";
-import { copyImage, copyMissingLayers } from "../../src/image/copy.ts";
+import {
+  copyBlobs,
+  copyImage,
+  copyMissingLayers,
+} from "../../src/image/copy.ts";
+import { memoryStore } from "../../src/store/memory_store.ts";
+import type { Store } from "../../src/store/store.ts";
+import { digestOf } from "../../src/oci/digest.ts";
+import { bytesSource } from "../../src/transport/request_body.ts";
 import { remoteStore } from "../../src/store/remote_store.ts";
 import { layoutStore } from "../../src/store/layout_store.ts";
 import { fetchManifest } from "../../src/store/remote/manifests.ts";
@@ -284,3 +292,37 @@ registryTest(
     }
   },
 );
+
+Deno.test("copyBlobs with onBlob hands the target a byte stream (BYOB reads, no queued copies)", async () => {
+  const source = memoryStore();
+  const bytes = new Uint8Array(3 * 1024 * 1024).fill(7);
+  const descriptor = {
+    mediaType: "application/octet-stream",
+    digest: digestOf(bytes),
+    size: bytes.byteLength,
+  };
+  await source.push(descriptor, bytesSource(bytes));
+  const target = memoryStore();
+  let byob = false;
+  const watching: Store = {
+    ...target,
+    name: target.name,
+    exists: (d, o) => target.exists(d, o),
+    fetch: (d, o) => target.fetch(d, o),
+    resolve: (r, o) => target.resolve(r, o),
+    push(d, blob, options) {
+      const stream = blob.open();
+      const reader = stream.getReader({ mode: "byob" });
+      byob = true;
+      reader.releaseLock();
+      return target.push(d, { size: blob.size, open: () => stream }, options);
+    },
+  };
+  let reported = 0;
+  await copyBlobs(source, watching, [descriptor], {
+    onBlob: (_, _state, progress) => reported = progress.done,
+  });
+  assert.ok(byob);
+  assert.equal(reported, bytes.byteLength);
+  assert.ok(await target.exists(descriptor));
+});

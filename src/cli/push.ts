@@ -249,8 +249,8 @@ Tags: REF:a,b,c pushes to a and adds b and c (the same manifest), as --tag b --t
         signal: context.signal,
         concurrency: context.concurrency,
         ...context.retry,
+        // The display tells of each blob (one line per blob): no "Uploaded …" log line too.
         onBlob: (d, state, p) => context.progress.blob(d, state, p),
-        log: (line) => context.info(line),
       },
     );
     context.progress.done();

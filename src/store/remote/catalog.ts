@@ -6,12 +6,7 @@
  * @module
  */
 import { endpoint, type ImageReference } from "../../oci/reference.ts";
-import { resolveRegistryUrl } from "../../transport/redirects.ts";
-import { ensureStatus, RegistryError } from "../../transport/errors.ts";
-import { retryTransient } from "../../transport/transient.ts";
-import { defaultOpener } from "../../transport/opener.ts";
-import type { ListTagsOptions } from "./tags.ts";
-import { nextLink } from "./tags.ts";
+import { collectPages, type ListTagsOptions } from "./tags.ts";
 
 /** Options of {@linkcode listRepositories}: those of the tag list. */
 export type ListRepositoriesOptions = ListTagsOptions;
@@ -35,14 +30,11 @@ export type ListRepositoriesOptions = ListTagsOptions;
  * assert.deepEqual(await listRepositories({ registry: "127.0.0.1:5000", scheme: "http" }, { transport }), []);
  * ```
  */
-export async function listRepositories(
+export function listRepositories(
   registry: Pick<ImageReference, "registry" | "scheme">,
   options: ListRepositoriesOptions = {},
 ): Promise<string[]> {
   const ref: ImageReference = { ...registry, repository: "" };
-  const transport = options.transport ?? defaultOpener();
-  const maxPages = options.maxPages ?? 10_000;
-  const names: string[] = [];
   const first = new URL(endpoint(ref, "_catalog"));
   if (options.pageSize !== undefined) {
     if (!Number.isSafeInteger(options.pageSize) || options.pageSize < 1) {
@@ -52,44 +44,15 @@ export async function listRepositories(
     }
     first.searchParams.set("n", String(options.pageSize));
   }
-  let url: string | undefined = first.href;
-  for (let page = 0; url !== undefined; page++) {
-    if (page >= maxPages) {
-      throw new RegistryError({
-        method: "GET",
-        url,
-        status: 200,
-        reason: `more than ${maxPages} pages of repositories`,
-      });
-    }
-    const request = new Request(url, { signal: options.signal });
-    const { response, body } = await retryTransient(async () => {
-      const response = await ensureStatus(
-        request,
-        await transport(request.clone()),
-        200,
-      );
-      return {
-        response,
-        body: await response.json() as { repositories?: unknown },
-      };
-    }, options);
-    const list = body.repositories ?? [];
-    if (!Array.isArray(list) || list.some((n) => typeof n !== "string")) {
-      throw new RegistryError({
-        method: "GET",
-        url,
-        status: response.status,
-        reason: "the catalog has no repositories array of names",
-      });
-    }
-    names.push(...list);
-    const next = nextLink(response.headers.get("link"));
-    url = next === undefined ? undefined : resolveRegistryUrl(next, {
-      from: response.url || url,
-      base: endpoint(ref),
-      header: "Link",
-    }).href;
-  }
-  return names;
+  return collectPages(ref, first.href, {
+    ...options,
+    what: "repositories",
+    itemsOf: (body) => {
+      const list = body.repositories ?? [];
+      return Array.isArray(list) && list.every((n) => typeof n === "string")
+        ? list
+        : undefined;
+    },
+    invalid: "the catalog has no repositories array of names",
+  });
 }

@@ -67,44 +67,106 @@ export function nextLink(header: string | null): string | undefined {
  * const tags = await listTags(parseReference("127.0.0.1:5000/app"));
  * ```
  */
-export async function listTags(
+export function listTags(
   ref: ImageReference,
   options: ListTagsOptions = {},
 ): Promise<string[]> {
+  return collectPages(ref, tagsUrl(ref, { n: options.pageSize }), {
+    ...options,
+    what: "tags",
+    itemsOf: (body) => {
+      const tags = body.tags;
+      if (tags === null || tags === undefined) return [];
+      return Array.isArray(tags) ? tags : undefined;
+    },
+    invalid: "the tag list has no tags array",
+  });
+}
+
+/** How {@linkcode collectPages} reads a list's pages. */
+export interface CollectPagesOptions extends ListTagsOptions {
+  /** What the pages list, for the "too many pages" error (`tags`, `repositories`). */
+  readonly what: string;
+  /** The page's items, or undefined when the body is not a list of the expected shape. */
+  readonly itemsOf: (body: Record<string, unknown>) => string[] | undefined;
+  /** The error's reason when `itemsOf` answers undefined. */
+  readonly invalid: string;
+}
+
+/**
+ * Follows a paginated list of names (the tag list, the catalog) from its first page to the
+ * end: each page read (its body read again when cut off in transit; the opener retries only
+ * whole responses), its items collected, its `Link` `rel="next"` followed (relative links
+ * resolve against the registry's `/v2/`; only `http:`/`https:` ones are followed), at most
+ * `maxPages` pages.
+ *
+ * @param ref The registry (and repository) whose `/v2/` relative links resolve against.
+ * @param first The first page's URL.
+ * @param options The list's reader, page bound, transport, signal and retries.
+ * @returns Every page's items, in order.
+ * @throws {RegistryError} When a page is refused or malformed, or the pages never end.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { collectPages } from "./tags.ts";
+ * const pages = ['{"names":["a"]}', '{"names":["b"]}'];
+ * const transport = (request: Request) => {
+ *   const page = new URL(request.url).searchParams.get("page") ?? "0";
+ *   const headers = page === "0" ? { link: '</v2/list?page=1>; rel="next"' } : undefined;
+ *   return Promise.resolve(new Response(pages[Number(page)], { headers }));
+ * };
+ * const names = await collectPages(
+ *   { registry: "127.0.0.1:5000", repository: "", scheme: "http" },
+ *   "http://127.0.0.1:5000/v2/list",
+ *   { transport, what: "names", itemsOf: (body) => body.names as string[], invalid: "no names" },
+ * );
+ * assert.deepEqual(names, ["a", "b"]);
+ * ```
+ */
+export async function collectPages(
+  ref: ImageReference,
+  first: string,
+  options: CollectPagesOptions,
+): Promise<string[]> {
   const transport = options.transport ?? defaultOpener();
   const maxPages = options.maxPages ?? 10_000;
-  const tags: string[] = [];
-  let url: string | undefined = tagsUrl(ref, { n: options.pageSize });
+  const items: string[] = [];
+  let url: string | undefined = first;
   for (let page = 0; url !== undefined; page++) {
-    const request = new Request(url, { signal: options.signal });
     if (page >= maxPages) {
       throw new RegistryError({
         method: "GET",
         url,
         status: 200,
-        reason: `more than ${maxPages} pages of tags`,
+        reason: `more than ${maxPages} pages of ${options.what}`,
       });
     }
-    // A body cut off in transit is read again (the opener retries only whole responses).
+    const request = new Request(url, { signal: options.signal });
     const { response, body } = await retryTransient(async () => {
       const response = await ensureStatus(
         request,
         await transport(request.clone()),
         200,
       );
-      return { response, body: await response.json() as { tags?: unknown } };
+      return {
+        response,
+        body: await response.json() as Record<string, unknown>,
+      };
     }, options);
-    if (
-      body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags)
-    ) {
+    // A body that is not an object (`null`, a number) has no list: malformed, not empty.
+    const found = typeof body === "object" && body !== null
+      ? options.itemsOf(body)
+      : undefined;
+    if (found === undefined) {
       throw new RegistryError({
         method: "GET",
         url,
         status: response.status,
-        reason: "the tag list has no tags array",
+        reason: options.invalid,
       });
     }
-    tags.push(...((body.tags as string[] | null) ?? []));
+    items.push(...found);
     const next = nextLink(response.headers.get("link"));
     url = next === undefined ? undefined : resolveRegistryUrl(next, {
       from: response.url || url,
@@ -112,5 +174,5 @@ export async function listTags(
       header: "Link",
     }).href;
   }
-  return tags;
+  return items;
 }

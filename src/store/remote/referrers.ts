@@ -195,19 +195,7 @@ export async function addToReferrersIndex(
 ): Promise<boolean> {
   const entries = await readReferrersIndex(ref, subject, options);
   if (entries.some((d) => d.digest === referrer.digest)) return false;
-  const index: ImageIndex = {
-    schemaVersion: 2,
-    mediaType: OCI_INDEX_MEDIA_TYPE,
-    manifests: [...entries, referrer],
-  };
-  const { bytes, digest, size } = encodeManifest(index);
-  await putManifest(
-    ref,
-    bytes,
-    { mediaType: OCI_INDEX_MEDIA_TYPE, digest, size },
-    referrersTag(subject),
-    options,
-  );
+  await writeReferrersIndex(ref, subject, [...entries, referrer], options);
   return true;
 }
 
@@ -256,10 +244,21 @@ export async function removeFromReferrersIndex(
   const entries = await readReferrersIndex(ref, subject, options);
   const kept = entries.filter((d) => d.digest !== referrer);
   if (kept.length === entries.length) return false;
+  await writeReferrersIndex(ref, subject, kept, options);
+  return true;
+}
+
+/** Writes the fallback index of a subject under {@linkcode referrersTag}. */
+async function writeReferrersIndex(
+  ref: ImageReference,
+  subject: string,
+  manifests: Descriptor[],
+  options: RegistryOptions,
+): Promise<void> {
   const index: ImageIndex = {
     schemaVersion: 2,
     mediaType: OCI_INDEX_MEDIA_TYPE,
-    manifests: kept,
+    manifests,
   };
   const { bytes, digest, size } = encodeManifest(index);
   await putManifest(
@@ -269,5 +268,4 @@ export async function removeFromReferrersIndex(
     referrersTag(subject),
     options,
   );
-  return true;
 }

@@ -6,7 +6,11 @@
  */
 import { digestOfFile } from "../oci/digest.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { createTemporary, syncDirectory } from "../io/files.ts";
+import {
+  createTemporary,
+  syncDirectory,
+  writeStreamToFile,
+} from "../io/files.ts";
 import { type CallOptions, hasBlobSize, type Store } from "../store/store.ts";
 import { fileSource } from "../transport/request_body.ts";
 import { dirname } from "node:path";
@@ -86,20 +90,14 @@ export async function downloadBlob(
 ): Promise<number> {
   const stream = await store.fetch(descriptor, options);
   const { temp, file, lock } = await createTemporary(path);
-  let size = 0;
   try {
-    const writer = file.writable.getWriter();
-    try {
-      for await (const chunk of stream) {
-        size += chunk.byteLength;
-        await writer.write(chunk);
-      }
-    } catch (error) {
-      await writer.abort(error).catch(() => {});
-      throw error;
-    }
-    await file.syncData();
-    await writer.close();
+    // Two reused 1 MiB buffers, read into straight from the verified byte stream.
+    const size = await writeStreamToFile(stream, file, {
+      size: descriptor.size,
+      sync: () => file.syncData(),
+      signal: options.signal,
+    });
+    file.close();
     await Deno.rename(temp, path);
     await syncDirectory(dirname(path));
     return size;
@@ -107,7 +105,7 @@ export async function downloadBlob(
     try {
       file.close();
     } catch {
-      // Closed with its writer.
+      // Already closed.
     }
     await Deno.remove(temp).catch(() => {});
     throw error;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { lstatOrUndefined } from "../io/files.ts";
 import { join } from "node:path";
 import type { Descriptor, ImageManifest } from "../oci/manifest.ts";
 import {
@@ -121,17 +122,6 @@ function titleParts(title: string): string[] {
   }
   if (parts.length === 0) throw new UnsafeTitleError(title, "it is empty");
   return parts;
-}
-
-async function lstatOrUndefined(
-  path: string,
-): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.lstat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
 }
 
 /** Makes the parents of a title under `target`, refusing any that is a symlink or a file. */

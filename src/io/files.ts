@@ -49,6 +49,30 @@ export async function statOrUndefined(
 }
 
 /**
+ * Stats a path without following a final symlink (the link itself is what is described).
+ *
+ * @param path The path.
+ * @returns Its info, or undefined when it does not exist.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lstatOrUndefined } from "./files.ts";
+ * assert.equal(await lstatOrUndefined("/no/such/file"), undefined);
+ * ```
+ */
+export async function lstatOrUndefined(
+  path: string,
+): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/**
  * Makes the names in a directory durable: after a rename into it, the directory's own fsync is
  * what makes the new name survive a crash or power loss (POSIX leaves it to the application;
  * ext4, XFS and btrfs alike). Does nothing on Windows, where a directory cannot be opened.

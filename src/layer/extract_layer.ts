@@ -7,7 +7,11 @@
  */
 import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
-import { createTemporary, removeAbandonedTemporaries } from "../io/files.ts";
+import {
+  createTemporary,
+  lstatOrUndefined,
+  removeAbandonedTemporaries,
+} from "../io/files.ts";
 import { readTar, type TarEntry, type TarEntryHeader } from "./tar.ts";
 import type { Compression } from "./compression.ts";
 import { decompressOffThread } from "./off_thread.ts";
@@ -237,17 +241,6 @@ function kindOf(entry: string, parts: readonly string[]): EntryKind {
 /** Whether a directory mode still lets us create entries in it (else it is set at the end). */
 function isWritableDirectoryMode(mode: number): boolean {
   return (mode & 0o300) === 0o300;
-}
-
-async function lstatOrUndefined(
-  path: string,
-): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.lstat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
 }
 
 /** Removes a path (a directory with all it holds); never follows a symlink. */

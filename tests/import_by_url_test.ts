@@ -64,7 +64,7 @@ Deno.test("mod.ts imports by URL from an empty folder with no config or import m
   }
 });
 
-Deno.test("a layer built by URL import gzips on Workers loaded by URL, with the local bytes", async () => {
+Deno.test("a layer built by URL import gzips and zstds on Workers loaded by URL, with the local bytes", async () => {
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     async (request) => {
@@ -86,7 +86,7 @@ Deno.test("a layer built by URL import gzips on Workers loaded by URL, with the 
   const empty = await Deno.makeTempDir();
   const tree = await Deno.makeTempDir();
   try {
-    // More than one block (1 MiB), so that both Workers get some.
+    // More than one block (1 MiB for gzip, 2 MiB for zstd), so that both Workers get some.
     const bytes = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) =>
       (i * 31 + (i >> 11)) & 0x7f
     );
@@ -100,13 +100,17 @@ Deno.test("a layer built by URL import gzips on Workers loaded by URL, with the 
     })])
         .pipeThrough(parallelGzip({ workers: 2, onFallback: (reason) => fallbacks.push(reason) }));
       const gz = new Uint8Array(await new Response(gzipped).arrayBuffer());
+      const { parallelZstd } = await import("http://${host}/src/layer/parallel_zstd.ts");
+      const zstd = new Uint8Array(await new Response(ReadableStream.from([await Deno.readFile(${
+      JSON.stringify(join(tree, "data.bin"))
+    })]).pipeThrough(parallelZstd({ workers: 2, onFallback: (reason) => fallbacks.push(reason) }))).arrayBuffer());
       const stage = await oci.openLayout(${
       JSON.stringify(join(empty, "stage"))
     });
       const layer = await oci.createLayer(${
       JSON.stringify(tree)
     }, stage, { mtime: 0 });
-      console.log(JSON.stringify({ fallbacks, gzip: oci.digestOf(gz), layer: layer.compressedDigest }));
+      console.log(JSON.stringify({ fallbacks, gzip: oci.digestOf(gz), zstd: oci.digestOf(zstd), layer: layer.compressedDigest }));
     `;
     const output = await new Deno.Command(Deno.execPath(), {
       args: [
@@ -135,6 +139,14 @@ Deno.test("a layer built by URL import gzips on Workers loaded by URL, with the 
     assert.equal(
       result.gzip,
       digestOf(new Uint8Array(await new Response(local).arrayBuffer())),
+    );
+    const { parallelZstd } = await import("../src/layer/parallel_zstd.ts");
+    const localZstd = ReadableStream.from([bytes]).pipeThrough(
+      parallelZstd({ workers: 0 }),
+    );
+    assert.equal(
+      result.zstd,
+      digestOf(new Uint8Array(await new Response(localZstd).arrayBuffer())),
     );
     const layer = await createLayer(
       tree,

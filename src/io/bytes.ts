@@ -145,6 +145,11 @@ export interface BufferFillerOptions {
    * connection below a response body) and the pending fill and every later one reject with it.
    */
   readonly signal?: AbortSignal;
+  /**
+   * Told about each chunk of a (non-byte) stream once all its bytes are copied out: a caller
+   * that owns the chunks may free their memory then.
+   */
+  readonly onConsumed?: (chunk: Uint8Array) => void;
 }
 
 /**
@@ -202,6 +207,8 @@ export function createBufferFiller(
     options.signal,
   );
   let left: Uint8Array | undefined;
+  /** The chunk `left` is the rest of. */
+  let chunk: Uint8Array | undefined;
   let done = false;
   return {
     async fill(view) {
@@ -227,7 +234,7 @@ export function createBufferFiller(
             done = true;
             break;
           }
-          left = result.value;
+          left = chunk = result.value;
         }
         const take = Math.min(left.byteLength, view.byteLength - filled);
         new Uint8Array(buffer, offset + filled, take).set(
@@ -235,6 +242,10 @@ export function createBufferFiller(
         );
         left = left.subarray(take);
         filled += take;
+        if (left.byteLength === 0 && chunk !== undefined) {
+          options.onConsumed?.(chunk);
+          chunk = undefined;
+        }
       }
       return new Uint8Array(buffer, offset, filled);
     },

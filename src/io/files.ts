@@ -282,6 +282,11 @@ export interface WriteStreamOptions {
   /** Sees each chunk before it is written (to hash it, say). */
   readonly onChunk?: (chunk: Uint8Array) => void;
   /**
+   * Told about each of the stream's chunks once it is copied into a buffer (not for a byte
+   * stream, which is read into them): a caller that owns them may free their memory then.
+   */
+  readonly onConsumed?: (chunk: Uint8Array) => void;
+  /**
    * Size of the two buffers once the stream proved larger than a first 64 KiB read: a server
    * with many uploads at once may want less memory per upload.
    * @default {1048576}
@@ -326,7 +331,10 @@ export async function writeStreamToFile(
 ): Promise<number> {
   const { size, sync, onChunk } = options;
   const chunkSize = options.chunkSize ?? CHUNK_SIZE;
-  const filler = createBufferFiller(stream, { signal: options.signal });
+  const filler = createBufferFiller(stream, {
+    signal: options.signal,
+    onConsumed: options.onConsumed,
+  });
   // Small streams (most blobs) get one small buffer; a stream that fills it gets 1 MiB ones.
   let bufferSize = Math.min(FIRST_CHUNK_SIZE, chunkSize);
   const buffers: ArrayBuffer[] = [];

@@ -2,9 +2,9 @@
  * Layer compression: gzip, zstd or none, which media type says which, and streaming compression
  * and decompression whose memory does not grow with what a layer inflates to.
  *
- * Gzip is written by Workers, block by block (`parallel_gzip.ts`: the same bytes whatever the
- * number of cores) and read through the web `DecompressionStream`; zstd goes through
- * `node:zlib` (see `zstd.ts`).
+ * Gzip and zstd are written by Workers, block by block (`parallel_gzip.ts`, `parallel_zstd.ts`:
+ * the same bytes whatever the number of cores). Gzip is read through the web
+ * `DecompressionStream`, zstd through `node:zlib` (see `zstd.ts`).
  *
  * @module
  */
@@ -16,8 +16,9 @@ import {
   OCI_LAYER_TAR_MEDIA_TYPE,
   OCI_LAYER_ZSTD_MEDIA_TYPE,
 } from "../oci/media_types.ts";
-import { unzstdBounded, zstdCompress } from "./zstd.ts";
+import { unzstdBounded } from "./zstd.ts";
 import { parallelGzip } from "./parallel_gzip.ts";
+import { parallelZstd } from "./parallel_zstd.ts";
 
 /** How a layer's tar is compressed. */
 export type Compression = "gzip" | "zstd" | "none";
@@ -100,13 +101,24 @@ export function compressionOfLayer(
   return undefined;
 }
 
+/** Options of {@linkcode compress}. */
+export interface CompressOptions {
+  /**
+   * Told about each input chunk once its bytes are copied into a block (never for "none"): a
+   * caller that owns the chunks may free their memory then.
+   */
+  readonly onConsumed?: (chunk: Uint8Array) => void;
+}
+
 /**
  * Compresses a tar stream: gzip (level 6, as `gzip -6`), zstd (level 3, as `zstd -3`, with
- * zstd's checksum), or none (the stream itself).
+ * zstd's checksum, in 4 MiB frames), or none (the stream itself).
  *
  * @param stream The tar bytes.
  * @param compression How to compress them.
- * @returns The compressed bytes.
+ * @param options Told about each chunk once it is consumed (gzip and zstd).
+ * @returns The compressed bytes; for gzip and zstd each chunk is a buffer of its own, which
+ * nothing else sees.
  *
  * @example
  * ```ts
@@ -121,14 +133,15 @@ export function compressionOfLayer(
 export function compress(
   stream: ReadableStream<Uint8Array>,
   compression: Compression,
+  options: CompressOptions = {},
 ): ReadableStream<Uint8Array> {
   switch (compression) {
     case "none":
       return stream;
     case "gzip":
-      return stream.pipeThrough(parallelGzip());
+      return stream.pipeThrough(parallelGzip(options));
     case "zstd":
-      return zstdCompress(stream);
+      return stream.pipeThrough(parallelZstd(options));
   }
 }
 

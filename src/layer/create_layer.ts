@@ -167,6 +167,15 @@ export async function createLayer(
   const compression = options.compression ?? "gzip";
   const mediaType = layerMediaType(compression);
   const { readable, controller } = createTarPacker();
+  /** The buffers files are read into: nothing but the tar stream sees them. */
+  const owned = new WeakSet<ArrayBufferLike>();
+  // Once a chunk is hashed and copied out (into a compressor's block, or the stage's write
+  // buffers) it is garbage: it is freed at once, rather than left to a collector that lets
+  // 64 MiB of them pile up. Only buffers nothing else can see: the file chunks read here, and
+  // the compressor's output (each chunk a buffer of its own).
+  const releaseOwned = (chunk: Uint8Array) => {
+    if (owned.has(chunk.buffer)) (chunk.buffer as ArrayBuffer).transfer(0);
+  };
   // An uncompressed tar is hashed once, by the stage.
   const uncompressed = compression === "none" ? undefined : new DigestStream();
   // Hashed, written to a locked temporary (removed by the next open after a kill) and renamed
@@ -174,10 +183,16 @@ export async function createLayer(
   const writing = stage.ingest(
     uncompressed === undefined
       ? readable
-      : compress(readable.pipeThrough(uncompressed), compression),
+      : compress(readable.pipeThrough(uncompressed), compression, {
+        onConsumed: releaseOwned,
+      }),
     mediaType,
     // As before the move to ingest: a packed layer can be packed again, so it is not synced.
-    { signal: options.signal, sync: false },
+    {
+      signal: options.signal,
+      sync: false,
+      onConsumed: uncompressed === undefined ? releaseOwned : releaseChunk,
+    },
   );
 
   const { onProgress } = options;
@@ -197,16 +212,14 @@ export async function createLayer(
       if (header === undefined) continue;
       const body = controller.add(header);
       if (header.size > 0 && entry.source !== undefined) {
-        const file = (await Deno.open(entry.source)).readable;
-        await (onProgress === undefined ? file : file.pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, out) {
-              progress.bytes += chunk.byteLength;
-              onProgress({ ...progress });
-              out.enqueue(chunk);
-            },
+        await copyFileInto(entry.source, header.size, body, {
+          owned,
+          signal: options.signal,
+          onBytes: onProgress && ((bytes) => {
+            progress.bytes += bytes;
+            onProgress({ ...progress });
           }),
-        )).pipeTo(body, { signal: options.signal });
+        });
       } else if (entry.content !== undefined && entry.content.byteLength > 0) {
         const writer = body.getWriter();
         await writer.write(entry.content);
@@ -236,6 +249,59 @@ export async function createLayer(
     compression,
     mediaType,
   };
+}
+
+/** Frees a buffer of its own (the compressor's output chunks are). */
+function releaseChunk(chunk: Uint8Array): void {
+  const { buffer } = chunk;
+  if (
+    buffer instanceof ArrayBuffer && chunk.byteOffset === 0 &&
+    chunk.byteLength === buffer.byteLength
+  ) buffer.transfer(0);
+}
+
+/** File content is read this much at a time (`FsFile.readable`'s 64 KiB cost 3x the time). */
+const READ_BYTES = 1024 * 1024;
+
+/**
+ * Copies a file into its tar entry's body, in chunks of their own (remembered in `owned`),
+ * sized to what is left of its `size` (as `lstat` saw it), so that small files take small buffers.
+ * A file that grew or shrank since then makes the tar packer refuse the entry.
+ */
+async function copyFileInto(
+  path: string,
+  size: number,
+  body: WritableStream<Uint8Array>,
+  options: {
+    owned: WeakSet<ArrayBufferLike>;
+    signal?: AbortSignal;
+    onBytes?: (bytes: number) => void;
+  },
+): Promise<void> {
+  const writer = body.getWriter();
+  let file: Deno.FsFile | undefined;
+  try {
+    file = await Deno.open(path);
+    let left = size;
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const chunk = new Uint8Array(Math.min(READ_BYTES, Math.max(left, 1)));
+      const read = await file.read(chunk);
+      if (read === null) break;
+      options.owned.add(chunk.buffer);
+      left -= read;
+      await writer.write(
+        read === chunk.byteLength ? chunk : chunk.subarray(0, read),
+      );
+      options.onBytes?.(read);
+    }
+    await writer.close();
+  } catch (error) {
+    await writer.abort(error).catch(() => {});
+    throw error;
+  } finally {
+    file?.close();
+  }
 }
 
 /** Bytes of file content the entries hold, a hardlinked file's once. */

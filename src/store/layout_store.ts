@@ -542,13 +542,17 @@ export class OciLayout
    * @param stream The bytes.
    * @param mediaType The media type of the descriptor returned.
    * @param options A signal; `sync: false` skips the file's syncs (for what can be made again,
-   * like a layer `createLayer` packs: still renamed whole into place).
+   * like a layer `createLayer` packs: still renamed whole into place); `onConsumed` is told
+   * about each chunk once it is copied out (a caller that owns them may free them then).
    * @returns The blob's descriptor (sha256).
    */
   async ingest(
     stream: ReadableStream<Uint8Array>,
     mediaType: string,
-    options: CallOptions & { sync?: boolean } = {},
+    options: CallOptions & {
+      sync?: boolean;
+      onConsumed?: (chunk: Uint8Array) => void;
+    } = {},
   ): Promise<Descriptor> {
     const { signal } = options;
     const dir = join(this.#blobs, "sha256");
@@ -564,6 +568,7 @@ export class OciLayout
       await writeStreamToFile(hashed, file, {
         sync: options.sync === false ? undefined : () => lock.syncData(),
         signal,
+        onConsumed: options.onConsumed,
       });
       file.close();
       signal?.throwIfAborted();

@@ -146,6 +146,14 @@ registryTest(
     const work = await Deno.makeTempDir({ prefix: "oci-zstd-" });
     try {
       await makeTree(`${work}/tree`);
+      // Large enough for several zstd frames (one per 2 MiB of tar): every reader must go on
+      // past the first.
+      await Deno.writeTextFile(
+        `${work}/tree/opt/app/big.txt`,
+        Array.from({ length: 500_000 }, (_, i) => `line ${i * 7919}\n`).join(
+          "",
+        ),
+      );
       const layer = await createLayer(
         `${work}/tree`,
         await openLayout(`${work}/stage`),

@@ -112,7 +112,7 @@ export interface CompressOptions {
 
 /**
  * Compresses a tar stream: gzip (level 6, as `gzip -6`), zstd (level 3, as `zstd -3`, with
- * zstd's checksum, in 4 MiB frames), or none (the stream itself).
+ * zstd's checksum, in 2 MiB frames), or none (the stream itself).
  *
  * @param stream The tar bytes.
  * @param compression How to compress them.

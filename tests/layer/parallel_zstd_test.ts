@@ -9,28 +9,7 @@ import { unzstdBounded } from "../../src/layer/zstd.ts";
 import { concatBytes } from "../../src/io/bytes.ts";
 import { digestOf } from "../../src/oci/digest.ts";
 import { requirePeer } from "../../peers/available.ts";
-
-/** Compressible bytes that are not all alike: text-like runs with a changing pattern. */
-function sample(size: number, seed = 1): Uint8Array {
-  const bytes = new Uint8Array(size);
-  let state = seed;
-  for (let i = 0; i < size; i++) {
-    if (i % 64 === 0) state = (state * 1103515245 + 12345) >>> 0;
-    bytes[i] = 97 + ((state >>> 16) + (i % 7)) % 26;
-  }
-  return bytes;
-}
-
-/** Cuts bytes into chunks of the given sizes, cycling. */
-function chunked(bytes: Uint8Array, sizes: number[]): Uint8Array[] {
-  const chunks: Uint8Array[] = [];
-  for (let offset = 0, i = 0; offset < bytes.byteLength; i++) {
-    const size = sizes[i % sizes.length];
-    chunks.push(bytes.slice(offset, offset + size));
-    offset += size;
-  }
-  return chunks;
-}
+import { chunked, sample } from "../support/compressible.ts";
 
 async function zstdWith(
   chunks: Uint8Array[],
@@ -118,45 +97,4 @@ Deno.test({
       await Deno.remove(path);
     }
   },
-});
-
-Deno.test("parallelZstd() stops its Workers when the stream is cancelled midway", async () => {
-  // The test's sanitizers fail it if a Worker or its messages are left behind.
-  const controller = new AbortController();
-  let sent = 0;
-  const source = new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (sent++ === 5) controller.abort(new Error("stop"));
-      c.enqueue(sample(ZSTD_FRAME_BYTES, sent));
-    },
-  });
-  await assert.rejects(
-    source.pipeThrough(parallelZstd({ workers: 2 })).pipeTo(
-      new WritableStream(),
-      { signal: controller.signal },
-    ),
-    /stop/,
-  );
-});
-
-Deno.test("parallelZstd() tells onConsumed about each chunk once it is copied, in order", async () => {
-  const chunks = chunked(sample(ZSTD_FRAME_BYTES + 10), [700_000]);
-  const told: Uint8Array[] = [];
-  const stream = ReadableStream.from(chunks).pipeThrough(
-    parallelZstd({
-      workers: 1,
-      onConsumed: (chunk) => {
-        told.push(chunk);
-        // Freeing it here must not change the output.
-        (chunk.buffer as ArrayBuffer).transfer(0);
-      },
-    }),
-  );
-  const output = new Uint8Array(await new Response(stream).arrayBuffer());
-  assert.equal(told.length, chunks.length);
-  told.forEach((chunk, i) => assert.equal(chunk, chunks[i]));
-  assert.equal(
-    zstdDecompressSync(output).byteLength,
-    ZSTD_FRAME_BYTES + 10,
-  );
 });

@@ -10,6 +10,7 @@
  */
 import { type Compression, decompress } from "./compression.ts";
 import { ZstdFormatError } from "./zstd.ts";
+import { GzipFormatError } from "./gunzip.ts";
 import { workerAllowed } from "./worker_url.ts";
 
 /** Decompressed bytes the Worker may send before they are read. */
@@ -29,6 +30,7 @@ type Reply =
 /** The Worker's error as the main thread would have thrown it. */
 function errorOf(name: string, message: string): Error {
   if (name === "ZstdFormatError") return new ZstdFormatError(message);
+  if (name === "GzipFormatError") return new GzipFormatError(message);
   const error = name === "TypeError"
     ? new TypeError(message)
     : name === "RangeError"
@@ -98,8 +100,9 @@ export function decompressOffThread(
       if (stopped) return;
       if (done) worker.postMessage({ type: "end" });
       else {
-        // The caller's chunk stays the caller's: a copy of just its bytes is moved.
-        const chunk = value.slice();
+        // The caller's chunk stays the caller's: a copy of just its bytes is moved (never
+        // `slice`, which is a view for a Buffer).
+        const chunk = new Uint8Array(value);
         worker.postMessage({ type: "input", chunk }, [
           chunk.buffer as ArrayBuffer,
         ]);

@@ -10,8 +10,8 @@
  *
  * @module
  */
-import type { Transform } from "node:stream";
 import { constants, createZstdCompress, createZstdDecompress } from "node:zlib";
+import { throughZlib, ZLIB_CHUNK_BYTES } from "./zlib_stream.ts";
 
 /**
  * The zstd level layers are written at: zstd's own default (`zstd -3`), which is what
@@ -33,9 +33,6 @@ const ZSTD_LEVEL = 3;
  * ```
  */
 export const MAX_ZSTD_WINDOW_LOG = 25;
-
-/** Output chunks of node:zlib: large enough that per-chunk costs vanish, small enough to bound. */
-const ZLIB_CHUNK_BYTES = 256 * 1024;
 
 /**
  * The bytes are not a well-formed zstd stream: no frame, a truncated one, a damaged block, or a
@@ -286,77 +283,6 @@ class FrameSplitter {
 }
 
 /**
- * Runs a stream through a node:zlib transform with back-pressure on both sides: input is
- * written only as the transform drains it, and the transform makes output only as it is read
- * (node:zlib pauses when its readable side is full), so memory holds a few chunks whatever the
- * ratio. `split` cuts each input chunk into the writes to make.
- */
-function throughZlib(
-  source: ReadableStream<Uint8Array>,
-  transform: Transform,
-  split: (chunk: Uint8Array) => Uint8Array[] = (chunk) => [chunk],
-  finish: () => void = () => {},
-): ReadableStream<Uint8Array> {
-  const reader = source.getReader();
-  const output = transform[Symbol.asyncIterator]() as AsyncIterator<
-    Uint8Array
-  >;
-  let finished = false;
-  /** Resolves once the transform wants more input, or is gone. */
-  const drained = () =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        transform.off("drain", done);
-        transform.off("close", done);
-        resolve();
-      };
-      transform.on("drain", done);
-      transform.on("close", done);
-    });
-  async function feed(): Promise<void> {
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        for (const piece of split(value)) {
-          if (transform.destroyed) return;
-          if (!transform.write(piece)) await drained();
-        }
-      }
-      finish();
-      transform.end();
-    } catch (error) {
-      transform.destroy(error as Error);
-    }
-  }
-  return new ReadableStream<Uint8Array>({
-    start() {
-      // Feeding runs beside reading; its failures reach the reader through the transform.
-      void feed();
-    },
-    async pull(controller) {
-      try {
-        const { value, done } = await output.next();
-        if (done) {
-          finished = true;
-          controller.close();
-        } else controller.enqueue(value);
-      } catch (error) {
-        finished = true;
-        await reader.cancel(error).catch(() => {});
-        controller.error(decoderError(error));
-      }
-    },
-    async cancel(reason) {
-      if (finished) return;
-      finished = true;
-      transform.destroy();
-      await reader.cancel(reason).catch(() => {});
-    },
-  }, { highWaterMark: 0 });
-}
-
-/**
  * Compresses a stream with zstd at level 3 (as `zstd -3`), one frame with zstd's checksum.
  *
  * @param stream The bytes to compress.
@@ -383,6 +309,7 @@ export function zstdCompress(
         [constants.ZSTD_c_checksumFlag]: 1,
       },
     }),
+    { errorOf: decoderError },
   );
 }
 
@@ -413,7 +340,10 @@ export function unzstdBounded(
       chunkSize: ZLIB_CHUNK_BYTES,
       params: { [constants.ZSTD_d_windowLogMax]: MAX_ZSTD_WINDOW_LOG },
     }),
-    (chunk) => frames.split(chunk),
-    () => frames.finish(),
+    {
+      split: (chunk) => frames.split(chunk),
+      finish: () => frames.finish(),
+      errorOf: decoderError,
+    },
   );
 }

@@ -3,8 +3,8 @@
  * and decompression whose memory does not grow with what a layer inflates to.
  *
  * Gzip and zstd are written by Workers, block by block (`parallel_gzip.ts`, `parallel_zstd.ts`:
- * the same bytes whatever the number of cores). Gzip is read through the web
- * `DecompressionStream`, zstd through `node:zlib` (see `zstd.ts`).
+ * the same bytes whatever the number of cores). Both are read through `node:zlib`: gzip one
+ * member or several (see `gunzip.ts`), zstd one frame or several (see `zstd.ts`).
  *
  * @module
  */
@@ -19,6 +19,7 @@ import {
 import { unzstdBounded } from "./zstd.ts";
 import { parallelGzip } from "./parallel_gzip.ts";
 import { parallelZstd } from "./parallel_zstd.ts";
+import { gunzipBounded } from "./gunzip.ts";
 
 /** How a layer's tar is compressed. */
 export type Compression = "gzip" | "zstd" | "none";
@@ -146,13 +147,14 @@ export function compress(
 }
 
 /**
- * Decompresses a layer with bounded memory, whatever it inflates to: gzip fed in pieces sized
- * by the ratio seen (see `gunzipBounded`), zstd through node:zlib with back-pressure on its
+ * Decompresses a layer with bounded memory, whatever it inflates to: gzip (one member or
+ * several) fed in pieces sized by the ratio seen (see `gunzipBounded`), zstd through node:zlib with back-pressure on its
  * output and a bounded window (see {@linkcode unzstdBounded}), none as it is.
  *
  * @param stream The compressed bytes.
  * @param compression How they are compressed.
- * @returns The tar bytes; damaged zstd errors with a `ZstdFormatError`.
+ * @returns The tar bytes; damaged gzip errors with a `GzipFormatError`, damaged zstd with a
+ * `ZstdFormatError`.
  *
  * @example
  * ```ts
@@ -174,62 +176,4 @@ export function decompress(
     case "zstd":
       return unzstdBounded(stream);
   }
-}
-
-/** Gunzip one step may produce, about: input is cut into pieces so that no more comes out. */
-const INFLATE_STEP_BYTES = 1024 * 1024;
-/** The most deflate expands a byte to (a 258-byte match costs about two bits). */
-const DEFLATE_MAX_RATIO = 1032;
-/** The largest piece given at once: even turned into zeros it gives at most 32 MiB. */
-const MAX_PIECE_BYTES = 32 * 1024;
-const MIN_PIECE_BYTES = Math.floor(INFLATE_STEP_BYTES / DEFLATE_MAX_RATIO);
-
-/**
- * Gunzips with bounded memory. `DecompressionStream` turns each chunk it is given into one
- * output chunk, all at once: 64 KiB of a gzip bomb becomes 64 MiB in one piece, and back-pressure
- * cannot help within a chunk. So the input is fed in pieces sized by the ratio seen so far
- * (small while output is large), never more than {@linkcode MAX_PIECE_BYTES}; ordinary layers
- * (2-4x) still go through in whole chunks.
- */
-function gunzipBounded(
-  stream: ReadableStream<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  let ratio = DEFLATE_MAX_RATIO;
-  let fedSinceOutput = 0;
-  const reader = stream.getReader();
-  let chunk: Uint8Array = new Uint8Array(0);
-  let offset = 0;
-  const pieces = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      while (offset >= chunk.byteLength) {
-        const { value, done } = await reader.read();
-        if (done) return controller.close();
-        [chunk, offset] = [value, 0];
-      }
-      const size = Math.min(
-        MAX_PIECE_BYTES,
-        Math.max(MIN_PIECE_BYTES, Math.floor(INFLATE_STEP_BYTES / ratio)),
-      );
-      const piece = chunk.subarray(offset, offset + size);
-      offset += piece.byteLength;
-      fedSinceOutput += piece.byteLength;
-      controller.enqueue(piece);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  const meter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(output, controller) {
-      ratio = Math.max(1, output.byteLength / Math.max(1, fedSinceOutput));
-      fedSinceOutput = 0;
-      controller.enqueue(output);
-    },
-  });
-  return pieces.pipeThrough(
-    new DecompressionStream("gzip") as unknown as TransformStream<
-      Uint8Array,
-      Uint8Array
-    >,
-  ).pipeThrough(meter);
 }

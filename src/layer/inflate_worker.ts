@@ -1,6 +1,6 @@
 /**
- * The Worker of {@linkcode decompressOffThread}: decompresses (gzip, with the same bounds
- * as on the main thread) the input the main thread sends when asked,  and sends output
+ * The Worker of {@linkcode decompressOffThread}: decompresses (gzip or zstd, with the same bounds
+ * as on the main thread) the input the main thread sends when asked, and sends output
  * only as far as the main thread has granted (in bytes).
  *
  * @module
@@ -49,12 +49,14 @@ async function run(compression: Compression): Promise<void> {
       const { value, done } = await reader.read();
       if (done) break;
       credits -= value.byteLength;
-      // A chunk that owns its buffer (DecompressionStream's do) is moved, not copied: the
-      // Worker's collector, which sees no memory pressure, is left nothing to free.
+      // A chunk that owns its buffer is moved, not copied: the Worker's collector, which sees
+      // no memory pressure, is left nothing to free. node:zlib's chunks are views of its own
+      // output buffer, which must stay: they are copied (`new Uint8Array`, since a Buffer's
+      // `slice` is a view too, and moving its buffer would detach the decoder's).
       const owned = value.byteOffset === 0 &&
           value.byteLength === value.buffer.byteLength
         ? value
-        : value.slice();
+        : new Uint8Array(value);
       scope.postMessage({ type: "output", chunk: owned }, [
         owned.buffer as ArrayBuffer,
       ]);

@@ -10,6 +10,7 @@
  */
 import { type Compression, decompress } from "./compression.ts";
 import { ZstdFormatError } from "./zstd.ts";
+import { GzipFormatError } from "./gunzip.ts";
 import { workerAllowed } from "./worker_url.ts";
 
 /** Decompressed bytes the Worker may send before they are read. */
@@ -29,6 +30,7 @@ type Reply =
 /** The Worker's error as the main thread would have thrown it. */
 function errorOf(name: string, message: string): Error {
   if (name === "ZstdFormatError") return new ZstdFormatError(message);
+  if (name === "GzipFormatError") return new GzipFormatError(message);
   const error = name === "TypeError"
     ? new TypeError(message)
     : name === "RangeError"
@@ -39,8 +41,9 @@ function errorOf(name: string, message: string): Error {
 }
 
 /**
- * Decompresses gzip on a Worker, or on this thread when no Worker can start (zstd and none
- * always here). The output chunks are the stream's own (they may be released once read).
+ * Decompresses gzip or zstd on a Worker, or on this thread when no Worker can start ("none"
+ * is the stream itself). The output chunks are the stream's own (they may be released once
+ * read).
  *
  * @param stream The compressed bytes; its chunks are copied to the Worker, never taken.
  * @param compression How they are compressed.
@@ -60,9 +63,7 @@ export function decompressOffThread(
   stream: ReadableStream<Uint8Array>,
   compression: Compression,
 ): ReadableStream<Uint8Array> {
-  // zstd stays here: Deno 2.9's node:zlib zstd decoder fails in a Worker on small layers
-  // ("invalid output range", where the same bytes decode on the main thread).
-  if (compression !== "gzip") return decompress(stream, compression);
+  if (compression === "none") return stream;
   const url = new URL("./inflate_worker.ts", import.meta.url);
   if (!workerAllowed(url)) return decompress(stream, compression);
   let worker: Worker;
@@ -98,8 +99,9 @@ export function decompressOffThread(
       if (stopped) return;
       if (done) worker.postMessage({ type: "end" });
       else {
-        // The caller's chunk stays the caller's: a copy of just its bytes is moved.
-        const chunk = value.slice();
+        // The caller's chunk stays the caller's: a copy of just its bytes is moved (never
+        // `slice`, which is a view for a Buffer).
+        const chunk = new Uint8Array(value);
         worker.postMessage({ type: "input", chunk }, [
           chunk.buffer as ArrayBuffer,
         ]);

@@ -16,6 +16,12 @@ import { parallelBlocks, type ParallelOptions } from "./parallel_blocks.ts";
  */
 export const ZSTD_FRAME_BYTES = 2 * 1024 * 1024;
 
+/**
+ * The zstd level layers are written at: zstd's own default (`zstd -3`), which is what
+ * containerd, buildkit and skopeo write too.
+ */
+const ZSTD_LEVEL = 3;
+
 /** Options of {@linkcode parallelZstd}. */
 export interface ParallelZstdOptions extends ParallelOptions {
   /**
@@ -47,7 +53,7 @@ export interface ParallelZstdOptions extends ParallelOptions {
 export function parallelZstd(
   options: ParallelZstdOptions = {},
 ): TransformStream<Uint8Array, Uint8Array> {
-  const level = options.level ?? 3;
+  const level = options.level ?? ZSTD_LEVEL;
   return parallelBlocks({
     blockBytes: ZSTD_FRAME_BYTES,
     emptyLast: false,

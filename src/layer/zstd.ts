@@ -1,6 +1,7 @@
 /**
- * zstd for layers, through `node:zlib` (the web's `DecompressionStream` has no zstd), on one
- * thread: Deno's `node:zlib` refuses zstd's worker threads.
+ * Reading zstd layers, through `node:zlib` (the web's `DecompressionStream` has no zstd);
+ * they are written by {@link ./parallel_zstd.ts}, frame by frame on Workers, since Deno's
+ * `node:zlib` refuses zstd's own worker threads.
  *
  * Deno's zstd decoder ends a write at the end of a frame and drops what follows in the same
  * write, and says nothing when the input ends inside a frame. So the input is read frame by
@@ -10,14 +11,8 @@
  *
  * @module
  */
-import type { Transform } from "node:stream";
-import { constants, createZstdCompress, createZstdDecompress } from "node:zlib";
-
-/**
- * The zstd level layers are written at: zstd's own default (`zstd -3`), which is what
- * containerd, buildkit and skopeo write too.
- */
-const ZSTD_LEVEL = 3;
+import { constants, createZstdDecompress } from "node:zlib";
+import { throughZlib, ZLIB_CHUNK_BYTES } from "./zlib_stream.ts";
 
 /**
  * The largest zstd window accepted, as a power of two: 32 MiB. Every level up to
@@ -33,9 +28,6 @@ const ZSTD_LEVEL = 3;
  * ```
  */
 export const MAX_ZSTD_WINDOW_LOG = 25;
-
-/** Output chunks of node:zlib: large enough that per-chunk costs vanish, small enough to bound. */
-const ZLIB_CHUNK_BYTES = 256 * 1024;
 
 /**
  * The bytes are not a well-formed zstd stream: no frame, a truncated one, a damaged block, or a
@@ -286,107 +278,6 @@ class FrameSplitter {
 }
 
 /**
- * Runs a stream through a node:zlib transform with back-pressure on both sides: input is
- * written only as the transform drains it, and the transform makes output only as it is read
- * (node:zlib pauses when its readable side is full), so memory holds a few chunks whatever the
- * ratio. `split` cuts each input chunk into the writes to make.
- */
-function throughZlib(
-  source: ReadableStream<Uint8Array>,
-  transform: Transform,
-  split: (chunk: Uint8Array) => Uint8Array[] = (chunk) => [chunk],
-  finish: () => void = () => {},
-): ReadableStream<Uint8Array> {
-  const reader = source.getReader();
-  const output = transform[Symbol.asyncIterator]() as AsyncIterator<
-    Uint8Array
-  >;
-  let finished = false;
-  /** Resolves once the transform wants more input, or is gone. */
-  const drained = () =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        transform.off("drain", done);
-        transform.off("close", done);
-        resolve();
-      };
-      transform.on("drain", done);
-      transform.on("close", done);
-    });
-  async function feed(): Promise<void> {
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        for (const piece of split(value)) {
-          if (transform.destroyed) return;
-          if (!transform.write(piece)) await drained();
-        }
-      }
-      finish();
-      transform.end();
-    } catch (error) {
-      transform.destroy(error as Error);
-    }
-  }
-  return new ReadableStream<Uint8Array>({
-    start() {
-      // Feeding runs beside reading; its failures reach the reader through the transform.
-      void feed();
-    },
-    async pull(controller) {
-      try {
-        const { value, done } = await output.next();
-        if (done) {
-          finished = true;
-          controller.close();
-        } else controller.enqueue(value);
-      } catch (error) {
-        finished = true;
-        await reader.cancel(error).catch(() => {});
-        controller.error(decoderError(error));
-      }
-    },
-    async cancel(reason) {
-      if (finished) return;
-      finished = true;
-      transform.destroy();
-      await reader.cancel(reason).catch(() => {});
-    },
-  }, { highWaterMark: 0 });
-}
-
-/**
- * Compresses a stream with zstd at level 3 (as `zstd -3`), one frame with zstd's checksum.
- *
- * @param stream The bytes to compress.
- * @returns The zstd stream.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { unzstdBounded, zstdCompress } from "./zstd.ts";
- * const text = "hello ".repeat(1000);
- * const packed = zstdCompress(new Response(text).body!);
- * assert.equal(await new Response(unzstdBounded(packed)).text(), text);
- * ```
- */
-export function zstdCompress(
-  stream: ReadableStream<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  return throughZlib(
-    stream,
-    createZstdCompress({
-      chunkSize: ZLIB_CHUNK_BYTES,
-      params: {
-        [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL,
-        [constants.ZSTD_c_checksumFlag]: 1,
-      },
-    }),
-  );
-}
-
-/**
  * Decompresses a zstd stream (one frame or several, skippable frames ignored) with bounded
  * memory whatever it inflates to: the decoder makes output only as it is read, and its window
  * is at most {@linkcode MAX_ZSTD_WINDOW_LOG}.
@@ -413,7 +304,10 @@ export function unzstdBounded(
       chunkSize: ZLIB_CHUNK_BYTES,
       params: { [constants.ZSTD_d_windowLogMax]: MAX_ZSTD_WINDOW_LOG },
     }),
-    (chunk) => frames.split(chunk),
-    () => frames.finish(),
+    {
+      split: (chunk) => frames.split(chunk),
+      finish: () => frames.finish(),
+      errorOf: decoderError,
+    },
   );
 }

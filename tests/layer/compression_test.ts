@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { constants, createZstdCompress, zstdCompressSync } from "node:zlib";
+import {
+  constants,
+  createZstdCompress,
+  gzipSync,
+  zstdCompressSync,
+} from "node:zlib";
 import {
   compress,
   type Compression,
@@ -9,6 +14,7 @@ import {
   layerMediaType,
 } from "../../src/layer/compression.ts";
 import { unzstdBounded, ZstdFormatError } from "../../src/layer/zstd.ts";
+import { GzipFormatError } from "../../src/layer/gunzip.ts";
 import { pseudoRandomBytes } from "../support/images.ts";
 import { requirePeer } from "../../peers/available.ts";
 
@@ -275,4 +281,114 @@ Deno.test("decompress() stops the zstd decoder when its reader cancels", async (
   await reader.read();
   await reader.cancel("enough");
   assert.equal(cancelled, "enough");
+});
+
+/** `parts` one after the other, in one array. */
+function concatenated(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+/** One gzip member holding `bytes` (a fresh array: a Buffer's `slice` would share memory). */
+function member(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(gzipSync(bytes));
+}
+
+async function gzipFailure(
+  bytes: Uint8Array,
+  size: number,
+): Promise<GzipFormatError> {
+  try {
+    await bytesOf(decompress(chunked(bytes, size), "gzip"));
+  } catch (error) {
+    assert.ok(error instanceof GzipFormatError, String(error));
+    return error;
+  }
+  throw new Error(`${bytes.byteLength} bytes in chunks of ${size} were read`);
+}
+
+Deno.test("decompress() reads multi-member gzip as the concatenation of its members, in chunks of any size", async () => {
+  const text = encoder.encode("a member of a layer\n".repeat(5000));
+  const noise = pseudoRandomBytes(200_000, 3);
+  const parts = [text, noise, new Uint8Array(0), text.subarray(0, 77)];
+  const whole = concatenated(...parts);
+  const members = concatenated(...parts.map(member));
+  // bgzip-like: many small members (64 KiB of input each).
+  const blocks: Uint8Array[] = [];
+  for (let at = 0; at < whole.byteLength; at += 65536) {
+    blocks.push(member(whole.subarray(at, at + 65536)));
+  }
+  for (const packed of [members, concatenated(...blocks)]) {
+    for (const size of [1, 7, 18, 4096, 65536, 1 << 20]) {
+      if (size === 1 && packed.byteLength > 100_000) continue;
+      assert.deepEqual(
+        await bytesOf(decompress(chunked(packed, size), "gzip")),
+        whole,
+        `${packed === members ? "members" : "blocks"}, chunks of ${size}`,
+      );
+    }
+  }
+  // Zeros after the last member are padding, as gzip -t takes them.
+  const padded = concatenated(members, new Uint8Array(100_000));
+  assert.deepEqual(
+    await bytesOf(decompress(chunked(padded, 4096), "gzip")),
+    whole,
+  );
+});
+
+Deno.test("decompress() refuses gzip that is cut, damaged, not gzip, or followed by other bytes, with a GzipFormatError", async () => {
+  const one = member(encoder.encode("first member ".repeat(2000)));
+  const two = member(pseudoRandomBytes(50_000, 9));
+  const both = concatenated(one, two);
+  for (const size of [13, 4096, 1 << 20]) {
+    for (
+      const cut of [
+        one.byteLength + 5,
+        one.byteLength + 30,
+        both.byteLength - 4,
+      ]
+    ) {
+      const error = await gzipFailure(both.subarray(0, cut), size);
+      assert.match(
+        error.message,
+        /truncated/,
+        `cut at ${cut}, chunks of ${size}`,
+      );
+    }
+    const crc = both.slice();
+    crc[crc.byteLength - 6] ^= 0xff;
+    assert.match(
+      (await gzipFailure(crc, size)).message,
+      /damaged: incorrect data check/,
+    );
+    const body = both.slice();
+    body[one.byteLength + 200] ^= 0xff;
+    assert.match((await gzipFailure(body, size)).message, /damaged/);
+    const junk = await gzipFailure(
+      concatenated(both, encoder.encode("junk")),
+      size,
+    );
+    assert.match(
+      junk.message,
+      /bytes that are no gzip member follow the gzip data/,
+    );
+    const late = await gzipFailure(
+      concatenated(both, new Uint8Array(70_000), encoder.encode("junk")),
+      size,
+    );
+    assert.match(
+      late.message,
+      new RegExp(`byte ${both.byteLength + 70_000} is not zero`),
+    );
+    assert.match(
+      (await gzipFailure(encoder.encode("plain tar, not gzip"), size)).message,
+      /not gzip/,
+    );
+  }
+  assert.match((await gzipFailure(new Uint8Array(0), 1)).message, /empty/);
 });

@@ -20,6 +20,7 @@ import {
   ustarBlock,
 } from "../support/layers.ts";
 import { assertTyped } from "../support/bad_input.ts";
+import { pseudoRandomBytes } from "../support/images.ts";
 
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "oci-layer-" });
@@ -375,6 +376,91 @@ Deno.test("extractLayer() restores content, modes, symlinks and hardlinks, and c
       await Deno.remove(dir, { recursive: true });
     }
   }
+});
+
+Deno.test({
+  name:
+    "extractLayer() reads multi-member gzip (gzip and pigz members joined with cat, pigz --independent) to the same tree and uncompressedDigest, and refuses it cut or damaged",
+  ...requirePeer("tar", "gzip", "pigz"),
+  async fn() {
+    const tree = await tempDir();
+    const work = await tempDir();
+    try {
+      await makeTree(tree);
+      await Deno.writeFile(`${tree}/noise`, pseudoRandomBytes(300_000, 5));
+      const tar = await new Deno.Command("tar", {
+        args: ["-cf", `${work}/layer.tar`, "-C", tree, "."],
+      }).output();
+      assert.ok(tar.success, new TextDecoder().decode(tar.stderr));
+      // The tar cut in three, each piece compressed on its own by a different tool, then joined.
+      const bytes = await Deno.readFile(`${work}/layer.tar`);
+      const third = Math.floor(bytes.byteLength / 3);
+      const pieces = [
+        bytes.subarray(0, third),
+        bytes.subarray(third, 2 * third),
+        bytes.subarray(2 * third),
+      ];
+      const tools = [["gzip", "-c"], ["pigz", "-c"], ["gzip", "-1", "-c"]];
+      for (const [i, piece] of pieces.entries()) {
+        await Deno.writeFile(`${work}/p${i}`, piece);
+        const [tool, ...args] = tools[i];
+        const out = await new Deno.Command("sh", {
+          args: [
+            "-c",
+            `${tool} ${args.join(" ")} ${work}/p${i} > ${work}/p${i}.gz`,
+          ],
+        }).output();
+        assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      }
+      const joined = await new Deno.Command("sh", {
+        args: [
+          "-c",
+          `cat ${work}/p0.gz ${work}/p1.gz ${work}/p2.gz > ${work}/joined.gz && pigz --independent --blocksize 32 -c ${work}/layer.tar > ${work}/independent.gz && gzip -c ${work}/layer.tar > ${work}/single.gz`,
+        ],
+      }).output();
+      assert.ok(joined.success, new TextDecoder().decode(joined.stderr));
+      const expected = digestOf(bytes);
+      for (const name of ["single", "joined", "independent"]) {
+        const target = `${work}/out-${name}`;
+        const result = await extractLayer(
+          (await Deno.open(`${work}/${name}.gz`)).readable,
+          target,
+        );
+        assert.equal(result.uncompressedDigest, expected, name);
+        assert.deepEqual(
+          await describeTree(target),
+          await describeTree(tree),
+          name,
+        );
+      }
+      const members = await Deno.readFile(`${work}/joined.gz`);
+      const first = (await Deno.stat(`${work}/p0.gz`)).size;
+      const damaged = members.slice();
+      damaged[first + 100] ^= 0xff;
+      for (
+        const [what, layer] of [
+          ["cut inside its second member", members.subarray(0, first + 1000)],
+          ["damaged in its second member", damaged],
+          ["followed by junk", new Uint8Array([...members, 1, 2, 3])],
+        ] as const
+      ) {
+        await using sandbox = await makeSandbox();
+        await assert.rejects(
+          extractLayer(new Response(layer).body!, sandbox.target),
+          (error: unknown) => {
+            assert.ok(error instanceof LayerFormatError, `${what}: ${error}`);
+            assert.match(error.message, /gzip/, what);
+            return true;
+          },
+        );
+        assert.deepEqual(await sandbox.missing(), [], what);
+      }
+    } finally {
+      for (const dir of [tree, work]) {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
+  },
 });
 
 /** A raw tar (optionally gzip) made of the given entries, for hostile archives. */

@@ -12,12 +12,15 @@ import { type Compression, decompress } from "./compression.ts";
 import { ZstdFormatError } from "./zstd.ts";
 import { GzipFormatError } from "./gunzip.ts";
 import { workerAllowed } from "./worker_url.ts";
+import { createBufferFiller } from "../io/bytes.ts";
 
 /** Decompressed bytes the Worker may send before they are read. */
-const OUTPUT_CREDIT_BYTES = 1024 * 1024;
+const OUTPUT_CREDIT_BYTES = 2 * 1024 * 1024;
 /** Read bytes are granted back in steps this large (fewer messages). */
-const CREDIT_STEP_BYTES = 256 * 1024;
-/** Input chunks sent to the Worker before it asks. */
+const CREDIT_STEP_BYTES = 512 * 1024;
+/** Input is sent in pieces this large. */
+const INPUT_CHUNK_BYTES = 1024 * 1024;
+/** Input pieces sent to the Worker before it asks. */
 const INPUT_AHEAD = 4;
 
 /** What the Worker sends. */
@@ -72,7 +75,16 @@ export function decompressOffThread(
   } catch {
     return decompress(stream, compression);
   }
-  const reader = stream.getReader();
+  // Input goes over in 1 MiB pieces of our own (read straight into them from a byte stream):
+  // fewer messages, and fewer, larger writes into the decompressor, which costs per write.
+  const filler = createBufferFiller(stream);
+  const reader = {
+    async read(): Promise<{ value: Uint8Array; done: false } | { done: true }> {
+      const value = await filler.fill(new Uint8Array(INPUT_CHUNK_BYTES));
+      return value.byteLength === 0 ? { done: true } : { value, done: false };
+    },
+    cancel: (reason?: unknown) => filler.cancel(reason),
+  };
   /** Set when the Worker could not load: this thread decompresses (nothing was read yet). */
   let here: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let loaded = false;
@@ -93,19 +105,17 @@ export function decompressOffThread(
   /** Sends the Worker the next input chunk (a copy of just its bytes), or the end. */
   const sendInput = async () => {
     try {
-      const { value, done } = await reader.read();
-      // Until the Worker is known to run, what it was sent may have to be decompressed here.
-      if (!done && !loaded) early.push(value);
+      const read = await reader.read();
+      // Until the Worker is known to run, what it was sent may have to be decompressed
+      // here: it gets a copy (never `slice`, a view for a Buffer). Then pieces are moved.
+      const keep = !read.done && !loaded;
+      if (keep) early.push(read.value);
       if (stopped) return;
-      if (done) worker.postMessage({ type: "end" });
-      else {
-        // The caller's chunk stays the caller's: a copy of just its bytes is moved (never
-        // `slice`, which is a view for a Buffer).
-        const chunk = new Uint8Array(value);
-        worker.postMessage({ type: "input", chunk }, [
-          chunk.buffer as ArrayBuffer,
-        ]);
-      }
+      if (read.done) return worker.postMessage({ type: "end" });
+      const chunk = keep ? new Uint8Array(read.value) : read.value;
+      worker.postMessage({ type: "input", chunk }, [
+        chunk.buffer as ArrayBuffer,
+      ]);
     } catch (error) {
       settle({ error: error as Error });
     }
@@ -148,9 +158,9 @@ export function decompressOffThread(
             // Reads under way for the Worker end first, so that their chunks come in order.
             await sending;
             if (early.length > 0) return controller.enqueue(early.shift()!);
-            const { value, done } = await reader.read();
-            if (done) controller.close();
-            else controller.enqueue(value);
+            const read = await reader.read();
+            if (read.done) controller.close();
+            else controller.enqueue(read.value);
           },
           cancel: (reason) => reader.cancel(reason),
         }, { highWaterMark: 0 }),

@@ -265,30 +265,48 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
 }
 
 /**
- * Writes an entry's content to a file. Views of decompressed chunks are small (tens of KiB), so they
- * are gathered in `buffer` (reused for every file) and written a quarter MiB at a time; a view
+ * Writes an entry's content to a file. Views of decompressed chunks are gathered in one of two
+ * buffers (reused for every file) and written a MiB at a time, the other buffer filling while
+ * one is written: the next chunks are read, hashed and copied while the kernel writes. A view
  * is copied before the next is asked for, as the reader requires.
  */
 async function writeBody(
   file: Deno.FsFile,
   body: AsyncIterable<Uint8Array>,
-  buffer: Uint8Array,
+  buffers: readonly [Uint8Array, Uint8Array],
   signal: AbortSignal | undefined,
 ): Promise<void> {
+  let turn = 0;
   let filled = 0;
-  for await (const view of body) {
-    signal?.throwIfAborted();
-    if (filled + view.byteLength > buffer.byteLength) {
-      await writeAll(file, buffer.subarray(0, filled));
-      filled = 0;
+  let writing: Promise<void> = Promise.resolve();
+  /** Writes the current buffer once the other's write is done, and turns to the other. */
+  const flip = async () => {
+    await writing;
+    writing = writeAll(file, buffers[turn].subarray(0, filled));
+    // Not unhandled while the other buffer fills; awaited before it is written.
+    writing.catch(() => {});
+    turn = 1 - turn;
+    filled = 0;
+  };
+  try {
+    for await (const view of body) {
+      signal?.throwIfAborted();
+      for (let at = 0; at < view.byteLength;) {
+        const take = Math.min(
+          view.byteLength - at,
+          buffers[turn].byteLength - filled,
+        );
+        buffers[turn].set(view.subarray(at, at + take), filled);
+        filled += take;
+        at += take;
+        if (filled === buffers[turn].byteLength) await flip();
+      }
     }
-    if (view.byteLength >= buffer.byteLength) await writeAll(file, view);
-    else {
-      buffer.set(view, filled);
-      filled += view.byteLength;
-    }
+    if (filled > 0) await flip();
+  } finally {
+    await writing.catch(() => {});
   }
-  await writeAll(file, buffer.subarray(0, filled));
+  await writing;
 }
 
 /**
@@ -329,8 +347,11 @@ class LayerWriter {
   readonly #swept = new Set<string>();
   /** Modes that would keep us from writing into a directory, set at the end. */
   readonly #deferredModes = new Map<string, number>();
-  /** Gathers file content into larger writes. */
-  readonly #writeBuffer = new Uint8Array(WRITE_BUFFER_BYTES);
+  /** Gather file content into larger writes, one filling while the other is written. */
+  readonly #writeBuffers = [
+    new Uint8Array(WRITE_BUFFER_BYTES),
+    new Uint8Array(WRITE_BUFFER_BYTES),
+  ] as const;
 
   private constructor(readonly root: string) {}
 
@@ -458,7 +479,7 @@ class LayerWriter {
     });
     try {
       try {
-        await writeBody(file, body, this.#writeBuffer, signal);
+        await writeBody(file, body, this.#writeBuffers, signal);
       } finally {
         file.close();
       }

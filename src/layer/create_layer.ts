@@ -6,6 +6,7 @@
  */
 import { basename, join } from "node:path";
 import { DigestStream } from "../oci/digest.ts";
+import { freeChunk } from "../io/bytes.ts";
 import type { OciLayout } from "../store/layout_store.ts";
 import { compress, type Compression, layerMediaType } from "./compression.ts";
 import { createTarPacker, type TarHeader } from "./tar.ts";
@@ -174,7 +175,7 @@ export async function createLayer(
   // 64 MiB of them pile up. Only buffers nothing else can see: the file chunks read here, and
   // the compressor's output (each chunk a buffer of its own).
   const releaseOwned = (chunk: Uint8Array) => {
-    if (owned.has(chunk.buffer)) (chunk.buffer as ArrayBuffer).transfer(0);
+    if (owned.has(chunk.buffer)) freeChunk(chunk);
   };
   // An uncompressed tar is hashed once, by the stage.
   const uncompressed = compression === "none" ? undefined : new DigestStream();
@@ -191,7 +192,7 @@ export async function createLayer(
     {
       signal: options.signal,
       sync: false,
-      onConsumed: uncompressed === undefined ? releaseOwned : releaseChunk,
+      onConsumed: uncompressed === undefined ? releaseOwned : freeChunk,
     },
   );
 
@@ -249,15 +250,6 @@ export async function createLayer(
     compression,
     mediaType,
   };
-}
-
-/** Frees a buffer of its own (the compressor's output chunks are). */
-function releaseChunk(chunk: Uint8Array): void {
-  const { buffer } = chunk;
-  if (
-    buffer instanceof ArrayBuffer && chunk.byteOffset === 0 &&
-    chunk.byteLength === buffer.byteLength
-  ) buffer.transfer(0);
 }
 
 /** File content is read this much at a time (`FsFile.readable`'s 64 KiB cost 3x the time). */

@@ -7,6 +7,7 @@
  */
 import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
+import { freeChunk } from "../io/bytes.ts";
 import {
   createTemporary,
   lstatOrUndefined,
@@ -310,25 +311,6 @@ async function writeBody(
 }
 
 /**
- * Frees a chunk's memory now rather than at the next garbage collection: decompressed output is
- * garbage as soon as it is written out, and a bomb makes it faster than the collector runs.
- * Only for chunks that own their whole buffer (nothing else can see them).
- */
-function releaseChunk(chunk: Uint8Array): void {
-  const buffer = chunk.buffer;
-  if (
-    buffer instanceof ArrayBuffer && chunk.byteOffset === 0 &&
-    chunk.byteLength === buffer.byteLength && !buffer.resizable
-  ) {
-    try {
-      buffer.transfer(0);
-    } catch {
-      // Not detachable: the collector frees it later.
-    }
-  }
-}
-
-/**
  * Writes one layer's entries into the target and applies its whiteouts. It remembers what this
  * layer wrote, so that whiteouts and opaque markers remove only what lower layers left (OCI:
  * "whiteout files MUST only apply to resources in lower/parent layers"), wherever the marker
@@ -590,7 +572,7 @@ export async function extractLayer(
   const entries = readTar(decompressOffThread(stream, compression), {
     onChunk: (chunk) => hash.update(chunk),
     // Decompressed output is ours alone; a caller's chunks ("none") are left alone.
-    onRelease: compression === "none" ? undefined : releaseChunk,
+    onRelease: compression === "none" ? undefined : freeChunk,
   });
   let count = 0;
   /** The entry being extracted, and the last one finished, for errors. */

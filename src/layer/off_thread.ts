@@ -15,9 +15,9 @@ import { workerAllowed } from "./worker_url.ts";
 import { createBufferFiller } from "../io/bytes.ts";
 
 /** Decompressed bytes the Worker may send before they are read. */
-const OUTPUT_CREDIT_BYTES = 2 * 1024 * 1024;
+const OUTPUT_CREDIT_BYTES = 1024 * 1024;
 /** Read bytes are granted back in steps this large (fewer messages). */
-const CREDIT_STEP_BYTES = 512 * 1024;
+const CREDIT_STEP_BYTES = 256 * 1024;
 /** Input is sent in pieces this large. */
 const INPUT_CHUNK_BYTES = 1024 * 1024;
 /** Input pieces sent to the Worker before it asks. */

@@ -592,7 +592,7 @@ try {
       } MiB`,
       copyTen,
       "skopeo",
-      1.5,
+      1.3,
     );
 
     // Same registry: mount, no blob bytes sent.
@@ -723,7 +723,7 @@ try {
         ["tar", ["-xzf", ourLayer, "-C", `${work}/x`]] as [string, string[]]
       ),
   });
-  row(`extract that layer`, extract, "tar -xzf", 1.0);
+  row(`extract that layer`, extract, "tar -xzf", 2.5);
 
   // The same tree as tar+zstd (level 3 on both sides).
   const buildZstd = await compare("build zstd layer", {

@@ -316,6 +316,7 @@ export {
   layerMediaType,
   type ManifestFormat,
 } from "./src/layer/compression.ts";
+export { GzipFormatError } from "./src/layer/gunzip.ts";
 export { ZstdFormatError } from "./src/layer/zstd.ts";
 export {
   createLayer,

@@ -21,6 +21,7 @@ import {
 } from "../support/layers.ts";
 import { assertTyped } from "../support/bad_input.ts";
 import { pseudoRandomBytes } from "../support/images.ts";
+import { FALLBACKS, withWorker } from "../support/workers.ts";
 
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "oci-layer-" });
@@ -280,6 +281,67 @@ Deno.test("extractLayer() refuses a cut or damaged zstd layer with a LayerFormat
     } finally {
       await Deno.remove(target, { recursive: true });
     }
+  }
+});
+
+Deno.test("extractLayer() gives a multi-frame zstd layer's tar digest from its Worker or, when none can start, from this thread; a cut one gives none", async () => {
+  const tree = await tempDir();
+  const stageDir = await tempDir();
+  try {
+    // Over 4 MiB of tar: several of createLayer's 2 MiB zstd frames.
+    await Deno.writeFile(
+      `${tree}/random`,
+      pseudoRandomBytes(3 * 1024 * 1024, 4),
+    );
+    await Deno.writeTextFile(`${tree}/text`, "layer ".repeat(400_000));
+    const stage = await openLayout(stageDir);
+    const layer = await createLayer(tree, stage, { compression: "zstd" });
+    const zst = await Deno.readFile(layer.path);
+    const tar = new Uint8Array(zstdDecompressSync(zst));
+    assert.equal(digestOf(tar), layer.uncompressedDigest);
+    const cut = zst.slice(0, zst.byteLength - 100);
+    for (
+      const [how, worker] of [
+        ["Worker", globalThis.Worker] as const,
+        ...Object.entries(FALLBACKS),
+      ]
+    ) {
+      await withWorker(worker, async () => {
+        const target = await tempDir();
+        try {
+          const result = await extractLayer(new Response(zst).body!, target, {
+            compression: "zstd",
+          });
+          assert.equal(
+            result.uncompressedDigest,
+            layer.uncompressedDigest,
+            how,
+          );
+          assert.deepEqual(
+            await describeTree(target),
+            await describeTree(tree),
+            how,
+          );
+          await Deno.remove(target, { recursive: true });
+          await Deno.mkdir(target);
+          await assert.rejects(
+            extractLayer(new Response(cut).body!, target, {
+              compression: "zstd",
+            }),
+            (error: unknown) => {
+              assert.ok(error instanceof LayerFormatError, `${how}: ${error}`);
+              assert.match(error.message, /truncated/, how);
+              return true;
+            },
+          );
+        } finally {
+          await Deno.remove(target, { recursive: true });
+        }
+      });
+    }
+  } finally {
+    await Deno.remove(tree, { recursive: true });
+    await Deno.remove(stageDir, { recursive: true });
   }
 });
 

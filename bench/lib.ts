@@ -216,9 +216,11 @@ export function formatTable(rows: readonly Row[]): string {
     const rss = r.oursRssMiB !== undefined
       ? `${r.oursRssMiB.toFixed(0)} / ${r.peerRssMiB?.toFixed(0) ?? "–"}`
       : "–";
-    return `| ${r.case} | ${value(r.ours)} | ${
-      value(r.peer)
-    } (${r.peerName}) | ${
+    // A `|` inside a cell (a peer's pipeline) is escaped, or it would end the cell.
+    const cell = (text: string) => text.replaceAll("|", "\\|");
+    return `| ${cell(r.case)} | ${value(r.ours)} | ${value(r.peer)} (${
+      cell(r.peerName)
+    }) | ${
       Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : "–"
     } | ${r.target} | ${r.met ? "yes" : "no"} | ${rss} |`;
   });

@@ -115,6 +115,16 @@ Deno.test("bench table lists every row with its ratio and target", () => {
       peerRssMiB: 6,
     },
     {
+      case: "build",
+      ours: 2,
+      peer: 6,
+      peerName: "tar | gzip -6",
+      unit: "s",
+      target: "≥ 3",
+      ratio: 3,
+      met: true,
+    },
+    {
       case: "mount",
       ours: 0,
       peer: 0,
@@ -129,6 +139,10 @@ Deno.test("bench table lists every row with its ratio and target", () => {
     table,
     /\| sha256 \| 1\.00 s \| 0\.90 s \(openssl\) \| 0\.90 \| ≥ 0\.75 \| yes \| 70 \/ 6 \|/,
   );
+  // A peer's pipe is escaped: the row keeps its seven cells.
+  const build = table.split("\n").find((line) => line.startsWith("| build"))!;
+  assert.match(build, /\(tar \\\| gzip -6\)/);
+  assert.equal(build.split(/(?<!\\)\|/).length, 9);
   assert.match(
     table,
     /\| mount \| 0 requests \| 0 requests \(skopeo\) \| – \| 0 \| yes \| – \|/,

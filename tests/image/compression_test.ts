@@ -247,6 +247,10 @@ registryTest(
     const work = await Deno.makeTempDir({ prefix: "oci-zstd-" });
     try {
       await makeTree(`${work}/tree`);
+      // A layer no earlier run made: skopeo's blob-info cache (root's, in /var/lib) remembers
+      // where it saw a blob by host:port, and when a later test's registry gets the same port
+      // it mounts the known gzip blob instead of writing zstd (seen in CI).
+      await Deno.writeTextFile(`${work}/tree/run-id`, crypto.randomUUID());
       const ref = parseReference(`${registry.host}/app/gzip:v1`);
       await pushImage(ref, {
         layers: [

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "../../src/io/bytes.ts";
 import {
   constants,
   createZstdCompress,
@@ -283,17 +284,6 @@ Deno.test("decompress() stops the zstd decoder when its reader cancels", async (
   assert.equal(cancelled, "enough");
 });
 
-/** `parts` one after the other, in one array. */
-function concatenated(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
-}
-
 /** One gzip member holding `bytes` (a fresh array: a Buffer's `slice` would share memory). */
 function member(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(gzipSync(bytes));
@@ -316,14 +306,14 @@ Deno.test("decompress() reads multi-member gzip as the concatenation of its memb
   const text = encoder.encode("a member of a layer\n".repeat(5000));
   const noise = pseudoRandomBytes(200_000, 3);
   const parts = [text, noise, new Uint8Array(0), text.subarray(0, 77)];
-  const whole = concatenated(...parts);
-  const members = concatenated(...parts.map(member));
+  const whole = concatBytes(parts);
+  const members = concatBytes(parts.map(member));
   // bgzip-like: many small members (64 KiB of input each).
   const blocks: Uint8Array[] = [];
   for (let at = 0; at < whole.byteLength; at += 65536) {
     blocks.push(member(whole.subarray(at, at + 65536)));
   }
-  for (const packed of [members, concatenated(...blocks)]) {
+  for (const packed of [members, concatBytes(blocks)]) {
     for (const size of [1, 7, 18, 4096, 65536, 1 << 20]) {
       if (size === 1 && packed.byteLength > 100_000) continue;
       assert.deepEqual(
@@ -334,7 +324,7 @@ Deno.test("decompress() reads multi-member gzip as the concatenation of its memb
     }
   }
   // Zeros after the last member are padding, as gzip -t takes them.
-  const padded = concatenated(members, new Uint8Array(100_000));
+  const padded = concatBytes([members, new Uint8Array(100_000)]);
   assert.deepEqual(
     await bytesOf(decompress(chunked(padded, 4096), "gzip")),
     whole,
@@ -344,7 +334,7 @@ Deno.test("decompress() reads multi-member gzip as the concatenation of its memb
 Deno.test("decompress() refuses gzip that is cut, damaged, not gzip, or followed by other bytes, with a GzipFormatError", async () => {
   const one = member(encoder.encode("first member ".repeat(2000)));
   const two = member(pseudoRandomBytes(50_000, 9));
-  const both = concatenated(one, two);
+  const both = concatBytes([one, two]);
   for (const size of [13, 4096, 1 << 20]) {
     for (
       const cut of [
@@ -370,7 +360,7 @@ Deno.test("decompress() refuses gzip that is cut, damaged, not gzip, or followed
     body[one.byteLength + 200] ^= 0xff;
     assert.match((await gzipFailure(body, size)).message, /damaged/);
     const junk = await gzipFailure(
-      concatenated(both, encoder.encode("junk")),
+      concatBytes([both, encoder.encode("junk")]),
       size,
     );
     assert.match(
@@ -378,7 +368,7 @@ Deno.test("decompress() refuses gzip that is cut, damaged, not gzip, or followed
       /bytes that are no gzip member follow the gzip data/,
     );
     const late = await gzipFailure(
-      concatenated(both, new Uint8Array(70_000), encoder.encode("junk")),
+      concatBytes([both, new Uint8Array(70_000), encoder.encode("junk")]),
       size,
     );
     assert.match(

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "../../src/io/bytes.ts";
 import { gunzipSync, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { createLayer } from "../../src/layer/create_layer.ts";
 import {
@@ -1124,13 +1125,7 @@ function tarFile(name: string, body: string): Uint8Array {
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 const END = new Uint8Array(1024);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { gunzipSync, zstdDecompressSync } from "node:zlib";
 import {
   GZIP_BLOCK_BYTES,
   parallelGzip,
@@ -8,18 +9,55 @@ import {
   ZSTD_FRAME_BYTES,
 } from "../../src/layer/parallel_zstd.ts";
 import type { ParallelOptions } from "../../src/layer/parallel_blocks.ts";
-import { sample } from "../support/compressible.ts";
+import { digestOf } from "../../src/oci/digest.ts";
+import { chunked, sample } from "../support/compressible.ts";
 
 const COMPRESSORS = [
-  { name: "parallelGzip", make: parallelGzip, block: GZIP_BLOCK_BYTES },
-  { name: "parallelZstd", make: parallelZstd, block: ZSTD_FRAME_BYTES },
+  {
+    name: "parallelGzip",
+    make: parallelGzip,
+    block: GZIP_BLOCK_BYTES,
+    unpack: gunzipSync,
+  },
+  {
+    name: "parallelZstd",
+    make: parallelZstd,
+    block: ZSTD_FRAME_BYTES,
+    unpack: zstdDecompressSync,
+  },
 ] as const satisfies readonly {
   name: string;
   make: (options: ParallelOptions) => TransformStream<Uint8Array, Uint8Array>;
   block: number;
+  unpack: (bytes: Uint8Array) => Uint8Array;
 }[];
 
-for (const { name, make, block } of COMPRESSORS) {
+for (const { name, make, block, unpack } of COMPRESSORS) {
+  const compressWith = async (chunks: Uint8Array[], workers: number) =>
+    new Uint8Array(
+      await new Response(
+        ReadableStream.from(chunks).pipeThrough(make({ workers })),
+      ).arrayBuffer(),
+    );
+
+  Deno.test(`${name}() gives the same bytes with 0, 1, 2 and 4 Workers and any chunking`, async () => {
+    for (const size of [0, 1, block, 2 * block + 17, 3 * block + block / 2]) {
+      const input = sample(size, size + 1);
+      const reference = await compressWith([input], 0);
+      for (const workers of [0, 1, 2, 4]) {
+        for (const sizes of [[size || 1], [65536], [1000, 300_000, 7]]) {
+          const output = await compressWith(chunked(input, sizes), workers);
+          assert.equal(
+            digestOf(output),
+            digestOf(reference),
+            `${size} bytes, ${workers} Workers, chunks ${sizes}`,
+          );
+        }
+      }
+      assert.deepEqual(unpack(reference), Buffer.from(input));
+    }
+  });
+
   Deno.test(`${name}() stops its Workers when the stream is cancelled midway`, async () => {
     // The test's sanitizers fail it if a Worker or its messages are left behind.
     const controller = new AbortController();

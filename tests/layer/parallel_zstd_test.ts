@@ -21,31 +21,6 @@ async function zstdWith(
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-const SIZES = [
-  0,
-  1,
-  ZSTD_FRAME_BYTES,
-  2 * ZSTD_FRAME_BYTES + 17,
-];
-
-Deno.test("parallelZstd() gives the same bytes with 0, 1, 2 and 4 Workers and any chunking", async () => {
-  for (const size of SIZES) {
-    const input = sample(size, size + 1);
-    const reference = await zstdWith([input], 0);
-    for (const workers of [0, 1, 2, 4]) {
-      for (const sizes of [[size || 1], [65536], [1000, 300_000, 7]]) {
-        const output = await zstdWith(chunked(input, sizes), workers);
-        assert.equal(
-          digestOf(output),
-          digestOf(reference),
-          `${size} bytes, ${workers} Workers, chunks ${sizes}`,
-        );
-      }
-    }
-    assert.deepEqual(zstdDecompressSync(reference), Buffer.from(input));
-  }
-});
-
 Deno.test("parallelZstd() writes one independent frame per block, with checksums, that our reader takes", async () => {
   const input = sample(3 * ZSTD_FRAME_BYTES + 5);
   const output = await zstdWith([input], 2);

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { concatBytes } from "../../src/io/bytes.ts";
 import { gzipSync } from "node:zlib";
 
 /** One entry of a raw archive. */
@@ -114,14 +115,7 @@ export function rawEntry(entry: RawEntry): Uint8Array[] {
 
 /** A whole uncompressed archive, with its end-of-archive marker. */
 export function rawTar(entries: readonly RawEntry[]): Uint8Array {
-  const parts = [...entries.flatMap(rawEntry), new Uint8Array(1024)];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
+  return concatBytes([...entries.flatMap(rawEntry), new Uint8Array(1024)]);
 }
 
 /** gzip of some bytes. */

@@ -228,7 +228,7 @@ function offThread(
     stop();
     wake?.();
   };
-  /** Sends the Worker the next input chunk (a copy of just its bytes), or the end. */
+  /** Sends the Worker the next input piece (moved once it runs), or the end. */
   const sendInput = async () => {
     try {
       const read = await reader.read();
